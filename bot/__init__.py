@@ -1,0 +1,1 @@
+"""rapbattle: rap battles between large language models, hosted on Discord or in a terminal."""

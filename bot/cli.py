@@ -1,0 +1,146 @@
+"""The ``rapbattle`` command and its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+
+from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS, Battle, normalize_topic
+from bot.engine.pacing import Pace
+from bot.errors import UserError
+from bot.llm import LLMClient
+from bot.models import ModelCatalog
+from bot.referee import Outcome, Referee
+from bot.settings import Settings, load_settings
+from bot.stages.terminal import TerminalStage
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rapbattle", description="Rap battles between large language models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local = commands.add_parser(
+        "local",
+        help="run one battle in this terminal",
+        description="Run one battle in this terminal. When standard output is not a terminal, "
+        "it receives the battle's transcript, written as the battle goes.",
+    )
+    local.add_argument("model_a", metavar="MODEL_A", help="model id or alias, e.g. qwen-max")
+    local.add_argument("model_b", metavar="MODEL_B", help="model id or alias, e.g. llama-3-70b")
+    local.add_argument(
+        "--rounds",
+        type=_rounds,
+        default=None,
+        help=f"rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default: BATTLE_ROUNDS or {DEFAULT_ROUNDS})",
+    )
+    local.add_argument("--topic", default=None, help="what the battle is about (one line)")
+    local.add_argument(
+        "--pace",
+        type=_pace,
+        default=Pace(None),
+        help="pause after each verse: seconds, 0 for none, or 'auto' (default: auto)",
+    )
+    local.add_argument("--out", type=Path, default=None, help="also write the transcript here")
+    return parser
+
+
+def _rounds(text: str) -> int:
+    try:
+        rounds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not MIN_ROUNDS <= rounds <= MAX_ROUNDS:
+        raise argparse.ArgumentTypeError(f"rounds must be between {MIN_ROUNDS} and {MAX_ROUNDS}")
+    return rounds
+
+
+def _pace(text: str) -> Pace:
+    try:
+        return Pace.parse(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except UserError as error:
+        return _fail(error)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if arguments.command == "local":
+        return _run_local(settings, arguments)
+    raise AssertionError(f"unhandled command {arguments.command}")
+
+
+def _run_local(settings: Settings, arguments: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(local_battle(settings, arguments))
+    except KeyboardInterrupt:
+        print("Stopped. The transcript so far is kept.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int:
+    # A quiet battle log: in local mode the battle itself is the output.
+    logging.getLogger("bot").setLevel(max(logging.WARNING, logging.getLogger().level))
+    llm = LLMClient(settings)
+    try:
+        llm.require_key()
+        catalog = ModelCatalog(llm.list_models, settings.model_aliases)
+        battle = Battle(
+            model_a=await catalog.resolve(arguments.model_a),
+            model_b=await catalog.resolve(arguments.model_b),
+            rounds=arguments.rounds or settings.battle_rounds,
+            topic=normalize_topic(arguments.topic),
+        )
+        with contextlib.ExitStack() as files:
+            stage = _terminal_stage(files, arguments.out)
+            stage.begin(battle)
+            result = await Referee(battle, llm, stage, arguments.pace).run()
+    except UserError as error:
+        return _fail(error)
+    except OSError as error:
+        return _fail(f"cannot write the transcript: {error}")
+    finally:
+        await llm.close()
+    if result.outcome is Outcome.COMPLETED:
+        return EXIT_OK
+    return _fail(f"No contest: {result.reason}")
+
+
+def _terminal_stage(files: contextlib.ExitStack, out: Path | None) -> TerminalStage:
+    transcripts: list[TextIO] = []
+    console = None
+    if sys.stdout.isatty():
+        console = Console(highlight=False)
+    else:
+        # The transcript format is UTF-8 with \n line ends, whatever the locale says.
+        sys.stdout.reconfigure(encoding="utf-8", newline="\n")  # type: ignore[union-attr]
+        transcripts.append(sys.stdout)
+    if out is not None:
+        transcripts.append(files.enter_context(out.open("w", encoding="utf-8", newline="\n")))
+    return TerminalStage(console, transcripts)
+
+
+def _fail(error: UserError | str) -> int:
+    print(f"rapbattle: {error}", file=sys.stderr)
+    return EXIT_FAILED

@@ -1,0 +1,1 @@
+"""The pure battle rules: no network, no Discord, no database, no asyncio."""

@@ -1,0 +1,264 @@
+"""The model gateway: one shared OpenAI-compatible client, retries, and faults as typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import openai
+
+from bot.engine.prompts import Message
+from bot.engine.verses import clean_verse
+from bot.errors import ConfigError, UserError
+from bot.models import ModelInfo
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+STATUS_REASONS = {
+    400: "the provider rejected the request",
+    401: "the API key was rejected",
+    402: "the provider is out of credits",
+    403: "the provider's moderation refused the request",
+    404: "the provider does not know this model",
+    408: "the provider timed out",
+    413: "the battle is too long for this model",
+    429: "the provider is rate limiting requests",
+    500: "the provider had an internal error",
+    502: "the model is down",
+    503: "no provider is available for this model",
+    504: "the provider timed out",
+}
+PROVIDER_MESSAGE_CHARS = 120
+
+ProgressCallback = Callable[[int], None]
+
+
+class ModelError(UserError):
+    """A model could not produce a verse; the message names the model and the reason."""
+
+    def __init__(
+        self,
+        model: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        suffix = f" ({status})" if status else ""
+        super().__init__(f"{model}: {reason}{suffix}")
+        self.model = model
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 20.0
+    # A provider asking us to wait longer than this is treated as down for this verse.
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after failed ``attempt`` (1-based): full jitter, never under
+        the provider's Retry-After."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return max(rng.uniform(0, ceiling), retry_after or 0.0)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds to wait; it may be a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+class LLMClient:
+    """Generates verses through one ``AsyncOpenAI`` client shared by every battle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._policy = policy or RetryPolicy(attempts=settings.llm_max_attempts)
+        self._rng = rng or random.Random()
+        headers = {"X-Title": settings.llm_app_title}
+        if settings.llm_app_url:
+            headers["HTTP-Referer"] = settings.llm_app_url
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.llm_base_url,
+            # The client refuses to start without a key; requests check for the real one first.
+            api_key=settings.llm_api_key or "missing",
+            max_retries=0,  # Retries are ours: they also cover errors that arrive inside a 200.
+            timeout=openai.Timeout(settings.llm_stall_seconds, connect=CONNECT_TIMEOUT_SECONDS),
+            default_headers=headers,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def require_key(self) -> None:
+        if not self._settings.llm_api_key:
+            raise ConfigError("No model API key: set LLM_API_KEY (or OPENROUTER_API_KEY).")
+
+    async def generate_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: ProgressCallback | None = None,
+    ) -> str:
+        """A cleaned, non-empty verse. Raises ModelError once retries are spent."""
+        self.require_key()
+        attempt = 1
+        empty_retry_left = True
+        while True:
+            try:
+                verse = clean_verse(await self._stream_once(model, messages, on_progress))
+            except ModelError as error:
+                if not error.retryable or attempt >= self._policy.attempts:
+                    raise
+                if (error.retry_after or 0) > self._policy.max_retry_after:
+                    raise
+                delay = self._policy.delay(attempt, error.retry_after, self._rng)
+                log.info("Retrying %s in %.1fs after: %s", model, delay, error)
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            if verse is not None:
+                return verse
+            if not empty_retry_left:
+                raise ModelError(model, "answered with an empty verse twice")
+            empty_retry_left = False
+            log.info("Retrying %s once after an empty verse", model)
+
+    async def _stream_once(
+        self, model: str, messages: Sequence[Message], on_progress: ProgressCallback | None
+    ) -> str:
+        parts: list[str] = []
+        received = 0
+        try:
+            async with asyncio.timeout(self._settings.llm_timeout_seconds):
+                stream = await self._client.chat.completions.create(
+                    model=model,
+                    messages=list(messages),  # type: ignore[arg-type]
+                    max_tokens=self._settings.llm_max_tokens,
+                    stream=True,
+                )
+                async with stream:
+                    async for chunk in stream:
+                        for choice in chunk.choices:
+                            if choice.finish_reason == "error":
+                                raise ModelError(
+                                    model, "the generation failed mid-verse", retryable=True
+                                )
+                            if choice.delta and choice.delta.content:
+                                parts.append(choice.delta.content)
+                                received += len(choice.delta.content)
+                                if on_progress:
+                                    on_progress(received)
+        except TimeoutError:
+            raise ModelError(
+                model,
+                f"no verse within {self._settings.llm_timeout_seconds:g} seconds",
+                retryable=True,
+            ) from None
+        except openai.OpenAIError as error:
+            raise model_error(model, error) from error
+        return "".join(parts)
+
+    async def list_models(self) -> list[ModelInfo]:
+        try:
+            page = await self._client.models.list()
+        except openai.OpenAIError as error:
+            raise model_error("model list", error) from error
+        models = []
+        for entry in page.data:
+            extra = entry.model_extra or {}
+            top_provider = extra.get("top_provider") or {}
+            models.append(
+                ModelInfo(
+                    id=entry.id,
+                    name=str(extra.get("name") or entry.id),
+                    context_length=extra.get("context_length"),
+                    max_completion_tokens=top_provider.get("max_completion_tokens"),
+                )
+            )
+        return models
+
+
+def model_error(model: str, error: openai.OpenAIError) -> ModelError:
+    """One typed, one-line error for anything the openai client raised."""
+    if isinstance(error, openai.APITimeoutError):
+        return ModelError(model, "the provider stopped answering", retryable=True)
+    if isinstance(error, openai.APIConnectionError):
+        return ModelError(model, "could not reach the provider", retryable=True)
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        retry_after = parse_retry_after(error.response.headers.get("retry-after"))
+        return _status_error(model, status, _provider_message(error.body), retry_after)
+    if isinstance(error, openai.APIError):
+        # An error object inside a 200 answer or an SSE event: its code is an HTTP status.
+        body = error.body if isinstance(error.body, dict) else {}
+        status = _as_status(body.get("code"))
+        message = _provider_message(body) or error.message
+        if status is None:
+            return ModelError(model, f"the provider failed: {_clip(message)}", retryable=True)
+        return _status_error(model, status, message, None)
+    return ModelError(model, f"unexpected client error: {_clip(str(error))}")
+
+
+def _status_error(
+    model: str, status: int, provider_message: str | None, retry_after: float | None
+) -> ModelError:
+    reason = STATUS_REASONS.get(status)
+    if reason is None:
+        reason = "the provider had an error" if status >= 500 else "the provider refused"
+    if status == 400 and provider_message:
+        reason = f"{reason}: {_clip(provider_message)}"
+    retryable = status in RETRYABLE_STATUSES or status >= 500
+    return ModelError(model, reason, status=status, retryable=retryable, retry_after=retry_after)
+
+
+def _provider_message(body: object) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return None
+
+
+def _as_status(code: object) -> int | None:
+    try:
+        status = int(code)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return status if 100 <= status <= 599 else None
+
+
+def _clip(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) <= PROVIDER_MESSAGE_CHARS:
+        return line
+    return line[: PROVIDER_MESSAGE_CHARS - 1] + "…"

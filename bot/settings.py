@@ -1,0 +1,113 @@
+"""Settings: one frozen object, read from the environment here and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import load_dotenv
+
+from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS
+from bot.engine.pacing import Pace
+from bot.errors import ConfigError, InvalidBattle
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_APP_URL = "https://github.com/rapbattle/rapbattle"
+DEFAULT_APP_TITLE = "rapbattle"
+
+T = TypeVar("T")
+AUTO_PACE = Pace(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    llm_base_url: str = OPENROUTER_BASE_URL
+    llm_api_key: str | None = None
+    llm_max_tokens: int = 700
+    llm_timeout_seconds: float = 120.0
+    llm_stall_seconds: float = 30.0
+    llm_max_attempts: int = 3
+    llm_app_url: str = DEFAULT_APP_URL
+    llm_app_title: str = DEFAULT_APP_TITLE
+    model_aliases: Mapping[str, str] = field(default_factory=dict)
+    battle_rounds: int = DEFAULT_ROUNDS
+    battle_pace: Pace = AUTO_PACE
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from a mapping of environment variables; raises ConfigError."""
+        reader = _Reader(env)
+        return cls(
+            llm_base_url=reader.text("LLM_BASE_URL", OPENROUTER_BASE_URL).rstrip("/"),
+            llm_api_key=reader.optional("LLM_API_KEY") or reader.optional("OPENROUTER_API_KEY"),
+            llm_max_tokens=reader.number("LLM_MAX_TOKENS", 700, int, low=16, high=32_000),
+            llm_timeout_seconds=reader.number("LLM_TIMEOUT_SECONDS", 120.0, float, 1, 3600),
+            llm_stall_seconds=reader.number("LLM_STALL_SECONDS", 30.0, float, 0.1, 3600),
+            llm_max_attempts=reader.number("LLM_MAX_ATTEMPTS", 3, int, low=1, high=10),
+            llm_app_url=reader.text("LLM_APP_URL", DEFAULT_APP_URL),
+            llm_app_title=reader.text("LLM_APP_TITLE", DEFAULT_APP_TITLE),
+            model_aliases=reader.aliases("MODEL_ALIASES"),
+            battle_rounds=reader.number(
+                "BATTLE_ROUNDS", DEFAULT_ROUNDS, int, MIN_ROUNDS, MAX_ROUNDS
+            ),
+            battle_pace=reader.pace("BATTLE_PACE"),
+            log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Settings from the process environment, after loading ``.env`` (which never overrides)."""
+    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    return Settings.from_env(os.environ)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    env: Mapping[str, str]
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def number(
+        self, name: str, default: T, parse: Callable[[str], T], low: float, high: float
+    ) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = parse(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not '{raw}'.") from None
+        if not low <= value <= high:  # type: ignore[operator]
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw}.")
+        return value
+
+    def pace(self, name: str) -> Pace:
+        raw = self.optional(name)
+        if raw is None:
+            return AUTO_PACE
+        try:
+            return Pace.parse(raw)
+        except InvalidBattle as error:
+            raise ConfigError(f"{name}: {error}") from None
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """``short=vendor/model`` pairs separated by commas."""
+        raw = self.optional(name)
+        aliases: dict[str, str] = {}
+        for pair in (raw or "").split(","):
+            if not pair.strip():
+                continue
+            alias, equals, model_id = (part.strip() for part in pair.partition("="))
+            if not equals or not alias or not model_id:
+                raise ConfigError(f"{name} takes alias=model_id pairs, not '{pair.strip()}'.")
+            aliases[alias.lower()] = model_id
+        return aliases

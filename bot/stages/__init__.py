@@ -1,0 +1,1 @@
+"""Stages: where a referee shows a battle."""

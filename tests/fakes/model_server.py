@@ -1,0 +1,518 @@
+"""A local OpenAI/OpenRouter-compatible model server with scriptable replies and faults.
+
+It runs aiohttp on its own event loop in a background thread, so sync tests, async tests,
+subprocesses and benchmarks can all reach it over real HTTP at ``server.base_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "qwen/qwen-max",
+    "meta-llama/llama-3-70b-instruct",
+    "nvidia/llama-3.1-nemotron-ultra-253b-v1",
+    "openai/gpt-4o",
+    "anthropic/claude-3.5-sonnet",
+    "google/gemini-pro-1.5",
+    "mistralai/mistral-large",
+    "deepseek/deepseek-r1",
+    "x-ai/grok-2",
+    "meta-llama/llama-3.1-405b-instruct",
+)
+
+API_PREFIX = "/api/v1"
+_ROLES = frozenset({"system", "user", "assistant"})
+_SUPPORTED_PARAMETERS = ("max_tokens", "temperature", "top_p", "stop", "seed", "reasoning")
+_KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
+_DONE = b"data: [DONE]\n\n"
+_CATALOG_CREATED = 1_700_000_000
+
+
+def default_verse(model: str, turn: int) -> str:
+    """The verse answered when nothing is scripted; ``turn`` is 1 + the assistant messages sent."""
+    return (
+        f"I'm {model}, verse {turn}, hear me spit\n"
+        f"line two of verse {turn}, the crowd goes wild with it"
+    )
+
+
+@dataclass(frozen=True)
+class Verse:
+    """A successful answer; ``reasoning`` goes in OpenRouter's separate ``reasoning`` field."""
+
+    text: str
+    latency: float | None = None
+    reasoning: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """An HTTP error status with OpenRouter's error body (and ``Retry-After`` if set)."""
+
+    status: int
+    message: str = "Provider returned error"
+    code: int | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class BodyError:
+    """HTTP 200 whose body (or first SSE event) is an error object instead of a completion."""
+
+    message: str
+    code: int = 502
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """Stream ``partial_text``, then an error chunk with ``finish_reason="error"``.
+
+    Without streaming it behaves like ``BodyError``.
+    """
+
+    partial_text: str
+    message: str
+    code: int = 502
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Send headers (and, when streaming, ``partial_text``), go silent, then drop the connection."""
+
+    partial_text: str = ""
+    seconds: float = 3600
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Close the connection without sending a response."""
+
+
+Reply = Verse | HttpError | BodyError | StreamError | Stall | Disconnect
+_Answered = Verse | BodyError | StreamError | Stall  # replies that start an HTTP 200 response
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A chat completion request that passed auth (rejected-as-invalid ones included).
+
+    ``headers`` has lower-case keys and case-insensitive lookups. A body that is not a
+    JSON object is recorded as ``{}``.
+    """
+
+    model: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    messages: list[dict[str, Any]]
+    stream: bool
+    received_at: float
+
+
+class _Headers(dict[str, str]):
+    """A plain dict of headers with lower-case keys that also looks keys up in any case."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        super().__init__((key.lower(), value) for key, value in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+class ModelServer:
+    """An OpenRouter look-alike: ``with ModelServer() as server: ...`` then use ``base_url``."""
+
+    def __init__(
+        self,
+        models: Iterable[str] = DEFAULT_MODELS,
+        *,
+        api_key: str = "test-key",
+        latency: float = 0.0,
+        chunk_size: int = 16,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.models: tuple[str, ...] = tuple(models)
+        self.api_key = api_key
+        self.latency = latency
+        self.chunk_size = chunk_size
+        self._lock = threading.Lock()
+        self._scripts: dict[str, deque[Reply]] = {}
+        self._model_failures: deque[HttpError | Disconnect] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._models_requests = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+        self._port: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        """Bind 127.0.0.1 on a free port and serve from a background thread."""
+        if self._loop is not None:
+            raise RuntimeError("ModelServer is already running")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="model-server", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; open streams (stalled ones included) are cut short at once."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+            self._loop = self._thread = self._runner = self._stopping = None
+            self._port = None
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("ModelServer is not running")
+        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
+
+    async def _serve(self) -> int:
+        self._stopping = asyncio.Event()
+        app = web.Application(middlewares=[_json_errors])
+        app.router.add_get(f"{API_PREFIX}/models", self._list_models)
+        app.router.add_post(f"{API_PREFIX}/chat/completions", self._chat_completions)
+        # handler_cancellation: a handler stops as soon as its client goes away.
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return int(self._runner.addresses[0][1])
+
+    async def _shutdown(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- scripting and inspection (thread-safe) ----------------------------------------------
+
+    def script(self, model: str, *replies: Reply) -> None:
+        """Queue replies for ``model``; once they are used up the default verse is answered."""
+        with self._lock:
+            self._scripts.setdefault(model, deque()).extend(replies)
+
+    def fail_models(self, *replies: HttpError | Disconnect) -> None:
+        """Queue failures for the next ``GET /models`` requests."""
+        with self._lock:
+            self._model_failures.extend(replies)
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The recorded chat completion requests, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def models_requests(self) -> int:
+        """How many ``GET /models`` requests were served, failed ones included."""
+        with self._lock:
+            return self._models_requests
+
+    def reset(self) -> None:
+        """Forget scripted replies, queued model-list failures and everything recorded."""
+        with self._lock:
+            self._scripts.clear()
+            self._model_failures.clear()
+            self._requests.clear()
+            self._models_requests = 0
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self._models_requests += 1
+            failure = self._model_failures.popleft() if self._model_failures else None
+        if isinstance(failure, Disconnect):
+            return _drop(request)
+        if isinstance(failure, HttpError):
+            return _http_error(failure)
+        return web.json_response({"data": [_catalog_entry(model) for model in self.models]})
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        received_at = time.monotonic()
+        authorization = request.headers.get("Authorization")
+        if authorization != f"Bearer {self.api_key}":
+            message = "No auth credentials found" if authorization is None else "User not found."
+            return _error_response(401, message)
+
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self._record(request, body, received_at)
+        problem = _validate(body, self.models)
+        if problem is not None:
+            return _error_response(400, problem)
+
+        model: str = body["model"]
+        reply = self._next_reply(model, body["messages"])
+        latency = reply.latency if isinstance(reply, Verse) else None
+        stopping = not await self._pause(self.latency if latency is None else latency)
+
+        if stopping or isinstance(reply, Disconnect):
+            return _drop(request)
+        if isinstance(reply, HttpError):
+            return _http_error(reply)
+        prompt_tokens = sum(_count_tokens(message["content"]) for message in body["messages"])
+        completion = _Completion(model, prompt_tokens)
+        if body.get("stream"):
+            return await self._stream(request, reply, completion)
+        return await self._answer(request, reply, completion)
+
+    async def _answer(
+        self, request: web.Request, reply: _Answered, completion: _Completion
+    ) -> web.StreamResponse:
+        match reply:
+            case Verse():
+                return web.json_response(completion.message(reply.text, reply.reasoning))
+            case BodyError(message=message, code=code) | StreamError(message=message, code=code):
+                return web.json_response(_error_object(code, message))
+            case Stall(seconds=seconds):
+                response = web.StreamResponse(headers={"Content-Type": "application/json"})
+                await response.prepare(request)
+                await self._pause(seconds)
+                return _drop(request, response)
+
+    async def _stream(
+        self, request: web.Request, reply: _Answered, completion: _Completion
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        await response.write(_KEEPALIVE)
+
+        async def send(*deltas: dict[str, Any]) -> None:
+            for delta in deltas:
+                await response.write(_sse(completion.chunk(delta)))
+
+        match reply:
+            case Verse(text=text, reasoning=reasoning):
+                await send(*self._deltas(text, reasoning))
+                final = completion.chunk({}, finish_reason="stop")
+                final["usage"] = completion.usage(text, reasoning)
+                await response.write(_sse(final) + _DONE)
+            case BodyError(message=message, code=code):
+                await response.write(_sse(_error_object(code, message)))
+            case StreamError(partial_text=partial, message=message, code=code):
+                await send(*self._deltas(partial))
+                error = completion.chunk({"content": ""}, finish_reason="error")
+                error.update(_error_object(code, message))
+                await response.write(_sse(error))
+            case Stall(partial_text=partial, seconds=seconds):
+                await send(*self._deltas(partial))
+                await self._pause(seconds)
+                return _drop(request, response)
+        await response.write_eof()
+        return response
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _record(self, request: web.Request, body: object, received_at: float) -> None:
+        body = body if isinstance(body, dict) else {}
+        model, messages = body.get("model"), body.get("messages")
+        recorded = RecordedRequest(
+            model=model if isinstance(model, str) else "",
+            body=body,
+            headers=_Headers(request.headers.items()),
+            messages=messages if isinstance(messages, list) else [],
+            stream=body.get("stream") is True,
+            received_at=received_at,
+        )
+        with self._lock:
+            self._requests.append(recorded)
+
+    def _next_reply(self, model: str, messages: list[dict[str, Any]]) -> Reply:
+        with self._lock:
+            queue = self._scripts.get(model)
+            if queue:
+                return queue.popleft()
+        turn = 1 + sum(message["role"] == "assistant" for message in messages)
+        return Verse(default_verse(model, turn))
+
+    def _deltas(self, content: str, reasoning: str | None = None) -> list[dict[str, Any]]:
+        """Split an answer into stream deltas: reasoning first, the first one carrying the role."""
+        deltas: list[dict[str, Any]] = [
+            {"content": "", "reasoning": piece} for piece in self._pieces(reasoning or "")
+        ]
+        deltas += [{"content": piece} for piece in self._pieces(content)]
+        return [{"role": "assistant", **(deltas[0] if deltas else {"content": ""})}, *deltas[1:]]
+
+    def _pieces(self, text: str) -> list[str]:
+        return [text[i : i + self.chunk_size] for i in range(0, len(text), self.chunk_size)]
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep for ``seconds``; wake early and return False if the server is stopping."""
+        if self._stopping is None or self._stopping.is_set():
+            return False
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """Builds the JSON objects of one chat completion."""
+
+    model: str
+    prompt_tokens: int
+    id: str = field(default_factory=lambda: f"gen-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def _header(self, kind: str) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
+
+    def usage(self, text: str, reasoning: str | None = None) -> dict[str, int]:
+        completion_tokens = _count_tokens(text) + _count_tokens(reasoning or "")
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        }
+
+    def message(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if reasoning is not None:
+            message["reasoning"] = reasoning
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return {
+            **self._header("chat.completion"),
+            "choices": [choice],
+            "usage": self.usage(text, reasoning),
+        }
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return {**self._header("chat.completion.chunk"), "choices": [choice]}
+
+
+def _validate(body: object, models: tuple[str, ...]) -> str | None:
+    """Why ``body`` is not a valid chat completion request, or None if it is."""
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object"
+    model = body.get("model")
+    if not isinstance(model, str):
+        return "model must be a string"
+    if model not in models:
+        return f"{model} is not a valid model ID"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages must be a non-empty array"
+    for index, message in enumerate(messages):
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in _ROLES
+            or not isinstance(message.get("content"), str)
+        ):
+            return f"messages[{index}] must be {{role: system|user|assistant, content: string}}"
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
+        return "max_tokens must be a positive integer"
+    if body.get("stream") is not None and not isinstance(body["stream"], bool):
+        return "stream must be a boolean"
+    return None
+
+
+def _catalog_entry(model: str) -> dict[str, Any]:
+    vendor, _, name = model.partition("/")
+    return {
+        "id": model,
+        "name": f"{vendor.title()}: {name.replace('-', ' ').title()}",
+        "created": _CATALOG_CREATED,
+        "context_length": 32768,
+        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+        "top_provider": {"max_completion_tokens": 4096},
+        "supported_parameters": list(_SUPPORTED_PARAMETERS),
+    }
+
+
+def _count_tokens(text: str) -> int:
+    return len(text.split())
+
+
+def _error_object(code: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "metadata": {}}}
+
+
+def _error_response(
+    status: int, message: str, *, code: int | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(_error_object(code or status, message), status=status, headers=headers)
+
+
+def _http_error(error: HttpError) -> web.Response:
+    headers = None if error.retry_after is None else {"Retry-After": f"{error.retry_after:g}"}
+    return _error_response(error.status, error.message, code=error.code, headers=headers)
+
+
+def _drop(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:
+    """Close the connection; aiohttp then has nowhere to write the returned response."""
+    if request.transport is not None:
+        request.transport.close()
+    return response if response is not None else web.Response()
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer routing errors (404, 405) with OpenRouter's JSON error body too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error_response(exc.status, exc.reason)
