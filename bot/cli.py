@@ -81,14 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except UserError as error:
         return _fail(error)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
     if arguments.command == "local":
+        # In the terminal the battle itself is the output; only problems go to stderr.
+        logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
         return _run_local(settings, arguments)
     raise AssertionError(f"unhandled command {arguments.command}")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # The HTTP client logs every request at INFO, which drowns out the bot's own lines.
+    for noisy in ("httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _run_local(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -100,17 +107,16 @@ def _run_local(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int:
-    # A quiet battle log: in local mode the battle itself is the output.
-    logging.getLogger("bot").setLevel(max(logging.WARNING, logging.getLogger().level))
     llm = LLMClient(settings)
     try:
         llm.require_key()
         catalog = ModelCatalog(llm.list_models, settings.model_aliases)
+        topic = normalize_topic(arguments.topic)
         battle = Battle(
             model_a=await catalog.resolve(arguments.model_a),
             model_b=await catalog.resolve(arguments.model_b),
             rounds=arguments.rounds or settings.battle_rounds,
-            topic=normalize_topic(arguments.topic),
+            topic=topic,
         )
         with contextlib.ExitStack() as files:
             stage = _terminal_stage(files, arguments.out)

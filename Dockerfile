@@ -1,0 +1,21 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+# Dependencies first, from pyproject alone, so code changes don't reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir bot cogs && touch bot/__init__.py cogs/__init__.py \
+    && pip install ".[postgres]" && pip uninstall -y rapbattle && rm -rf bot cogs
+
+COPY bot ./bot
+COPY cogs ./cogs
+RUN pip install --no-deps ".[postgres]"
+
+RUN useradd --create-home --uid 10001 rapbattle && mkdir /data && chown rapbattle /data
+USER rapbattle
+VOLUME ["/data"]
+ENV DATABASE_URL=sqlite:////data/rapbattle.db
+
+ENTRYPOINT ["rapbattle"]
+CMD ["run"]

@@ -1,0 +1,1 @@
+"""Discord command groups: thin, one extension per feature."""

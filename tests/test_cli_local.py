@@ -1,0 +1,176 @@
+"""End to end: `rapbattle local` as a subprocess against the local model server."""
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.engine.battle import FINAL_ROUND, Battle
+from bot.engine.transcript import parse, render
+from tests.fakes.model_server import HttpError, Verse, default_verse
+
+RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
+QWEN, LLAMA = "qwen/qwen-max", "meta-llama/llama-3-70b-instruct"
+
+
+@pytest.fixture
+def env(model_server, tmp_path):
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("LLM_", "OPENROUTER", "BATTLE_"))}
+    return base | {"LLM_BASE_URL": model_server.base_url, "LLM_API_KEY": "test-key"}
+
+
+def rapbattle(*args: str, env: dict, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [RAPBATTLE, "local", *args], env=env, cwd=cwd, capture_output=True, timeout=timeout
+    )
+
+
+def expected_transcript(a: str, b: str, rounds: int) -> str:
+    battle = Battle(a, b, rounds=rounds)
+    turns, counts = [], {a: 0, b: 0}
+    for slot in battle.plan():
+        if slot.side is None:
+            turns.append(battle.turn(slot, FINAL_ROUND))
+            continue
+        model = battle.model(slot.side)
+        counts[model] += 1
+        turns.append(battle.turn(slot, default_verse(model, counts[model])))
+    return render(a, b, turns)
+
+
+def test_a_battle_piped_to_a_file_is_the_exact_transcript(model_server, env, tmp_path):
+    out = tmp_path / "copy.md"
+    done = rapbattle("qwen-max", "llama-3-70b", "--pace", "0", "--topic", "cats vs dogs",
+                     "--out", str(out), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    expected = expected_transcript(QWEN, LLAMA, 3)
+    assert done.stdout.decode("utf-8") == expected
+    assert out.read_text(encoding="utf-8") == expected
+    assert done.stderr == b""
+
+    requests = model_server.chat_requests()
+    assert [r.model for r in requests] == [QWEN, LLAMA] * 3
+    for request in requests:
+        assert '"cats vs dogs"' in request.messages[0]["content"]
+    for number, request in enumerate(requests[1:], start=1):
+        opponent = LLAMA if request.model == QWEN else QWEN
+        opponent_verse = default_verse(opponent, (number + 1) // 2)
+        assert {"role": "user", "content": opponent_verse} in request.messages
+    for request in requests[4:]:
+        assert {"role": "system", "content": FINAL_ROUND} in request.messages
+    for request in requests[:4]:
+        assert {"role": "system", "content": FINAL_ROUND} not in request.messages
+
+
+def test_rounds_option_and_verbatim_verses(model_server, env, tmp_path):
+    verse = "Line one,  \n\n  indented **bold** @everyone\nlast line"
+    model_server.script(QWEN, Verse(f"<think>hmm</think>\n{verse}\n\n"))
+    done = rapbattle(QWEN, "grok", "--rounds", "1", "--pace", "0", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    transcript = parse(done.stdout.decode())
+    assert transcript.model_b == "x-ai/grok-2"
+    assert [turn.text for turn in transcript.turns] == [verse, default_verse("x-ai/grok-2", 1)]
+
+
+def test_unknown_model_is_one_clear_line_and_nothing_is_generated(model_server, env, tmp_path):
+    done = rapbattle("qwen-maks", "llama-3-70b", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "rapbattle: No model matches `qwen-maks`. Did you mean `qwen/qwen-max`?\n"
+    )
+    assert done.stdout == b""
+    assert model_server.chat_requests() == []
+
+
+def test_no_key_is_a_clear_error_before_any_request(model_server, env, tmp_path):
+    del env["LLM_API_KEY"]
+    done = rapbattle("qwen-max", "llama-3-70b", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "rapbattle: No model API key: set LLM_API_KEY (or OPENROUTER_API_KEY).\n"
+    )
+    assert model_server.models_requests == 0 and model_server.chat_requests() == []
+
+
+def test_bad_options_exit_with_usage(env, tmp_path):
+    done = rapbattle("a", "b", "--rounds", "11", env=env, cwd=tmp_path)
+    assert done.returncode == 2 and b"rounds must be between 1 and 10" in done.stderr
+    done = rapbattle("qwen-max", "grok", "--topic", "x" * 201, env=env, cwd=tmp_path)
+    assert done.returncode == 1 and b"keep it to 200" in done.stderr
+
+
+def test_provider_failure_mid_battle_keeps_the_partial_transcript(model_server, env, tmp_path):
+    model_server.script(LLAMA, Verse("first llama verse"), HttpError(402, "Insufficient credits"))
+    done = rapbattle("qwen-max", "llama-3-70b", "--pace", "0", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "rapbattle: No contest: meta-llama/llama-3-70b-instruct: "
+        "the provider is out of credits (402)\n"
+    )
+    partial = parse(done.stdout.decode())
+    assert [turn.text for turn in partial.turns] == [
+        default_verse(QWEN, 1), "first llama verse", default_verse(QWEN, 2)
+    ]
+
+
+def test_provider_down_for_the_model_list_still_battles_known_ids(model_server, env, tmp_path):
+    model_server.fail_models(HttpError(503))
+    done = rapbattle("qwen-max", LLAMA, "--rounds", "1", "--pace", "0", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert parse(done.stdout.decode()).model_b == LLAMA
+
+
+def test_each_turn_is_flushed_while_the_battle_runs_and_ctrl_c_keeps_it(model_server, env, tmp_path):
+    out = tmp_path / "live.md"
+    process = subprocess.Popen(
+        [RAPBATTLE, "local", "qwen-max", "llama-3-70b", "--pace", "30", "--out", str(out)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if out.exists() and out.read_text().count("\n> ") == 1:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the battle should still be running"
+        assert [t.text for t in parse(out.read_text()).turns] == [default_verse(QWEN, 1)]
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert stderr.decode() == "Stopped. The transcript so far is kept.\n"
+    assert stdout.decode() == out.read_text() == render(QWEN, LLAMA, parse(out.read_text()).turns)
+
+
+def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
+    leader, follower = pty.openpty()
+    env = env | {"TERM": "xterm-256color", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "0"],
+        env=env, cwd=tmp_path, stdout=follower, stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=20)
+    os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert process.returncode == 0
+    assert "\x1b[" in screen  # ANSI colour
+    assert "qwen/qwen-max" in screen and "round 1" in screen
+    assert "I'm x-ai/grok-2, verse 1" in screen
+    assert not screen.startswith("# ")  # a person sees the show, not the raw transcript
