@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.engine.battle import Battle  # noqa: E402
-from bot.engine.pacing import Pace  # noqa: E402
-from bot.llm import LLMClient  # noqa: E402
-from bot.referee import Outcome, Referee  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.fakes.model_server import ModelServer  # noqa: E402
-from tests.fakes.stages import RecordingStage  # noqa: E402
+from bot.engine.battle import Battle
+from bot.engine.pacing import Pace
+from bot.llm import LLMClient
+from bot.referee import Outcome, Referee
+from bot.settings import Settings
+from tests.fakes.model_server import ModelServer
+from tests.fakes.stages import RecordingStage
 
 CASES = [(0.5, 1.0), (1.0, 0.5), (0.5, 0.5), (0.8, 0.0), (0.2, 1.5)]
 TARGET_RATIO = 1.05

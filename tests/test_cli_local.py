@@ -20,7 +20,11 @@ QWEN, LLAMA = "qwen/qwen-max", "meta-llama/llama-3-70b-instruct"
 
 @pytest.fixture
 def env(model_server, tmp_path):
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("LLM_", "OPENROUTER", "BATTLE_"))}
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LLM_", "OPENROUTER", "BATTLE_"))
+    }
     return base | {"LLM_BASE_URL": model_server.base_url, "LLM_API_KEY": "test-key"}
 
 
@@ -45,8 +49,18 @@ def expected_transcript(a: str, b: str, rounds: int) -> str:
 
 def test_a_battle_piped_to_a_file_is_the_exact_transcript(model_server, env, tmp_path):
     out = tmp_path / "copy.md"
-    done = rapbattle("qwen-max", "llama-3-70b", "--pace", "0", "--topic", "cats vs dogs",
-                     "--out", str(out), env=env, cwd=tmp_path)
+    done = rapbattle(
+        "qwen-max",
+        "llama-3-70b",
+        "--pace",
+        "0",
+        "--topic",
+        "cats vs dogs",
+        "--out",
+        str(out),
+        env=env,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr.decode()
     expected = expected_transcript(QWEN, LLAMA, 3)
     assert done.stdout.decode("utf-8") == expected
@@ -114,7 +128,9 @@ def test_provider_failure_mid_battle_keeps_the_partial_transcript(model_server, 
     )
     partial = parse(done.stdout.decode())
     assert [turn.text for turn in partial.turns] == [
-        default_verse(QWEN, 1), "first llama verse", default_verse(QWEN, 2)
+        default_verse(QWEN, 1),
+        "first llama verse",
+        default_verse(QWEN, 2),
     ]
 
 
@@ -125,11 +141,16 @@ def test_provider_down_for_the_model_list_still_battles_known_ids(model_server, 
     assert parse(done.stdout.decode()).model_b == LLAMA
 
 
-def test_each_turn_is_flushed_while_the_battle_runs_and_ctrl_c_keeps_it(model_server, env, tmp_path):
+def test_each_turn_is_flushed_while_the_battle_runs_and_ctrl_c_keeps_it(
+    model_server, env, tmp_path
+):
     out = tmp_path / "live.md"
     process = subprocess.Popen(
         [RAPBATTLE, "local", "qwen-max", "llama-3-70b", "--pace", "30", "--out", str(out)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 15
@@ -154,7 +175,10 @@ def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
         [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "0"],
-        env=env, cwd=tmp_path, stdout=follower, stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+        stdout=follower,
+        stderr=subprocess.PIPE,
     )
     os.close(follower)
     chunks = []

@@ -99,8 +99,12 @@ async def test_retries_are_bounded(llm, model_server):
 
 
 async def test_error_inside_a_200_and_as_an_sse_event_are_recognised_and_retried(llm, model_server):
-    model_server.script(MODEL, BodyError("upstream exploded", 502),
-                        StreamError("half a ba", "provider died", 503), Verse("whole"))
+    model_server.script(
+        MODEL,
+        BodyError("upstream exploded", 502),
+        StreamError("half a ba", "provider died", 503),
+        Verse("whole"),
+    )
     assert await llm.generate_verse(MODEL, MESSAGES) == "whole"
     assert len(model_server.chat_requests()) == 3
 
@@ -120,7 +124,7 @@ async def test_stalled_streams_and_dropped_connections_are_retried(llm, model_se
 
 async def test_a_stall_every_time_ends_in_a_clear_error(llm, model_server):
     model_server.script(MODEL, *[Stall(seconds=30)] * 3)
-    with pytest.raises(ModelError, match="^qwen/qwen-max: the provider stopped answering$"):
+    with pytest.raises(ModelError, match=r"^qwen/qwen-max: the provider stopped answering$"):
         await llm.generate_verse(MODEL, MESSAGES)
 
 
@@ -145,9 +149,7 @@ async def test_no_key_fails_before_any_request(model_server):
 
 
 async def test_unreachable_provider(llm_settings):
-    settings = Settings.from_env(
-        {"LLM_BASE_URL": "http://127.0.0.1:9/api/v1", "LLM_API_KEY": "k"}
-    )
+    settings = Settings.from_env({"LLM_BASE_URL": "http://127.0.0.1:9/api/v1", "LLM_API_KEY": "k"})
     client = LLMClient(settings, policy=FAST)
     try:
         with pytest.raises(ModelError, match="could not reach the provider"):

@@ -1,6 +1,7 @@
 """The referee: order, pipelining, pacing, stopping and failures."""
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Sequence
 
@@ -52,8 +53,13 @@ async def test_a_full_battle_posts_every_turn_in_order_with_the_history_each_mod
     assert result.outcome is Outcome.COMPLETED
     texts = [turn.text for turn in result.turns]
     assert texts == [
-        "verse 1 by m/a", "verse 2 by m/b", "verse 3 by m/a", "verse 4 by m/b",
-        FINAL_ROUND, "verse 5 by m/a", "verse 6 by m/b",
+        "verse 1 by m/a",
+        "verse 2 by m/b",
+        "verse 3 by m/a",
+        "verse 4 by m/b",
+        FINAL_ROUND,
+        "verse 5 by m/a",
+        "verse 6 by m/b",
     ]
     assert stage.turns == list(result.turns)
     for index, (_, model, messages) in enumerate(models.requests[1:], start=1):
@@ -75,7 +81,7 @@ async def test_generation_is_pipelined_under_the_pace(g, p):
     assert elapsed >= ideal * 0.98
     assert elapsed < ideal + (serial - ideal) / 2  # far closer to pipelined than to serial
     verse_times = [at for at, turn in stage.posts if not turn.is_announcement]
-    gaps = [later - earlier for earlier, later in zip(verse_times, verse_times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(verse_times)]
     assert min(gaps) >= p * 0.98
     # Each request goes out as soon as the verse before it is written, not when it is posted.
     request_times = [at for at, _, _ in models.requests]

@@ -55,8 +55,10 @@ def test_no_match_suggests_the_closest_ids():
     with pytest.raises(UnknownModel) as caught:
         resolve_model("qwen-maks", IDS, ALIASES)
     assert caught.value.candidates[0] == "qwen/qwen-max"
-    assert str(caught.value).startswith("No model matches `qwen-maks`. Did you mean `qwen/qwen-max`")
-    with pytest.raises(UnknownModel, match="No model matches `zzzz`.$"):
+    assert str(caught.value).startswith(
+        "No model matches `qwen-maks`. Did you mean `qwen/qwen-max`"
+    )
+    with pytest.raises(UnknownModel, match=r"No model matches `zzzz`\.$"):
         resolve_model("zzzz", IDS, ALIASES)
     with pytest.raises(UnknownModel, match="Name a model"):
         resolve_model("  ", IDS, ALIASES)
@@ -92,8 +94,11 @@ class FakeClock:
 async def test_catalog_is_fetched_lazily_cached_for_an_hour_and_survives_failures():
     clock = FakeClock()
     calls = []
-    answers: list = [[ModelInfo("qwen/qwen-max", "Qwen Max")], UserError("down"),
-                     [ModelInfo("x-ai/grok-2", "Grok 2")]]
+    answers: list = [
+        [ModelInfo("qwen/qwen-max", "Qwen Max")],
+        UserError("down"),
+        [ModelInfo("x-ai/grok-2", "Grok 2")],
+    ]
 
     async def fetch():
         calls.append(clock.now)

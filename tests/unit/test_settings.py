@@ -18,7 +18,9 @@ def test_defaults_point_at_openrouter_with_sane_limits():
 
 def test_openrouter_key_is_accepted_and_llm_key_wins():
     assert Settings.from_env({"OPENROUTER_API_KEY": "or"}).llm_api_key == "or"
-    assert Settings.from_env({"OPENROUTER_API_KEY": "or", "LLM_API_KEY": "llm"}).llm_api_key == "llm"
+    assert (
+        Settings.from_env({"OPENROUTER_API_KEY": "or", "LLM_API_KEY": "llm"}).llm_api_key == "llm"
+    )
 
 
 def test_values_are_parsed_and_frozen():

@@ -58,9 +58,7 @@ def test_a_14000_character_verse_splits_into_messages_under_the_limit():
 
 
 @given(
-    st.text(
-        st.sampled_from(list("ab \n") + ["🔥", "é"]), max_size=3000
-    ),
+    st.text(st.sampled_from([*list("ab \n"), "🔥", "é"]), max_size=3000),
     st.integers(min_value=1, max_value=300),
 )
 def test_splitting_never_loses_duplicates_or_reorders(text, limit):

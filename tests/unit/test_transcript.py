@@ -67,23 +67,33 @@ def _fields(transcript):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "no header\n", "# a v b\n\n> c\nwho?\n", "# a v b\n\n> b\nout of turn\n", "# a v b\n\n> a\nno end"],
+    [
+        "",
+        "no header\n",
+        "# a v b\n\n> c\nwho?\n",
+        "# a v b\n\n> b\nout of turn\n",
+        "# a v b\n\n> a\nno end",
+    ],
 )
 def test_malformed_transcripts_are_refused(text):
     with pytest.raises(TranscriptFormatError):
         parse(text)
 
 
-verse_text = st.text(
-    st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60
-).map(str.strip).filter(bool)
+verse_text = (
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60)
+    .map(str.strip)
+    .filter(bool)
+)
 
 
 @given(st.lists(verse_text, min_size=0, max_size=7))
 def test_any_battle_round_trips(texts):
     battle = Battle("vendor/a", "vendor/b")
-    turns = [battle.turn(slot, FINAL_ROUND if slot.side is None else text)
-             for slot, text in zip(battle.plan(), texts, strict=False)]
+    turns = [
+        battle.turn(slot, FINAL_ROUND if slot.side is None else text)
+        for slot, text in zip(battle.plan(), texts, strict=False)
+    ]
     rendered = render("vendor/a", "vendor/b", turns)
     assert render(*_fields(parse(rendered))) == rendered
 
