@@ -1,0 +1,87 @@
+"""Vote counting from reactions: bots never count, and a voter on both sides counts for neither."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from bot.engine.battle import Side
+
+DEFAULT_EMOJI = {Side.A: "🅰️", Side.B: "🅱️"}
+MIN_VOTE_SECONDS = 10
+MAX_VOTE_SECONDS = 24 * 60 * 60
+DEFAULT_VOTE_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Voter:
+    user_id: int
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    ballots: Mapping[int, Side] = field(default_factory=dict)
+
+    def votes(self, side: Side) -> int:
+        return sum(1 for choice in self.ballots.values() if choice is side)
+
+    @property
+    def total(self) -> int:
+        return len(self.ballots)
+
+    @property
+    def winner(self) -> Side | None:
+        """The side with more votes; None for a draw or no votes."""
+        a, b = self.votes(Side.A), self.votes(Side.B)
+        if a == b:
+            return None
+        return Side.A if a > b else Side.B
+
+    def score_a(self) -> float | None:
+        """Side A's share of the votes, the battle's score for ratings; None without votes."""
+        return self.votes(Side.A) / self.total if self.total else None
+
+
+def tally(reactions: Mapping[Side, Iterable[Voter]]) -> Tally:
+    """Count the users who reacted with each side's emoji."""
+    sides_by_user: dict[int, set[Side]] = {}
+    for side, voters in reactions.items():
+        for voter in voters:
+            if not voter.is_bot:
+                sides_by_user.setdefault(voter.user_id, set()).add(side)
+    return Tally(
+        {user: next(iter(sides)) for user, sides in sides_by_user.items() if len(sides) == 1}
+    )
+
+
+class LiveTally:
+    """A running count from reaction add and remove events, under the same rules."""
+
+    def __init__(self) -> None:
+        self._reactions: dict[Side, set[int]] = {Side.A: set(), Side.B: set()}
+
+    def add(self, side: Side, voter: Voter) -> None:
+        if not voter.is_bot:
+            self._reactions[side].add(voter.user_id)
+
+    def remove(self, side: Side, user_id: int) -> None:
+        self._reactions[side].discard(user_id)
+
+    def current(self) -> Tally:
+        return tally(
+            {side: (Voter(user) for user in users) for side, users in self._reactions.items()}
+        )
+
+
+def side_for_emoji(emoji: str, emoji_by_side: Mapping[Side, str]) -> Side | None:
+    """Which side an emoji votes for; variation selectors are ignored, as clients vary in them."""
+    wanted = _bare(emoji)
+    for side, candidate in emoji_by_side.items():
+        if _bare(candidate) == wanted:
+            return side
+    return None
+
+
+def _bare(emoji: str) -> str:
+    return emoji.replace("\ufe0f", "")

@@ -1,0 +1,101 @@
+"""The store interface and the records it deals in."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.engine.battle import Battle, Side, Turn
+from bot.engine.votes import Tally
+from bot.errors import ConfigError
+
+
+class BattleState(enum.Enum):
+    RUNNING = "running"
+    VOTING = "voting"
+    CLOSED = "closed"
+    NO_CONTEST = "no_contest"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (BattleState.RUNNING, BattleState.VOTING)
+
+
+ENDED_WITHOUT_VOTE = (BattleState.NO_CONTEST, BattleState.STOPPED, BattleState.INTERRUPTED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewBattle:
+    guild_id: int
+    channel_id: int
+    starter_id: int
+    battle: Battle
+    # In blind battles the sides are drawn at random; this records the draw.
+    sides_swapped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBattle:
+    id: int
+    guild_id: int
+    channel_id: int
+    starter_id: int
+    battle: Battle
+    sides_swapped: bool
+    state: BattleState
+    created_at: float
+    reason: str | None = None
+    vote_message_id: int | None = None
+    vote_closes_at: float | None = None
+    emoji: Mapping[Side, str] | None = None
+    votes_a: int | None = None
+    votes_b: int | None = None
+    results_message_id: int | None = None
+
+
+class Store(Protocol):
+    """Everything the bot keeps. Each method is one transaction."""
+
+    async def close(self) -> None: ...
+
+    async def create_battle(self, new: NewBattle, now: float) -> StoredBattle: ...
+
+    async def add_turn(self, battle_id: int, position: int, turn: Turn) -> None: ...
+
+    async def end_battle(self, battle_id: int, state: BattleState, reason: str | None) -> bool:
+        """A running battle ends without a vote; False if it was not running."""
+        ...
+
+    async def open_voting(
+        self, battle_id: int, message_id: int, closes_at: float, emoji: Mapping[Side, str]
+    ) -> bool: ...
+
+    async def close_voting(self, battle_id: int, tally: Tally, now: float) -> bool:
+        """Records the ballots and closes the vote, once: False if it was already closed."""
+        ...
+
+    async def set_results_message(self, battle_id: int, message_id: int) -> None: ...
+
+    async def battle(self, battle_id: int) -> StoredBattle | None: ...
+
+    async def battles_in(self, states: Collection[BattleState]) -> list[StoredBattle]: ...
+
+    async def turns(self, battle_id: int) -> list[Turn]: ...
+
+    async def ballots(self, battle_id: int) -> dict[int, Side]: ...
+
+    async def last_start(self, guild_id: int, user_id: int) -> float | None: ...
+
+
+async def open_store(url: str) -> Store:
+    """Opens (and migrates) the store a DATABASE_URL names."""
+    if url.startswith("sqlite:///"):
+        from bot.store.sqlite import SQLiteStore
+
+        # As in SQLAlchemy: sqlite:///relative/path.db and sqlite:////absolute/path.db.
+        return await SQLiteStore.open(url.removeprefix("sqlite:///"))
+    raise ConfigError(f"DATABASE_URL must start with sqlite:///, not '{url.split(':', 1)[0]}:'.")
