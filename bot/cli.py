@@ -19,7 +19,7 @@ from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.referee import Outcome, Referee
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, require_discord
 from bot.stages.terminal import TerminalStage
 
 EXIT_OK = 0
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause after each verse: seconds, 0 for none, or 'auto' (default: auto)",
     )
     local.add_argument("--out", type=Path, default=None, help="also write the transcript here")
+    commands.add_parser(
+        "run",
+        help="run the Discord bot",
+        description="Run the Discord bot (needs DISCORD_TOKEN and a model API key).",
+    )
     return parser
 
 
@@ -86,7 +91,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # In the terminal the battle itself is the output; only problems go to stderr.
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
         return _run_local(settings, arguments)
-    raise AssertionError(f"unhandled command {arguments.command}")
+    return run_discord_bot(settings)
+
+
+def run_discord_bot(settings: Settings) -> int:
+    # Imported here so that terminal battles never load discord.py.
+    import discord
+
+    from bot.client import RapBattleBot, point_discord_at
+
+    try:
+        require_discord(settings)
+    except UserError as error:
+        return _fail(error)
+    point_discord_at(settings)
+    bot = RapBattleBot(settings)
+    try:
+        bot.run(settings.discord_token or "", log_handler=None)
+    except UserError as error:
+        return _fail(error)
+    except discord.LoginFailure as error:
+        return _fail(f"Discord refused the token: {error}")
+    return EXIT_OK
 
 
 def configure_logging(level: str) -> None:

@@ -12,9 +12,11 @@ from dotenv import load_dotenv
 
 from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS
 from bot.engine.pacing import Pace
+from bot.engine.votes import DEFAULT_VOTE_SECONDS, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
 from bot.errors import ConfigError, InvalidBattle
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_DATABASE_URL = "sqlite:///data/rapbattle.db"
 DEFAULT_APP_URL = "https://github.com/rapbattle/rapbattle"
 DEFAULT_APP_TITLE = "rapbattle"
 
@@ -35,6 +37,14 @@ class Settings:
     model_aliases: Mapping[str, str] = field(default_factory=dict)
     battle_rounds: int = DEFAULT_ROUNDS
     battle_pace: Pace = AUTO_PACE
+    vote_seconds: int = DEFAULT_VOTE_SECONDS
+    battle_cooldown_seconds: float = 30.0
+    max_battles_per_server: int = 3
+    discord_token: str | None = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    dev_guild_id: int | None = None
+    database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"
 
     @classmethod
@@ -55,8 +65,34 @@ class Settings:
                 "BATTLE_ROUNDS", DEFAULT_ROUNDS, int, MIN_ROUNDS, MAX_ROUNDS
             ),
             battle_pace=reader.pace("BATTLE_PACE"),
+            vote_seconds=reader.number(
+                "VOTE_SECONDS", DEFAULT_VOTE_SECONDS, int, MIN_VOTE_SECONDS, MAX_VOTE_SECONDS
+            ),
+            battle_cooldown_seconds=reader.number(
+                "BATTLE_COOLDOWN_SECONDS", 30.0, float, 0, 86_400
+            ),
+            max_battles_per_server=reader.number("MAX_BATTLES_PER_SERVER", 3, int, 1, 100),
+            discord_token=reader.optional("DISCORD_TOKEN"),
+            discord_api_base=reader.optional("DISCORD_API_BASE"),
+            discord_gateway_url=reader.optional("DISCORD_GATEWAY_URL"),
+            dev_guild_id=reader.snowflake("DEV_GUILD_ID"),
+            database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
         )
+
+
+def require_discord(settings: Settings) -> None:
+    """What ``rapbattle run`` cannot start without, named."""
+    missing = [
+        name
+        for name, value in (
+            ("DISCORD_TOKEN", settings.discord_token),
+            ("LLM_API_KEY (or OPENROUTER_API_KEY)", settings.llm_api_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(f"Missing setting: {' and '.join(missing)}. See .env.example.")
 
 
 def load_settings(env_file: Path | None = None) -> Settings:
@@ -89,6 +125,14 @@ class _Reader:
         if not low <= value <= high:  # type: ignore[operator]
             raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw}.")
         return value
+
+    def snowflake(self, name: str) -> int | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if not raw.isdigit():
+            raise ConfigError(f"{name} must be a Discord id (digits only), not '{raw}'.")
+        return int(raw)
 
     def pace(self, name: str) -> Pace:
         raw = self.optional(name)

@@ -1,0 +1,120 @@
+"""The Discord bot: owns its resources, loads the cogs, and answers every command error."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.arena import Arena
+from bot.errors import UserError
+from bot.llm import LLMClient
+from bot.models import ModelCatalog
+from bot.settings import Settings
+from bot.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.battle", "cogs.voting")
+GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Aims discord.py at a Discord-compatible server (tests use a local double)."""
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class RapBattleTree(app_commands.CommandTree["RapBattleBot"]):
+    """The one error hook: users get a clear ephemeral line, surprises get logged."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[RapBattleBot], error: app_commands.AppCommandError
+    ) -> None:
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, UserError):
+            message = str(cause)
+        elif isinstance(cause, app_commands.CheckFailure):
+            message = str(cause) or "You can't use this command here."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error(
+                "Command /%s failed (guild %s, channel %s, user %s)",
+                command,
+                interaction.guild_id,
+                interaction.channel_id,
+                interaction.user.id,
+                exc_info=cause,
+            )
+            message = GENERIC_ERROR
+        await reply(interaction, message)
+
+
+async def reply(interaction: discord.Interaction, message: str) -> None:
+    """An ephemeral answer, whether or not the interaction was already acknowledged."""
+    if interaction.response.is_done():
+        await interaction.followup.send(message, ephemeral=True)
+    else:
+        await interaction.response.send_message(message, ephemeral=True)
+
+
+class RapBattleBot(commands.Bot):
+    llm: LLMClient
+    catalog: ModelCatalog
+    store: Store
+    arena: Arena
+
+    def __init__(self, settings: Settings) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_reactions = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # Unused: every command is a slash command.
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=RapBattleTree,
+            help_command=None,
+        )
+        self.settings = settings
+        self.synced_commands = 0
+        self._recovered = False
+
+    async def setup_hook(self) -> None:
+        self.llm = LLMClient(self.settings)
+        self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
+        self.store = await open_store(self.settings.database_url)
+        self.arena = Arena(self.settings, self.store, self.llm, self.get_partial_messageable)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        self.synced_commands = len(await self.tree.sync(guild=guild))
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info(
+            "Ready as %s (id %s) in %d guilds, %d commands synced%s",
+            self.user,
+            self.user.id,
+            len(self.guilds),
+            self.synced_commands,
+            f" to guild {self.settings.dev_guild_id}" if self.settings.dev_guild_id else "",
+        )
+        if not self._recovered:  # on_ready also fires after reconnects
+            self._recovered = True
+            await self.arena.recover()
+
+    async def close(self) -> None:
+        if hasattr(self, "arena"):
+            await self.arena.shutdown()
+        await super().close()
+        if hasattr(self, "llm"):
+            await self.llm.close()
+        if hasattr(self, "store"):
+            await self.store.close()

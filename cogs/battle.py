@@ -1,0 +1,96 @@
+"""/battle and /battle-stop."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.arena import BattleRequest
+from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
+from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.client import RapBattleBot
+
+AUTOCOMPLETE_NAME_CHARS = 100
+
+
+class BattleCog(commands.Cog):
+    def __init__(self, bot: RapBattleBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="battle")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        model_a="The first model (it opens the battle)",
+        model_b="The second model",
+        rounds=f"Rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default 3)",
+        topic=f"What the battle is about, up to {MAX_TOPIC_LENGTH} characters",
+        blind="Hide the models' names until voting ends",
+    )
+    async def battle(
+        self,
+        interaction: discord.Interaction[RapBattleBot],
+        model_a: str,
+        model_b: str,
+        rounds: app_commands.Range[int, MIN_ROUNDS, MAX_ROUNDS] | None = None,
+        topic: app_commands.Range[str, 1, MAX_TOPIC_LENGTH] | None = None,
+        blind: bool = False,
+    ) -> None:
+        """Start a rap battle between two models in this channel."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild_id is not None and interaction.channel is not None
+        catalog, arena = self.bot.catalog, self.bot.arena
+        rules = arena.rules_for(interaction.guild_id)
+        battle = Battle(
+            await catalog.resolve(model_a),
+            await catalog.resolve(model_b),
+            rounds or rules.rounds,
+            normalize_topic(topic),
+            blind,
+        )
+        request = BattleRequest(
+            interaction.guild_id,
+            interaction.channel,
+            interaction.channel_id or 0,
+            interaction.user,
+            model_a,
+            model_b,
+            rounds,
+            topic,
+            blind,
+            interaction.app_permissions,
+        )
+        session = await arena.start(request, battle)
+        await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)
+
+    @battle.autocomplete("model_a")
+    @battle.autocomplete("model_b")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction[RapBattleBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        catalog = self.bot.catalog
+        if not catalog.loaded:
+            # Answer now from what is known; the list arrives for the next keystroke.
+            self.bot.arena.in_background(catalog.refresh_if_stale())
+        return [
+            app_commands.Choice(name=model[:AUTOCOMPLETE_NAME_CHARS], value=model[:100])
+            for model in catalog.suggest(current)
+        ]
+
+    @app_commands.command(name="battle-stop")
+    @app_commands.guild_only()
+    async def battle_stop(self, interaction: discord.Interaction[RapBattleBot]) -> None:
+        """Stop the battle in this channel (its starter, or anyone with Manage Server)."""
+        if interaction.channel_id is None:
+            raise UserError("Use this in the battle's channel.")
+        may_manage = bool(interaction.permissions.manage_guild)
+        message = self.bot.arena.stop(interaction.channel_id, interaction.user, may_manage)
+        await interaction.response.send_message(message, ephemeral=True)
+
+
+async def setup(bot: RapBattleBot) -> None:
+    await bot.add_cog(BattleCog(bot))
