@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 RECOUNT_PAGE_SIZE = 100
 INTERRUPTED_REASON = "the bot restarted mid-battle"
+SHUTDOWN_REASON = "the bot is restarting"
+# How long a stopping bot lets battles finish the post under way and record how they ended.
+SHUTDOWN_GRACE_SECONDS = 10.0
 REQUIRED_PERMISSIONS = (
     ("view_channel", "View Channel"),
     ("send_messages", "Send Messages"),
@@ -185,13 +188,18 @@ class Arena:
         task.add_done_callback(self._background.discard)
 
     async def shutdown(self) -> None:
-        """Cancels every task; what is stored lets the next start pick up."""
-        tasks = [s.task for s in self.battles.values()] + [v.task for v in self.votes.values()]
+        """Ends battles cleanly as interrupted, then cancels the rest: open votes are stored
+        and close after the next start."""
+        battles = [s.task for s in self.battles.values() if s.task is not None]
+        for session in list(self.battles.values()):
+            session.interrupt()
+        if battles:
+            await asyncio.wait(battles, timeout=SHUTDOWN_GRACE_SECONDS)
+        tasks = battles + [v.task for v in self.votes.values() if v.task is not None]
         tasks += list(self._background)
         for task in tasks:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _PersistingStage:
@@ -242,6 +250,7 @@ class BattleSession:
             rules.pace,
         )
         self.task: asyncio.Task[None] | None = None
+        self._interrupted = False
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"battle {self.stored.id}")
@@ -249,6 +258,10 @@ class BattleSession:
 
     def stop(self, reason: str) -> None:
         self.referee.stop(reason)
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+        self.referee.stop(SHUTDOWN_REASON)
 
     async def _run(self) -> None:
         battle = self.stored.battle
@@ -265,6 +278,13 @@ class BattleSession:
         elif result.outcome is Outcome.NO_CONTEST:
             await store.end_battle(self.stored.id, BattleState.NO_CONTEST, result.reason)
             await self.stage.post_notice(f"⚠️ {result.reason}\nNo contest: nothing is rated.")
+        elif self._interrupted:
+            await store.end_battle(self.stored.id, BattleState.INTERRUPTED, result.reason)
+            await _quietly(
+                self.stage.post_notice(
+                    f"Battle #{self.stored.id} was interrupted: {result.reason}. No contest."
+                )
+            )
         else:
             await store.end_battle(self.stored.id, BattleState.STOPPED, result.reason)
             await self.stage.post_notice(f"⏹️ Battle {result.reason}. No contest.")

@@ -105,6 +105,8 @@ def run_discord_bot(settings: Settings) -> int:
     except UserError as error:
         return _fail(error)
     point_discord_at(settings)
+    # The bot never joins voice, so discord.py's warnings about voice libraries are noise.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     bot = RapBattleBot(settings)
     try:
         bot.run(settings.discord_token or "", log_handler=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 import yarl
@@ -69,7 +70,7 @@ class RapBattleBot(commands.Bot):
     store: Store
     arena: Arena
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **client_options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True
@@ -79,10 +80,10 @@ class RapBattleBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=RapBattleTree,
             help_command=None,
+            **client_options,
         )
         self.settings = settings
         self.synced_commands = 0
-        self._recovered = False
 
     async def setup_hook(self) -> None:
         self.llm = LLMClient(self.settings)
@@ -95,6 +96,11 @@ class RapBattleBot(commands.Bot):
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         self.synced_commands = len(await self.tree.sync(guild=guild))
+        self.arena.in_background(self._recover_when_ready())
+
+    async def _recover_when_ready(self) -> None:
+        await self.wait_until_ready()  # Channels must be reachable to post notices.
+        await self.arena.recover()
 
     async def on_ready(self) -> None:
         assert self.user is not None
@@ -106,9 +112,6 @@ class RapBattleBot(commands.Bot):
             self.synced_commands,
             f" to guild {self.settings.dev_guild_id}" if self.settings.dev_guild_id else "",
         )
-        if not self._recovered:  # on_ready also fires after reconnects
-            self._recovered = True
-            await self.arena.recover()
 
     async def close(self) -> None:
         if hasattr(self, "arena"):

@@ -53,16 +53,11 @@ class BattleCog(commands.Cog):
             blind,
         )
         request = BattleRequest(
-            interaction.guild_id,
-            interaction.channel,
-            interaction.channel_id or 0,
-            interaction.user,
-            model_a,
-            model_b,
-            rounds,
-            topic,
-            blind,
-            interaction.app_permissions,
+            guild_id=interaction.guild_id,
+            channel=interaction.channel,
+            channel_id=interaction.channel.id,
+            starter=interaction.user,
+            bot_permissions=interaction.app_permissions,
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)

@@ -112,7 +112,7 @@ def check_message_body(
     for index, embed in enumerate(embeds):
         if not isinstance(embed, dict):
             continue
-        where = [*prefix, "embeds", index]
+        where: list[str | int] = [*prefix, "embeds", index]
         for keys, limit in _EMBED_TEXT_LIMITS:
             text = _embed_text(embed, keys)
             total += len(text)

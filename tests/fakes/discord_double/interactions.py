@@ -73,8 +73,8 @@ class Interaction:
     user: Member
     channel: Channel
     name: str
-    notifier: Notifier
-    payload: Json = field(default_factory=dict)
+    notifier: Notifier = field(repr=False)
+    payload: Json = field(default_factory=dict, repr=False)
     token: str = field(default_factory=lambda: "dbl." + secrets.token_urlsafe(48))
     created_at: float = field(default_factory=time.monotonic)
     source_message: StoredMessage | None = None
@@ -198,8 +198,9 @@ def _typed_value(definition: Json, value: Any, resolved: Json, channel: Channel)
         _check_choice(definition, value)
         return value
     if kind in (OptionType.INTEGER, OptionType.NUMBER):
-        number_types: tuple[type, ...] = (int,) if kind == OptionType.INTEGER else (int, float)
-        if isinstance(value, bool) or not isinstance(value, number_types):
+        is_number = isinstance(value, int) or (kind == OptionType.NUMBER
+                                                and isinstance(value, float))
+        if isinstance(value, bool) or not is_number:
             raise ValueError(f"option {name!r} takes a number, got {value!r}")
         _check_range(definition, value)
         _check_choice(definition, value)

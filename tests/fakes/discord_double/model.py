@@ -45,7 +45,7 @@ class Permission(IntFlag):
 
 
 ALL_PERMISSIONS = (1 << 53) - 1
-#: What the bot is granted when it is invited (its managed role), and so in every channel by default.
+#: What the bot's managed role grants (as if invited with these), so in every channel by default.
 BOT_DEFAULT_PERMISSIONS = (
     Permission.VIEW_CHANNEL
     | Permission.SEND_MESSAGES
@@ -137,6 +137,8 @@ class Snowflakes:
 
     def next_on_shard(self, shard_id: int, shard_count: int) -> int:
         """A snowflake placed on ``shard_id`` of ``shard_count`` (for guild ids)."""
+        if not 0 <= shard_id < shard_count:
+            raise ValueError(f"shard {shard_id} does not exist among {shard_count} shards")
         timestamp = max(int(time.time() * 1000) - DISCORD_EPOCH_MS, (self._last >> 22) + 1)
         timestamp += (shard_id - timestamp) % shard_count
         self._last = timestamp << 22
@@ -244,7 +246,7 @@ class Role:
 @dataclass(eq=False)
 class Member:
     user: User
-    guild: Guild
+    guild: Guild = field(repr=False)
     role_ids: list[int] = field(default_factory=list)
     joined_at: datetime.datetime = field(default_factory=utcnow)
 
@@ -302,12 +304,12 @@ class Channel:
     """A guild text channel and the messages in it."""
 
     id: int
-    guild: Guild
+    guild: Guild = field(repr=False)
     name: str
     position: int = 0
     topic: str | None = None
-    overwrites: dict[int, Overwrite] = field(default_factory=dict)
-    messages: dict[int, StoredMessage] = field(default_factory=dict)
+    overwrites: dict[int, Overwrite] = field(default_factory=dict, repr=False)
+    messages: dict[int, StoredMessage] = field(default_factory=dict, repr=False)
 
     @property
     def mention(self) -> str:
@@ -358,13 +360,13 @@ class Channel:
 class Guild:
     id: int
     name: str
-    world: World
-    owner: Member = field(init=False)
-    bot_member: Member = field(init=False)
-    roles: dict[int, Role] = field(default_factory=dict)
-    members: dict[int, Member] = field(default_factory=dict)
-    channels: dict[int, Channel] = field(default_factory=dict)
-    joined_at: datetime.datetime = field(default_factory=utcnow)
+    world: World = field(repr=False)
+    owner: Member = field(init=False, repr=False)
+    bot_member: Member = field(init=False, repr=False)
+    roles: dict[int, Role] = field(default_factory=dict, repr=False)
+    members: dict[int, Member] = field(default_factory=dict, repr=False)
+    channels: dict[int, Channel] = field(default_factory=dict, repr=False)
+    joined_at: datetime.datetime = field(default_factory=utcnow, repr=False)
 
     def __post_init__(self) -> None:
         self.roles[self.id] = Role(self.id, "@everyone", int(EVERYONE_DEFAULT_PERMISSIONS))
@@ -414,15 +416,16 @@ class Guild:
         return channel
 
     def add_member(
-        self, name: str | User, *, permissions: PermissionsLike | None = None,
+        self, user: str | User, *, permissions: PermissionsLike | None = None,
         roles: Iterable[Role] = (), bot: bool = False,
     ) -> Member:
-        """Add a member (a new user unless a :class:`User` is given).
+        """Add a member: a new user named ``user``, or an existing :class:`User`.
 
         ``permissions`` gives the member a personal role with those permissions on top of
         @everyone's.
         """
-        user = name if isinstance(name, User) else User(self.world.snowflakes.next(), name, bot)
+        if not isinstance(user, User):
+            user = User(self.world.snowflakes.next(), user, bot)
         role_ids = [role.id for role in roles]
         if permissions is not None:
             role_ids.append(self.add_role(f"{user.name}-role", permissions).id)
@@ -569,7 +572,7 @@ class StoredMessage:
     """A message as the double stores it (including what the sender asked for)."""
 
     id: int
-    channel: Channel
+    channel: Channel = field(repr=False)
     author: User
     content: str = ""
     embeds: list[Json] = field(default_factory=list)
@@ -581,7 +584,7 @@ class StoredMessage:
     nonce: int | str | None = None
     allowed_mentions: Json | None = None
     message_reference: Json | None = None
-    interaction: Interaction | None = None
+    interaction: Interaction | None = field(default=None, repr=False)
     timestamp: datetime.datetime = field(default_factory=utcnow)
     edited_timestamp: datetime.datetime | None = None
     reactions: dict[str, ReactionEntry] = field(default_factory=dict)

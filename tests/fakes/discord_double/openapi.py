@@ -45,7 +45,7 @@ def _pointer(*parts: str) -> str:
 
 
 def _short(error: ValidationError) -> str:
-    message = error.message
+    message = str(error.message)
     return message if len(message) <= 200 else message[:197] + "..."
 
 

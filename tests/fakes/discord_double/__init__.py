@@ -1,0 +1,65 @@
+"""A local Discord double: REST API v10 and gateway, faithful enough for discord.py 2.7.
+
+It runs in the test's event loop (aiohttp server on 127.0.0.1) and serves the real client,
+in-process (set ``discord.http.Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``) or as a
+subprocess (``DISCORD_API_BASE`` / ``DISCORD_GATEWAY_URL``). Tests build the world
+(guilds, channels, members), act as users (slash commands, autocomplete, clicks,
+reactions) and observe what the bot did (messages, typing, requests). Requests are
+checked like Discord checks them (auth, limits, permissions, rate limits) and, given
+Discord's OpenAPI description (``DISCORD_OPENAPI_SPEC``), against its schemas;
+protocol mistakes land in ``double.violations``.
+
+    async with DiscordDouble(openapi_spec=os.environ.get("DISCORD_OPENAPI_SPEC")) as double:
+        guild = double.add_guild("Test Server")
+        channel = guild.add_channel("battles")
+        alice = guild.add_member("alice")
+        ...  # start the bot against double.api_base / double.gateway_url
+        interaction = await double.invoke_command(alice, channel, "ping")
+        assert (await interaction.response())["type"] == 4
+"""
+
+from .double import DEFAULT_BOT_TOKEN, DiscordDouble
+from .errors import DiscordError
+from .gateway import GatewaySession
+from .interactions import AutocompleteResult, Interaction, InteractionType
+from .model import (
+    ALL_PERMISSIONS,
+    BOT_DEFAULT_PERMISSIONS,
+    EVERYONE_DEFAULT_PERMISSIONS,
+    Channel,
+    Guild,
+    Intent,
+    Member,
+    MessageFlag,
+    Permission,
+    Role,
+    User,
+    snowflake_shard,
+)
+from .rest import RecordedRequest
+from .state import CommandSync, TypingEvent
+
+__all__ = [
+    "ALL_PERMISSIONS",
+    "BOT_DEFAULT_PERMISSIONS",
+    "DEFAULT_BOT_TOKEN",
+    "EVERYONE_DEFAULT_PERMISSIONS",
+    "AutocompleteResult",
+    "Channel",
+    "CommandSync",
+    "DiscordDouble",
+    "DiscordError",
+    "GatewaySession",
+    "Guild",
+    "Intent",
+    "Interaction",
+    "InteractionType",
+    "Member",
+    "MessageFlag",
+    "Permission",
+    "RecordedRequest",
+    "Role",
+    "TypingEvent",
+    "User",
+    "snowflake_shard",
+]
