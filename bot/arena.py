@@ -47,6 +47,12 @@ class ServerRules:
     cooldown_seconds: float
     max_battles: int
     emoji: Mapping[Side, str]
+    allowed_models: frozenset[str] | None = None  # None allows every model
+
+    def check_allowed(self, model: str) -> None:
+        if self.allowed_models is not None and model not in self.allowed_models:
+            allowed = ", ".join(f"`{m}`" for m in sorted(self.allowed_models)[:10])
+            raise UserError(f"`{model}` is not allowed on this server. Allowed: {allowed}.")
 
     @classmethod
     def defaults(cls, settings: Settings) -> ServerRules:
@@ -107,6 +113,8 @@ class Arena:
         missing = missing_permissions(request.bot_permissions)
         if missing:
             raise UserError(f"I need these permissions in this channel: {', '.join(missing)}.")
+        rules.check_allowed(battle.model_a)
+        rules.check_allowed(battle.model_b)
         if request.channel_id in self.battles:
             raise UserError("A battle is already running in this channel. Wait for it to end.")
         await self._check_cooldown(request, rules)

@@ -42,14 +42,14 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
-
 class PagesView(discord.ui.View):
     def __init__(self) -> None:
         super().__init__(timeout=None)
 
     @discord.ui.button(label="Next", custom_id="next")
-    async def next_page(self, interaction: discord.Interaction,
-                        button: discord.ui.Button[PagesView]) -> None:
+    async def next_page(
+        self, interaction: discord.Interaction, button: discord.ui.Button[PagesView]
+    ) -> None:
         await interaction.response.edit_message(content="page 2")
 
 
@@ -60,21 +60,27 @@ class BattleCog(commands.Cog):
 
     @app_commands.command(description="Start a rap battle")
     async def battle(
-        self, interaction: discord.Interaction, model_a: str, model_b: str,
-        rounds: app_commands.Range[int, 1, 5] = 3, blind: bool = False,
+        self,
+        interaction: discord.Interaction,
+        model_a: str,
+        model_b: str,
+        rounds: app_commands.Range[int, 1, 5] = 3,
+        blind: bool = False,
     ) -> None:
         await interaction.response.send_message(f"Battle: {model_a} vs {model_b}, {rounds} rounds")
         assert isinstance(interaction.channel, discord.TextChannel)
         vote = await interaction.channel.send("Vote! 🅰️ or 🅱️")
         await vote.add_reaction("🅰️")
         await vote.add_reaction("🅱️")
-        await interaction.edit_original_response(content=f"Battle: {model_a} vs {model_b}, "
-                                                         f"{rounds} rounds (voting open)")
+        await interaction.edit_original_response(
+            content=f"Battle: {model_a} vs {model_b}, {rounds} rounds (voting open)"
+        )
 
     @battle.autocomplete("model_a")
     @battle.autocomplete("model_b")
-    async def model_choices(self, interaction: discord.Interaction, current: str
-                            ) -> list[app_commands.Choice[str]]:
+    async def model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=m, value=m) for m in MODELS if current in m]
 
     @app_commands.command(description="Say something in the channel")
@@ -97,8 +103,10 @@ class BattleCog(commands.Cog):
 class BattleBot(commands.Bot):
     def __init__(self) -> None:
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=bot_intents(),
-            allowed_mentions=discord.AllowedMentions.none(), guild_ready_timeout=0.1,
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=0.1,
         )
         self.ready = asyncio.Event()
         self.resumed = asyncio.Event()
@@ -120,8 +128,10 @@ class BattleBot(commands.Bot):
 class ShardedBot(commands.AutoShardedBot):
     def __init__(self, **sharding: Any) -> None:
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=bot_intents(),
-            allowed_mentions=discord.AllowedMentions.none(), guild_ready_timeout=0.1,
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=0.1,
             **sharding,  # shard_count / shard_ids
         )
         self.ready = asyncio.Event()
@@ -129,8 +139,7 @@ class ShardedBot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         self.ready.set()
 
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False
-                                   ) -> None:
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """No 5 s pause between shards' IDENTIFYs (the double has no identify limit)."""
 
 
@@ -170,8 +179,7 @@ async def running(bot: BattleBot | ShardedBot, token: str) -> AsyncIterator[None
     task = asyncio.create_task(bot.start(token))
     ready = asyncio.create_task(bot.ready.wait())
     try:
-        done, _ = await asyncio.wait({task, ready}, timeout=10,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()
         assert ready in done, "bot did not become ready"
@@ -195,8 +203,9 @@ def scene(double: DiscordDouble) -> Scene:
     return Scene(
         guild=guild,
         channel=guild.add_channel("battles"),
-        readonly=guild.add_channel("readonly",
-                                   bot_permissions=everything & ~Permission.SEND_MESSAGES),
+        readonly=guild.add_channel(
+            "readonly", bot_permissions=everything & ~Permission.SEND_MESSAGES
+        ),
         restricted=guild.add_channel(
             "restricted",
             bot_permissions=everything & ~(Permission.ADD_REACTIONS | Permission.EMBED_LINKS),
@@ -222,8 +231,9 @@ def text_channel(bot: commands.Bot, channel: Channel) -> discord.TextChannel:
     return found
 
 
-async def test_login_ready_and_guild_create(double: DiscordDouble, scene: Scene,
-                                            bot: BattleBot) -> None:
+async def test_login_ready_and_guild_create(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     assert bot.user is not None and bot.user.id == double.bot_user.id
     assert bot.application_id == double.application_id
     assert [r.path for r in double.requests[:2]] == ["/users/@me", "/oauth2/applications/@me"]
@@ -251,12 +261,14 @@ async def test_login_ready_and_guild_create(double: DiscordDouble, scene: Scene,
     await eventually(lambda: bot.get_guild(late_guild.id) is not None)
 
 
-async def test_command_sync_is_recorded(double: DiscordDouble, scene: Scene,
-                                        bot: BattleBot) -> None:
+async def test_command_sync_is_recorded(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     synced = {c["name"]: c for c in double.commands()}
     assert set(synced) == {"ping", "battle", "say", "pages"}
-    assert all(c["application_id"] == str(double.application_id) and c["version"]
-               for c in synced.values())
+    assert all(
+        c["application_id"] == str(double.application_id) and c["version"] for c in synced.values()
+    )
     options = {o["name"]: o for o in synced["battle"]["options"]}
     assert options["model_a"]["type"] == 3 and options["model_a"]["autocomplete"]
     assert (options["rounds"]["type"], options["rounds"]["min_value"]) == (4, 1)
@@ -272,8 +284,9 @@ async def test_command_sync_is_recorded(double: DiscordDouble, scene: Scene,
     assert (await interaction.response())["type"] == 4
 
 
-async def test_slash_command_round_trip_is_ephemeral(double: DiscordDouble, scene: Scene,
-                                                     bot: BattleBot) -> None:
+async def test_slash_command_round_trip_is_ephemeral(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     interaction = await double.invoke_command(scene.alice, scene.channel, "ping")
     body = await interaction.response()
     assert body["type"] == 4 and body["data"]["content"] == "pong"
@@ -284,8 +297,9 @@ async def test_slash_command_round_trip_is_ephemeral(double: DiscordDouble, scen
     assert hidden["interaction_metadata"]["user"]["id"] == str(scene.alice.id)
 
 
-async def test_battle_command_votes_and_reaction_events(double: DiscordDouble, scene: Scene,
-                                                         bot: BattleBot) -> None:
+async def test_battle_command_votes_and_reaction_events(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     options = {"model_a": "qwen-max", "model_b": "llama-3-70b", "rounds": 2}
     interaction = await double.invoke_command(scene.alice, scene.channel, "battle", options)
     assert [o["type"] for o in interaction.payload["data"]["options"]] == [3, 3, 4]
@@ -298,8 +312,9 @@ async def test_battle_command_votes_and_reaction_events(double: DiscordDouble, s
     assert interaction.response_body["data"]["content"].endswith("2 rounds")
     assert [edit["content"] for edit in interaction.edits] == [announcement["content"]]
 
-    vote = await double.wait_for_message(scene.channel.id,
-                                         lambda m: len(m.get("reactions", [])) == 2)
+    vote = await double.wait_for_message(
+        scene.channel.id, lambda m: len(m.get("reactions", [])) == 2
+    )
     assert vote["content"].startswith("Vote!")
     assert double.reactions(vote, "🅰️") == [double.bot_user.id]
     assert vote["allowed_mentions"] == {"parse": []}
@@ -315,22 +330,26 @@ async def test_battle_command_votes_and_reaction_events(double: DiscordDouble, s
     assert double.reactions(vote, "🅰️") == [double.bot_user.id, scene.alice.id]
 
     with pytest.raises(ValueError, match="rounds"):
-        await double.invoke_command(scene.alice, scene.channel, "battle",
-                                    {**options, "rounds": "two"})
+        await double.invoke_command(
+            scene.alice, scene.channel, "battle", {**options, "rounds": "two"}
+        )
     with pytest.raises(ValueError, match="requires"):
         await double.invoke_command(scene.alice, scene.channel, "battle", {"model_a": "x"})
 
 
-async def test_autocomplete_returns_choices(double: DiscordDouble, scene: Scene,
-                                            bot: BattleBot) -> None:
-    result = await double.autocomplete(scene.bob, scene.channel, "battle",
-                                       {"model_a": "qwen"}, focused="model_a")
+async def test_autocomplete_returns_choices(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    result = await double.autocomplete(
+        scene.bob, scene.channel, "battle", {"model_a": "qwen"}, focused="model_a"
+    )
     assert [c["name"] for c in result.choices] == ["qwen-max", "qwen-turbo"]
     assert 0 < result.elapsed < 3
 
 
-async def test_typing_followups_and_content_limit(double: DiscordDouble, scene: Scene,
-                                                  bot: BattleBot) -> None:
+async def test_typing_followups_and_content_limit(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     said = await double.invoke_command(scene.alice, scene.channel, "say", {"text": "hello"})
     assert (await said.response())["type"] == 5
     assert (await said.wait_followup())["content"] == "sent"
@@ -341,8 +360,7 @@ async def test_typing_followups_and_content_limit(double: DiscordDouble, scene: 
     (typing,) = double.typing(scene.channel.id)
     assert typing.timestamp <= datetime.datetime.fromisoformat(posted["timestamp"])
 
-    too_long = await double.invoke_command(scene.alice, scene.channel, "say",
-                                           {"text": "x" * 2001})
+    too_long = await double.invoke_command(scene.alice, scene.channel, "say", {"text": "x" * 2001})
     assert (await too_long.wait_followup())["content"] == "failed: 400 50035"
     with pytest.raises(discord.HTTPException) as error:
         await text_channel(bot, scene.channel).send("y" * 2001)
@@ -360,8 +378,7 @@ async def test_files_are_kept(double: DiscordDouble, scene: Scene, bot: BattleBo
     assert await sent.attachments[0].read() == b"bars"
 
 
-async def test_history_edit_and_delete(double: DiscordDouble, scene: Scene,
-                                       bot: BattleBot) -> None:
+async def test_history_edit_and_delete(double: DiscordDouble, scene: Scene, bot: BattleBot) -> None:
     channel = text_channel(bot, scene.channel)
     first, second, third = [await channel.send(f"verse {n}") for n in (1, 2, 3)]
     assert [m.id async for m in channel.history(limit=2)] == [third.id, second.id]
@@ -373,14 +390,16 @@ async def test_history_edit_and_delete(double: DiscordDouble, scene: Scene,
     assert stored["content"] == "verse 2 (remix)" and stored["edited_timestamp"] is not None
     await third.delete()
     assert [m["content"] for m in double.messages(scene.channel.id)] == [
-        "verse 1", "verse 2 (remix)"
+        "verse 1",
+        "verse 2 (remix)",
     ]
     with pytest.raises(discord.NotFound):
         await channel.fetch_message(third.id)
 
 
-async def test_reaction_users_are_paged(double: DiscordDouble, scene: Scene,
-                                        bot: BattleBot) -> None:
+async def test_reaction_users_are_paged(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     channel = text_channel(bot, scene.channel)
     vote = await channel.send("Vote!")
     voters = [scene.guild.add_member(f"voter{i}") for i in range(250)]
@@ -398,8 +417,7 @@ async def test_reaction_users_are_paged(double: DiscordDouble, scene: Scene,
     assert [r.query["after"] for r in listings[1:]] == [str(voter_ids[99]), str(voter_ids[199])]
 
 
-async def test_rate_limit_is_honoured(double: DiscordDouble, scene: Scene,
-                                      bot: BattleBot) -> None:
+async def test_rate_limit_is_honoured(double: DiscordDouble, scene: Scene, bot: BattleBot) -> None:
     double.rate_limit_channel(scene.channel.id, per=1, seconds=0.5)
     url = f"{double.api_base}/channels/{scene.channel.id}/messages"
     headers = {"Authorization": f"Bot {double.token}"}
@@ -410,14 +428,18 @@ async def test_rate_limit_is_honoured(double: DiscordDouble, scene: Scene,
 
     await text_channel(bot, scene.channel).send("second")
     assert double.rate_limit_hits == 1
-    posts = [r.status for r in double.requests if r.method == "POST" and r.path.endswith(
-        f"/channels/{scene.channel.id}/messages")]
+    posts = [
+        r.status
+        for r in double.requests
+        if r.method == "POST" and r.path.endswith(f"/channels/{scene.channel.id}/messages")
+    ]
     assert posts == [200, 429, 200]
     assert [m["content"] for m in double.messages(scene.channel.id)] == ["first", "second"]
 
 
-async def test_permissions_are_enforced(double: DiscordDouble, scene: Scene,
-                                        bot: BattleBot) -> None:
+async def test_permissions_are_enforced(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     with pytest.raises(discord.Forbidden) as error:
         await text_channel(bot, scene.readonly).send("hi")
     assert (error.value.status, error.value.code) == (403, 50013)
@@ -461,8 +483,9 @@ async def test_resume_delivers_events_missed_while_disconnected(
     assert payload.user_id == scene.alice.id
 
 
-async def test_button_click_updates_message(double: DiscordDouble, scene: Scene,
-                                            bot: BattleBot) -> None:
+async def test_button_click_updates_message(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
     interaction = await double.invoke_command(scene.alice, scene.channel, "pages")
     page = await interaction.wait_message()
     click = await double.click(scene.bob, page, "next")
@@ -479,7 +502,9 @@ async def test_sharded_bots_get_only_their_guilds() -> None:
         with redirected(double):
             async with running(everyone, double.token), running(shard_one, double.token):
                 assert {g.id: g.shard_id for g in everyone.guilds} == {
-                    zero.id: 0, ones[0].id: 1, ones[1].id: 1
+                    zero.id: 0,
+                    ones[0].id: 1,
+                    ones[1].id: 1,
                 }
                 assert {g.id for g in shard_one.guilds} == {g.id for g in ones}
         assert sorted(tuple(i["shard"]) for i in double.identifies) == [(0, 2), (1, 2), (1, 2)]
@@ -500,8 +525,7 @@ async def test_protocol_violations_are_recorded(double: DiscordDouble, scene: Sc
 
 
 @pytest.mark.skipif(SPEC is None, reason="DISCORD_OPENAPI_SPEC is not set")
-async def test_openapi_validation_flags_invalid_bodies(double: DiscordDouble,
-                                                       scene: Scene) -> None:
+async def test_openapi_validation_flags_invalid_bodies(double: DiscordDouble, scene: Scene) -> None:
     url = f"{double.api_base}/channels/{scene.channel.id}/messages"
     headers = {"Authorization": f"Bot {double.token}"}
     async with aiohttp.ClientSession() as session:

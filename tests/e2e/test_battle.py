@@ -338,3 +338,37 @@ async def test_restart_mid_vote_closes_at_the_stored_deadline_counting_everythin
     finally:
         await store.close()
     await arena.stop_bot(third)
+
+
+async def test_a_rate_limited_channel_still_gets_every_message_in_order(arena: Arena):
+    await arena.start_bot()
+    arena.double.rate_limit_channel(arena.channel.id, per=5, seconds=1.0)
+    verse = "\n\n".join(f"stanza {i} " + "bars " * 300 for i in range(6)).strip()  # ~9,000 chars
+    arena.models.script(QWEN, Verse(verse))
+    await arena.double.invoke_command(
+        arena.alice,
+        arena.channel,
+        "battle",
+        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
+    )
+    await arena.wait_for(is_vote, timeout=30)
+    pieces = [m["content"] for m in arena.bot_messages() if "stanza" in m["content"]]
+    assert "".join(pieces) == verse_header(QWEN, 1, 1) + "\n" + verse
+    assert len(pieces) >= 5
+
+
+async def test_a_vote_nobody_casts_has_no_winner(arena: Arena):
+    bot = await arena.start_bot()
+    await arena.double.invoke_command(
+        arena.alice,
+        arena.channel,
+        "battle",
+        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
+    )
+    await arena.wait_for(is_vote)
+    await eventually(lambda: bool(bot.arena.votes))
+    await arena.double.invoke_command(arena.alice, arena.channel, "battle-stop")
+    results = await arena.wait_for(is_results)
+    assert "No votes" in embed_text(results)
+    stored = await bot.store.battle(1)
+    assert stored.state is BattleState.CLOSED and (stored.votes_a, stored.votes_b) == (0, 0)

@@ -50,10 +50,17 @@ class DiscordDouble:
     """
 
     def __init__(
-        self, *, openapi_spec: str | os.PathLike[str] | None = None,
-        bot_token: str = DEFAULT_BOT_TOKEN, bot_name: str = "rapbattle", shard_count: int = 1,
-        host: str = "127.0.0.1", port: int = 0, heartbeat_interval: float = 41.25,
-        privileged_intents: int = 0, default_rate_limit: tuple[int, float] | None = (50, 1.0),
+        self,
+        *,
+        openapi_spec: str | os.PathLike[str] | None = None,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        bot_name: str = "rapbattle",
+        shard_count: int = 1,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        heartbeat_interval: float = 41.25,
+        privileged_intents: int = 0,
+        default_rate_limit: tuple[int, float] | None = (50, 1.0),
         interaction_timeout: float = 3.0,
     ) -> None:
         """
@@ -73,8 +80,11 @@ class DiscordDouble:
         self._host, self._port = host, port
         self._state = State(bot_name=bot_name, privileged_intents=privileged_intents)
         self._gateway = Gateway(
-            world=self._state, token=bot_token, notifier=self._state.notifier,
-            heartbeat_interval=heartbeat_interval, privileged_intents=privileged_intents,
+            world=self._state,
+            token=bot_token,
+            notifier=self._state.notifier,
+            heartbeat_interval=heartbeat_interval,
+            privileged_intents=privileged_intents,
         )
         self._state.emitter = self._gateway.dispatch
         self._limiter = RateLimiter(default_rate_limit)
@@ -82,9 +92,12 @@ class DiscordDouble:
             openapi_spec = os.environ.get(SPEC_ENV_VAR)
         self.validator = load_validator(os.fspath(openapi_spec)) if openapi_spec else None
         self._rest = RestApi(
-            state=self._state, gateway=self._gateway, token=bot_token,
+            state=self._state,
+            gateway=self._gateway,
+            token=bot_token,
             validator=self.validator,
-            limiter=self._limiter, interaction_timeout=interaction_timeout,
+            limiter=self._limiter,
+            interaction_timeout=interaction_timeout,
             shard_count=shard_count,
         )
         self._runner: web.AppRunner | None = None
@@ -114,8 +127,12 @@ class DiscordDouble:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     # -- addresses and records ------------------------------------------------------------
@@ -170,8 +187,14 @@ class DiscordDouble:
 
     # -- world setup ------------------------------------------------------------------------
 
-    def add_guild(self, name: str, *, id: int | None = None, shard: int | None = None,
-                  shard_count: int | None = None) -> Guild:
+    def add_guild(
+        self,
+        name: str,
+        *,
+        id: int | None = None,
+        shard: int | None = None,
+        shard_count: int | None = None,
+    ) -> Guild:
         """Add a guild with the bot in it (GUILD_CREATE if the bot is connected).
 
         ``shard`` picks an id that lands on that shard of ``shard_count`` (default: the
@@ -179,8 +202,11 @@ class DiscordDouble:
         """
         snowflakes = self._state.snowflakes
         if id is None:
-            id = (snowflakes.next() if shard is None
-                  else snowflakes.next_on_shard(shard, shard_count or self.shard_count))
+            id = (
+                snowflakes.next()
+                if shard is None
+                else snowflakes.next_on_shard(shard, shard_count or self.shard_count)
+            )
         guild = Guild(id, name, self._state)
         self._state.guilds[id] = guild
         self._state.emit("GUILD_CREATE", guild.to_gateway(all_members=False), id)
@@ -206,14 +232,20 @@ class DiscordDouble:
         """Messages in the channel, oldest first, as views: the wire form plus
         ``allowed_mentions`` as sent and ``files`` (filename, content_type, data bytes)."""
         bot_id = self._state.bot.id
-        return [m.to_view(bot_id) for m in self.channel(channel_id).messages.values()
-                if include_ephemeral or not m.ephemeral]
+        return [
+            m.to_view(bot_id)
+            for m in self.channel(channel_id).messages.values()
+            if include_ephemeral or not m.ephemeral
+        ]
 
     def message(self, message_id: int) -> Json:
         return self._stored(message_id).to_view(self._state.bot.id)
 
     async def wait_for_message(
-        self, channel_id: int, predicate: Callable[[Json], bool] | None = None, *,
+        self,
+        channel_id: int,
+        predicate: Callable[[Json], bool] | None = None,
+        *,
         timeout: float = 10.0,
     ) -> Json:
         """The first (oldest) visible, non-"thinking" message matching ``predicate``;
@@ -247,8 +279,13 @@ class DiscordDouble:
     # -- users acting -------------------------------------------------------------------
 
     async def invoke_command(
-        self, user: UserRef, channel: Channel | int, command: str,
-        options: Mapping[str, Any] | None = None, *, locale: str = "en-US",
+        self,
+        user: UserRef,
+        channel: Channel | int,
+        command: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        locale: str = "en-US",
     ) -> Interaction:
         """Run a slash command as ``user`` ("battle" or "group sub"); options are typed
         from the synced command. Returns the record to await the bot's answer on."""
@@ -256,27 +293,37 @@ class DiscordDouble:
         member = self._member(user, channel.guild)
         definition = self._command(channel, member, command)
         data = build_command_data(definition, command.split()[1:], options or {}, channel)
-        return await self._start(InteractionType.APPLICATION_COMMAND, member, channel,
-                                 command, data, locale=locale)
+        return await self._start(
+            InteractionType.APPLICATION_COMMAND, member, channel, command, data, locale=locale
+        )
 
     async def autocomplete(
-        self, user: UserRef, channel: Channel | int, command: str, options: Mapping[str, Any],
-        *, focused: str, timeout: float = 3.0,
+        self,
+        user: UserRef,
+        channel: Channel | int,
+        command: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        timeout: float = 3.0,
     ) -> AutocompleteResult:
         """Send an AUTOCOMPLETE interaction and return the bot's choices."""
         channel = self._channel_of(channel)
         member = self._member(user, channel.guild)
         definition = self._command(channel, member, command)
-        data = build_command_data(definition, command.split()[1:], options, channel,
-                                  focused=focused)
-        interaction = await self._start(InteractionType.AUTOCOMPLETE, member, channel,
-                                        command, data)
+        data = build_command_data(
+            definition, command.split()[1:], options, channel, focused=focused
+        )
+        interaction = await self._start(
+            InteractionType.AUTOCOMPLETE, member, channel, command, data
+        )
         body = await interaction.response(timeout)
         choices = (body.get("data") or {}).get("choices") or []
         return AutocompleteResult(choices, interaction.latency or 0.0)
 
-    async def click(self, user: UserRef, message: MessageRef, custom_id: str, *,
-                    values: Iterable[str] = ()) -> Interaction:
+    async def click(
+        self, user: UserRef, message: MessageRef, custom_id: str, *, values: Iterable[str] = ()
+    ) -> Interaction:
         """Click a button (or pick ``values`` in a select menu) on a message."""
         stored = self._stored(message)
         component = find_component(stored.components, custom_id)
@@ -288,11 +335,18 @@ class DiscordDouble:
         if component["type"] in _SELECT_TYPES:
             data["values"] = list(values)
         member = self._member(user, stored.channel.guild)
-        return await self._start(InteractionType.MESSAGE_COMPONENT, member, stored.channel,
-                                 custom_id, data, source=stored)
+        return await self._start(
+            InteractionType.MESSAGE_COMPONENT,
+            member,
+            stored.channel,
+            custom_id,
+            data,
+            source=stored,
+        )
 
-    async def react(self, user: UserRef, message: MessageRef, emoji: str, *,
-                    burst: bool = False) -> None:
+    async def react(
+        self, user: UserRef, message: MessageRef, emoji: str, *, burst: bool = False
+    ) -> None:
         """``user`` reacts: stored, and MESSAGE_REACTION_ADD dispatched (or buffered for a
         RESUME while the gateway is down)."""
         stored = self._stored(message)
@@ -312,24 +366,25 @@ class DiscordDouble:
         self._state.remove_reaction(stored, member.id, emoji)
         await self._flush()
 
-    def add_reactions_silently(self, message: MessageRef, emoji: str,
-                               users: Iterable[Member | User]) -> None:
+    def add_reactions_silently(
+        self, message: MessageRef, emoji: str, users: Iterable[Member | User]
+    ) -> None:
         """Store reactions without dispatching events (for load tests and recounts)."""
         stored = self._stored(message)
         for user in users:
             target = user.user if isinstance(user, Member) else user
             self._state.add_reaction(stored, target, emoji, dispatch=False)
 
-    async def post_message(self, user: UserRef, channel: Channel | int, content: str,
-                           **fields: Any) -> Json:
+    async def post_message(
+        self, user: UserRef, channel: Channel | int, content: str, **fields: Any
+    ) -> Json:
         """A user sends a message (MESSAGE_CREATE for bots with GUILD_MESSAGES)."""
         channel = self._channel_of(channel)
         member = self._member(user, channel.guild)
         needed = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
         if channel.permissions_for(member) & needed != needed:
             raise PermissionError(f"{member.name} may not send in #{channel.name}")
-        message = self._state.create_message(channel, member.user,
-                                             {"content": content, **fields})
+        message = self._state.create_message(channel, member.user, {"content": content, **fields})
         await self._flush()
         return message.to_view(self._state.bot.id)
 
@@ -340,8 +395,9 @@ class DiscordDouble:
 
     # -- gateway control ----------------------------------------------------------------
 
-    async def disconnect(self, shard_id: int | None = None, *, code: int = 4000,
-                         hold: bool = False) -> None:
+    async def disconnect(
+        self, shard_id: int | None = None, *, code: int = 4000, hold: bool = False
+    ) -> None:
         """Close the gateway websocket(s). Sessions stay resumable and keep collecting
         events; with ``hold`` the client's RESUME waits until :meth:`release`."""
         if hold:
@@ -352,8 +408,9 @@ class DiscordDouble:
         self._gateway.release(shard_id)
 
     @contextlib.asynccontextmanager
-    async def outage(self, shard_id: int | None = None, *, timeout: float = 10.0
-                     ) -> AsyncIterator[None]:
+    async def outage(
+        self, shard_id: int | None = None, *, timeout: float = 10.0
+    ) -> AsyncIterator[None]:
         """Gateway down for the block; on exit the client RESUMEs and gets what it missed."""
         await self.disconnect(shard_id, hold=True)
         try:
@@ -366,8 +423,9 @@ class DiscordDouble:
         """Send op 7 RECONNECT; discord.py closes and RESUMEs."""
         await self._gateway.send_op(OP_RECONNECT, None, shard_id)
 
-    async def invalidate_session(self, shard_id: int | None = None, *,
-                                 resumable: bool = False) -> None:
+    async def invalidate_session(
+        self, shard_id: int | None = None, *, resumable: bool = False
+    ) -> None:
         await self._gateway.invalidate(shard_id, resumable=resumable)
 
     def pause_dispatch(self) -> None:
@@ -377,13 +435,13 @@ class DiscordDouble:
     def resume_dispatch(self) -> None:
         self._gateway.resume()
 
-    async def wait_connected(self, shard_id: int | None = None, *, timeout: float = 10.0
-                             ) -> None:
+    async def wait_connected(self, shard_id: int | None = None, *, timeout: float = 10.0) -> None:
         """Wait until the shard (default: shards 0..shard_count-1) has a live session."""
         shards = range(self.shard_count) if shard_id is None else [shard_id]
         await self._state.notifier.wait_for(
             lambda: True if all(self._gateway.live(s) for s in shards) else None,
-            timeout, f"gateway session(s) for shard(s) {list(shards)}",
+            timeout,
+            f"gateway session(s) for shard(s) {list(shards)}",
         )
 
     async def wait_ready(self, shard_id: int | None = None, *, timeout: float = 10.0) -> None:
@@ -395,7 +453,8 @@ class DiscordDouble:
 
     async def _flush(self, timeout: float = 5.0) -> None:
         await self._state.notifier.wait_for(
-            lambda: True if self._gateway.flushed() else None, timeout,
+            lambda: True if self._gateway.flushed() else None,
+            timeout,
             "gateway events to be sent",
         )
 
@@ -433,8 +492,15 @@ class DiscordDouble:
         return definition
 
     async def _start(
-        self, kind: InteractionType, member: Member, channel: Channel, name: str, data: Json,
-        *, source: StoredMessage | None = None, locale: str = "en-US",
+        self,
+        kind: InteractionType,
+        member: Member,
+        channel: Channel,
+        name: str,
+        data: Json,
+        *,
+        source: StoredMessage | None = None,
+        locale: str = "en-US",
     ) -> Interaction:
         guild = channel.guild
         if not self._gateway.has_session_for(guild.id):
@@ -443,9 +509,14 @@ class DiscordDouble:
         if not permissions & Permission.VIEW_CHANNEL:
             raise PermissionError(f"{member.name} cannot see #{channel.name}")
         interaction = Interaction(
-            id=self._state.snowflakes.next(), type=kind,
-            application_id=self._state.application_id, user=member, channel=channel,
-            name=name, notifier=self._state.notifier, source_message=source,
+            id=self._state.snowflakes.next(),
+            type=kind,
+            application_id=self._state.application_id,
+            user=member,
+            channel=channel,
+            name=name,
+            notifier=self._state.notifier,
+            source_message=source,
         )
         payload: Json = {
             "id": str(interaction.id),

@@ -138,8 +138,13 @@ def check_message_body(
     if errors:
         raise form_errors(errors)
     has_something = (
-        content or embeds or file_count or body.get("components") or body.get("sticker_ids")
-        or body.get("poll") or body.get("attachments")
+        content
+        or embeds
+        or file_count
+        or body.get("components")
+        or body.get("sticker_ids")
+        or body.get("poll")
+        or body.get("attachments")
     )
     if creating and not has_something:
         raise DiscordError(400, 50006, "Cannot send an empty message")

@@ -22,9 +22,17 @@ from .model import PRIVILEGED_INTENTS, Guild, Intent, Json, Member, Notifier, Us
 #: Which intent an event needs to be dispatched (events not listed need none).
 EVENT_INTENTS: dict[str, Intent] = {
     **dict.fromkeys(
-        ["GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE", "GUILD_ROLE_CREATE",
-         "GUILD_ROLE_UPDATE", "GUILD_ROLE_DELETE", "CHANNEL_CREATE", "CHANNEL_UPDATE",
-         "CHANNEL_DELETE"],
+        [
+            "GUILD_CREATE",
+            "GUILD_UPDATE",
+            "GUILD_DELETE",
+            "GUILD_ROLE_CREATE",
+            "GUILD_ROLE_UPDATE",
+            "GUILD_ROLE_DELETE",
+            "CHANNEL_CREATE",
+            "CHANNEL_UPDATE",
+            "CHANNEL_DELETE",
+        ],
         Intent.GUILDS,
     ),
     **dict.fromkeys(
@@ -35,8 +43,12 @@ EVENT_INTENTS: dict[str, Intent] = {
         Intent.GUILD_MESSAGES,
     ),
     **dict.fromkeys(
-        ["MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE", "MESSAGE_REACTION_REMOVE_ALL",
-         "MESSAGE_REACTION_REMOVE_EMOJI"],
+        [
+            "MESSAGE_REACTION_ADD",
+            "MESSAGE_REACTION_REMOVE",
+            "MESSAGE_REACTION_REMOVE_ALL",
+            "MESSAGE_REACTION_REMOVE_EMOJI",
+        ],
         Intent.GUILD_MESSAGE_REACTIONS,
     ),
     "TYPING_START": Intent.GUILD_MESSAGE_TYPING,
@@ -126,8 +138,14 @@ class GatewaySession:
 
 class Gateway:
     def __init__(
-        self, *, world: GatewayWorld, token: str, notifier: Notifier, heartbeat_interval: float,
-        privileged_intents: int, max_buffer: int = 10_000,
+        self,
+        *,
+        world: GatewayWorld,
+        token: str,
+        notifier: Notifier,
+        heartbeat_interval: float,
+        privileged_intents: int,
+        max_buffer: int = 10_000,
     ) -> None:
         self.url = ""
         self.sessions: list[GatewaySession] = []
@@ -164,9 +182,11 @@ class Gateway:
         """Without MESSAGE_CONTENT, others' messages arrive without content (unless they
         mention the bot)."""
         bot_id = str(self._world.bot.id)
-        if session.intents & Intent.MESSAGE_CONTENT or message.get("author", {}).get(
-            "id"
-        ) == bot_id or f"<@{bot_id}>" in message.get("content", ""):
+        if (
+            session.intents & Intent.MESSAGE_CONTENT
+            or message.get("author", {}).get("id") == bot_id
+            or f"<@{bot_id}>" in message.get("content", "")
+        ):
             return message
         return {**message, **_CONTENT_FIELDS}
 
@@ -207,7 +227,8 @@ class Gateway:
 
     def _connections_of(self, shard_id: int | None) -> list[Connection]:
         return [
-            c for c in self._connections
+            c
+            for c in self._connections
             if shard_id is None or (c.session is not None and c.session.shard_id == shard_id)
         ]
 
@@ -296,7 +317,8 @@ class Gateway:
     async def _released(self, shard_id: int) -> None:
         await self._notifier.wait_for(
             lambda: True if not (self._hold_all or shard_id in self._held) else None,
-            timeout=3600, what=f"shard {shard_id} to be released",
+            timeout=3600,
+            what=f"shard {shard_id} to be released",
         )
 
     async def _identify(self, connection: Connection, data: Json) -> None:
@@ -345,14 +367,17 @@ class Gateway:
         all_members = bool(intents & Intent.GUILD_MEMBERS)
         for guild in guilds:
             session.guild_ids.append(guild.id)
-            session.push("GUILD_CREATE", guild.to_gateway(all_members=all_members),
-                         self._max_buffer)
+            session.push(
+                "GUILD_CREATE", guild.to_gateway(all_members=all_members), self._max_buffer
+            )
         self._notifier.notify()
 
     async def _resume(self, connection: Connection, data: Json) -> None:
         session = next((s for s in self.sessions if s.id == data.get("session_id")), None)
         if (
-            session is None or session.ended or data.get("token") != self._token
+            session is None
+            or session.ended
+            or data.get("token") != self._token
             or not session.can_replay_after(data.get("seq"))
         ):
             await connection.send({"op": OP_INVALID_SESSION, "d": False})
@@ -402,7 +427,9 @@ class Gateway:
             connection.wake.clear()
             session = connection.session
             while (
-                session is not None and session.connection is connection and not self.paused
+                session is not None
+                and session.connection is connection
+                and not self.paused
                 and session.delivered < session.seq
             ):
                 frame = session.next_frame()

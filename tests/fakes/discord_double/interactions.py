@@ -198,8 +198,9 @@ def _typed_value(definition: Json, value: Any, resolved: Json, channel: Channel)
         _check_choice(definition, value)
         return value
     if kind in (OptionType.INTEGER, OptionType.NUMBER):
-        is_number = isinstance(value, int) or (kind == OptionType.NUMBER
-                                                and isinstance(value, float))
+        is_number = isinstance(value, int) or (
+            kind == OptionType.NUMBER and isinstance(value, float)
+        )
         if isinstance(value, bool) or not is_number:
             raise ValueError(f"option {name!r} takes a number, got {value!r}")
         _check_range(definition, value)
@@ -225,7 +226,8 @@ def _typed_value(definition: Json, value: Any, resolved: Json, channel: Channel)
             raise ValueError(f"channel {snowflake} is not in {guild.name!r}")
         permissions = target.permissions_for(guild.bot_member)
         resolved.setdefault("channels", {})[str(snowflake)] = {
-            **target.to_wire(), "permissions": str(permissions)
+            **target.to_wire(),
+            "permissions": str(permissions),
         }
     elif kind == OptionType.ROLE:
         role = guild.roles.get(snowflake)
@@ -238,7 +240,11 @@ def _typed_value(definition: Json, value: Any, resolved: Json, channel: Channel)
 
 
 def build_command_data(
-    command: Json, path: list[str], values: Mapping[str, Any], channel: Channel, *,
+    command: Json,
+    path: list[str],
+    values: Mapping[str, Any],
+    channel: Channel,
+    *,
     focused: str | None = None,
 ) -> Json:
     """``data`` of an APPLICATION_COMMAND (or AUTOCOMPLETE when ``focused``) interaction.
@@ -249,16 +255,21 @@ def build_command_data(
     chain: list[Json] = []
     for part in path:
         sub = next(
-            (d for d in definitions if d["name"] == part
-             and d["type"] in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP)),
+            (
+                d
+                for d in definitions
+                if d["name"] == part
+                and d["type"] in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP)
+            ),
             None,
         )
         if sub is None:
             raise ValueError(f"{command['name']!r} has no subcommand {part!r}")
         chain.append(sub)
         definitions = sub.get("options") or []
-    if any(d["type"] in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP)
-           for d in definitions):
+    if any(
+        d["type"] in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP) for d in definitions
+    ):
         raise ValueError(f"{command['name']!r} needs a subcommand")
 
     by_name = {d["name"]: d for d in definitions}
@@ -279,11 +290,17 @@ def build_command_data(
         if name == focused:
             if not definition.get("autocomplete"):
                 raise ValueError(f"option {name!r} has no autocomplete")
-            options.append({"name": name, "type": definition["type"], "value": value,
-                            "focused": True})
+            options.append(
+                {"name": name, "type": definition["type"], "value": value, "focused": True}
+            )
         else:
-            options.append({"name": name, "type": definition["type"],
-                            "value": _typed_value(definition, value, resolved, channel)})
+            options.append(
+                {
+                    "name": name,
+                    "type": definition["type"],
+                    "value": _typed_value(definition, value, resolved, channel),
+                }
+            )
     for sub in reversed(chain):
         options = [{"name": sub["name"], "type": sub["type"], "options": options}]
 
@@ -322,4 +339,3 @@ def command_permission_ok(command: Json, member_permissions: int) -> bool:
     if required_bits == 0:  # "0" hides the command from everyone but administrators
         return bool(member_permissions & Permission.ADMINISTRATOR)
     return member_permissions & required_bits == required_bits
-

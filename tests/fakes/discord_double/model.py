@@ -316,7 +316,10 @@ class Channel:
         return f"<#{self.id}>"
 
     def set_permissions(
-        self, target: Role | Member | User | int, *, allow: PermissionsLike = 0,
+        self,
+        target: Role | Member | User | int,
+        *,
+        allow: PermissionsLike = 0,
         deny: PermissionsLike = 0,
     ) -> None:
         """Put a permission overwrite on the channel (dispatches CHANNEL_UPDATE)."""
@@ -384,7 +387,11 @@ class Guild:
         return snowflake_shard(self.id, shard_count)
 
     def add_role(
-        self, name: str, permissions: PermissionsLike = 0, *, bot_id: int | None = None,
+        self,
+        name: str,
+        permissions: PermissionsLike = 0,
+        *,
+        bot_id: int | None = None,
         emit: bool = True,
     ) -> Role:
         role = Role(self.world.snowflakes.next(), name, bits(permissions), len(self.roles), bot_id)
@@ -395,7 +402,10 @@ class Guild:
         return role
 
     def add_channel(
-        self, name: str, *, bot_permissions: PermissionsLike | None = None,
+        self,
+        name: str,
+        *,
+        bot_permissions: PermissionsLike | None = None,
         topic: str | None = None,
     ) -> Channel:
         """Add a text channel (dispatches CHANNEL_CREATE once the bot is connected).
@@ -416,8 +426,12 @@ class Guild:
         return channel
 
     def add_member(
-        self, user: str | User, *, permissions: PermissionsLike | None = None,
-        roles: Iterable[Role] = (), bot: bool = False,
+        self,
+        user: str | User,
+        *,
+        permissions: PermissionsLike | None = None,
+        roles: Iterable[Role] = (),
+        bot: bool = False,
     ) -> Member:
         """Add a member: a new user named ``user``, or an existing :class:`User`.
 
@@ -601,9 +615,9 @@ class StoredMessage:
             "author": self.author.to_wire(),
             "content": self.content,
             "timestamp": iso(self.timestamp),
-            "edited_timestamp": None if self.edited_timestamp is None else iso(
-                self.edited_timestamp
-            ),
+            "edited_timestamp": None
+            if self.edited_timestamp is None
+            else iso(self.edited_timestamp),
             "tts": self.tts,
             "mention_everyone": False,
             "mentions": [],

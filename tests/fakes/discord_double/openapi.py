@@ -74,8 +74,9 @@ class OpenApiValidator:
             content = operation.get("requestBody", {}).get("content", {})
             validator = None
             if _JSON in content:
-                pointer = _pointer("paths", path, method.lower(), "requestBody", "content",
-                                   _JSON, "schema")
+                pointer = _pointer(
+                    "paths", path, method.lower(), "requestBody", "content", _JSON, "schema"
+                )
                 validator = Draft202012Validator(
                     {"$ref": f"{SPEC_URI}#{pointer}"}, registry=self._registry
                 )
@@ -90,8 +91,9 @@ class OpenApiValidator:
         errors = []
         for error in validator.iter_errors(body):
             detail = best_match([error])
-            errors.append(SchemaError(tuple(detail.absolute_path), str(detail.validator),
-                                      _short(detail)))
+            errors.append(
+                SchemaError(tuple(detail.absolute_path), str(detail.validator), _short(detail))
+            )
         return errors
 
 

@@ -77,10 +77,12 @@ class RateLimiter:
             "X-RateLimit-Bucket": hashlib.sha1(f"{method} {route}".encode()).hexdigest()[:32],
         }
         if not allowed:
-            headers.update({
-                "X-RateLimit-Scope": "user",
-                "Retry-After": str(math.ceil(reset_after)),
-                # discord.py treats a 429 without Via as a Cloudflare ban and gives up.
-                "Via": "1.1 google",
-            })
+            headers.update(
+                {
+                    "X-RateLimit-Scope": "user",
+                    "Retry-After": str(math.ceil(reset_after)),
+                    # discord.py treats a 429 without Via as a Cloudflare ban and gives up.
+                    "Via": "1.1 google",
+                }
+            )
         return Decision(allowed, headers, reset_after)

@@ -94,8 +94,9 @@ NO_CONTENT = object()
 Handler = Callable[[ApiRequest], Awaitable[Any]]
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-                  ) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """JSON with Content-Type exactly ``application/json`` (discord.py compares the string)."""
     return web.Response(
         status=status,
@@ -124,8 +125,15 @@ def _int_param(api: ApiRequest, name: str, default: int, low: int, high: int) ->
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise form_errors([([name], "NUMBER_TYPE_MAX" if value > high else "NUMBER_TYPE_MIN",
-                            f"Must be between {low} and {high}.")])
+        raise form_errors(
+            [
+                (
+                    [name],
+                    "NUMBER_TYPE_MAX" if value > high else "NUMBER_TYPE_MIN",
+                    f"Must be between {low} and {high}.",
+                )
+            ]
+        )
     return value
 
 
@@ -136,8 +144,15 @@ def _optional_id(api: ApiRequest, name: str) -> int | None:
 
 class RestApi:
     def __init__(
-        self, *, state: State, gateway: Gateway, token: str, validator: OpenApiValidator | None,
-        limiter: RateLimiter, interaction_timeout: float, shard_count: int,
+        self,
+        *,
+        state: State,
+        gateway: Gateway,
+        token: str,
+        validator: OpenApiValidator | None,
+        limiter: RateLimiter,
+        interaction_timeout: float,
+        shard_count: int,
     ) -> None:
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
@@ -155,21 +170,27 @@ class RestApi:
     def install(self, app: web.Application) -> None:
         for method, route, handler, authenticated in self._routes():
             app.router.add_route(
-                method, API_PREFIX + _aiohttp_pattern(route),
+                method,
+                API_PREFIX + _aiohttp_pattern(route),
                 self._endpoint(method, route, handler, authenticated=authenticated),
             )
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._unsupported)
-        app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}",
-                           self._attachment)
+        app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
 
     def violate(self, method: str, path: str, problem: str) -> None:
         self.violations.append(f"{method} {path}: {problem}")
 
-    def _endpoint(self, method: str, route: str, handler: Handler, *, authenticated: bool
-                  ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _endpoint(
+        self, method: str, route: str, handler: Handler, *, authenticated: bool
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def serve(request: web.Request) -> web.StreamResponse:
-            api = ApiRequest(method, request.path.removeprefix(API_PREFIX), route,
-                             request.match_info, dict(request.query))
+            api = ApiRequest(
+                method,
+                request.path.removeprefix(API_PREFIX),
+                route,
+                request.match_info,
+                dict(request.query),
+            )
             headers: dict[str, str] = {}
             try:
                 if authenticated:
@@ -184,14 +205,20 @@ class RestApi:
                         raise _RateLimited(decision.retry_after)
                 result = await handler(api)
                 response: web.Response = (
-                    web.Response(status=204, headers=headers) if result is NO_CONTENT
+                    web.Response(status=204, headers=headers)
+                    if result is NO_CONTENT
                     else json_response(result, headers=headers)
                 )
             except _RateLimited as limited:
                 response = json_response(
-                    {"message": RATE_LIMITED_MESSAGE, "retry_after": limited.retry_after,
-                     "global": False, "code": 0},
-                    429, headers,
+                    {
+                        "message": RATE_LIMITED_MESSAGE,
+                        "retry_after": limited.retry_after,
+                        "global": False,
+                        "code": 0,
+                    },
+                    429,
+                    headers,
                 )
             except DiscordError as error:
                 response = json_response(error.to_json(), error.status, headers)
@@ -200,12 +227,21 @@ class RestApi:
                 # discord.py does not spend 16 s retrying.
                 _log.exception("DiscordDouble failed on %s %s", method, api.path)
                 self.violate(method, api.path, f"internal error in the double: {error!r}")
-                response = json_response({"message": f"DiscordDouble error: {error!r}",
-                                          "code": 0}, 400)
-            self.requests.append(RecordedRequest(
-                method, api.path, route, api.json, dict(api.query), response.status,
-                [f.filename for f in api.files], time.monotonic(),
-            ))
+                response = json_response(
+                    {"message": f"DiscordDouble error: {error!r}", "code": 0}, 400
+                )
+            self.requests.append(
+                RecordedRequest(
+                    method,
+                    api.path,
+                    route,
+                    api.json,
+                    dict(api.query),
+                    response.status,
+                    [f.filename for f in api.files],
+                    time.monotonic(),
+                )
+            )
             return response
 
         return serve
@@ -237,8 +273,11 @@ class RestApi:
         raw = await request.read()
         if raw:
             if request.content_type != "application/json":
-                self.violate(api.method, api.path,
-                             f"body sent as {request.content_type!r}, not application/json")
+                self.violate(
+                    api.method,
+                    api.path,
+                    f"body sent as {request.content_type!r}, not application/json",
+                )
             api.json = self._decode(api, raw)
 
     def _decode(self, api: ApiRequest, raw: bytes | bytearray) -> Any:
@@ -265,8 +304,9 @@ class RestApi:
         attachment = self._state.attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None:
             return web.Response(status=404)
-        return web.Response(body=attachment.data,
-                            headers={hdrs.CONTENT_TYPE: attachment.content_type})
+        return web.Response(
+            body=attachment.data, headers={hdrs.CONTENT_TYPE: attachment.content_type}
+        )
 
     def _routes(self) -> list[tuple[str, str, Handler, bool]]:
         message = "/channels/{channel_id}/messages/{message_id}"
@@ -301,8 +341,12 @@ class RestApi:
             ("DELETE", reaction + "/{user_id}", self.remove_user_reaction, bot),
             ("GET", reaction, self.list_reactions, bot),
             ("DELETE", reaction, self.clear_reactions, bot),
-            ("POST", "/interactions/{interaction_id}/{interaction_token}/callback",
-             self.interaction_callback, False),
+            (
+                "POST",
+                "/interactions/{interaction_id}/{interaction_token}/callback",
+                self.interaction_callback,
+                False,
+            ),
             ("POST", webhook, self.create_followup, False),
             ("GET", webhook + "/messages/@original", self.get_webhook_message, False),
             ("PATCH", webhook + "/messages/@original", self.edit_webhook_message, False),
@@ -337,8 +381,13 @@ class RestApi:
     # -- login and gateway ----------------------------------------------------------------
 
     async def get_current_user(self, api: ApiRequest) -> Json:
-        return {**self._state.bot.to_wire(), "verified": True, "mfa_enabled": False,
-                "locale": "en-US", "email": None}
+        return {
+            **self._state.bot.to_wire(),
+            "verified": True,
+            "mfa_enabled": False,
+            "locale": "en-US",
+            "email": None,
+        }
 
     async def get_user(self, api: ApiRequest) -> Json:
         user = self._state.user(api.id("user_id"))
@@ -423,8 +472,11 @@ class RestApi:
 
     async def get_guild_channels(self, api: ApiRequest) -> list[Json]:
         guild = self._guild(api)
-        return [c.to_wire() for c in guild.channels.values()
-                if c.permissions_for(guild.bot_member) & Permission.VIEW_CHANNEL]
+        return [
+            c.to_wire()
+            for c in guild.channels.values()
+            if c.permissions_for(guild.bot_member) & Permission.VIEW_CHANNEL
+        ]
 
     async def get_member(self, api: ApiRequest) -> Json:
         member = self._guild(api).members.get(api.id("user_id"))
@@ -444,8 +496,11 @@ class RestApi:
         if not permissions & Permission.READ_MESSAGE_HISTORY:
             return []
         found = self._state.messages_between(
-            channel, limit=limit, before=_optional_id(api, "before"),
-            after=_optional_id(api, "after"), around=_optional_id(api, "around"),
+            channel,
+            limit=limit,
+            before=_optional_id(api, "before"),
+            after=_optional_id(api, "after"),
+            around=_optional_id(api, "around"),
         )
         return [self._wire(m) for m in found]
 
@@ -461,14 +516,24 @@ class RestApi:
                 raise missing_permissions()
             referenced = channel.messages.get(int(reference["message_id"]))
             if referenced is None and reference.get("fail_if_not_exists", True):
-                raise form_errors([(["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                                    "Unknown message")])
+                raise form_errors(
+                    [
+                        (
+                            ["message_reference"],
+                            "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                            "Unknown message",
+                        )
+                    ]
+                )
         if body.get("enforce_nonce") and body.get("nonce") is not None:
             for earlier in channel.messages.values():
                 if earlier.nonce == body["nonce"] and earlier.author is self._state.bot:
                     return self._wire(earlier)
         message = self._state.create_message(
-            channel, self._state.bot, body, api.files,
+            channel,
+            self._state.bot,
+            body,
+            api.files,
             strip_embeds=not permissions & Permission.EMBED_LINKS,
         )
         return self._wire(message)
@@ -485,8 +550,9 @@ class RestApi:
         if api.files and not permissions & Permission.ATTACH_FILES:
             raise missing_permissions()
         check_message_body(api.body(), creating=False)
-        self._state.edit_message(message, api.body(), api.files,
-                                 strip_embeds=not permissions & Permission.EMBED_LINKS)
+        self._state.edit_message(
+            message, api.body(), api.files, strip_embeds=not permissions & Permission.EMBED_LINKS
+        )
         return self._wire(message)
 
     async def delete_message(self, api: ApiRequest) -> object:
@@ -502,13 +568,17 @@ class RestApi:
         now = utcnow()
         bot = self._state.bot
         self._state.typing_events.append(TypingEvent(channel.id, bot.id, time.monotonic(), now))
-        self._state.emit("TYPING_START", {
-            "channel_id": str(channel.id),
-            "guild_id": str(channel.guild.id),
-            "user_id": str(bot.id),
-            "timestamp": int(now.timestamp()),
-            "member": channel.guild.bot_member.to_wire(),
-        }, channel.guild.id)
+        self._state.emit(
+            "TYPING_START",
+            {
+                "channel_id": str(channel.id),
+                "guild_id": str(channel.guild.id),
+                "user_id": str(bot.id),
+                "timestamp": int(now.timestamp()),
+                "member": channel.guild.bot_member.to_wire(),
+            },
+            channel.guild.id,
+        )
         return NO_CONTENT
 
     # -- reactions --------------------------------------------------------------------------
@@ -522,8 +592,9 @@ class RestApi:
                 raise missing_permissions()
             if len(message.reactions) >= MAX_REACTION_EMOJIS:
                 raise DiscordError(400, 30010, "Maximum number of reactions reached (20)")
-        self._state.add_reaction(message, self._state.bot, emoji,
-                                 burst=api.query.get("type") == "1")
+        self._state.add_reaction(
+            message, self._state.bot, emoji, burst=api.query.get("type") == "1"
+        )
         return NO_CONTENT
 
     async def remove_own_reaction(self, api: ApiRequest) -> object:
@@ -571,8 +642,15 @@ class RestApi:
         body = api.body()
         kind = body.get("type")
         if kind not in ALLOWED_CALLBACKS[interaction.type]:
-            raise form_errors([(["type"], "INTERACTION_RESPONSE_TYPE_INVALID",
-                                "Invalid interaction response type for this interaction")])
+            raise form_errors(
+                [
+                    (
+                        ["type"],
+                        "INTERACTION_RESPONSE_TYPE_INVALID",
+                        "Invalid interaction response type for this interaction",
+                    )
+                ]
+            )
         data = body.get("data") or {}
         message = self._respond(interaction, kind, data, api.files)
         interaction.response_body = body
@@ -580,47 +658,51 @@ class RestApi:
         self._state.notifier.notify()
         if not api.flag("with_response"):
             return NO_CONTENT
-        result: Json = {"interaction": {
-            "id": str(interaction.id),
-            "type": int(interaction.type),
-            "response_message_loading": kind == 5,
-            "response_message_ephemeral": bool(message and message.ephemeral),
-        }}
+        result: Json = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": int(interaction.type),
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(message and message.ephemeral),
+            }
+        }
         if message is not None:
             result["interaction"]["response_message_id"] = str(message.id)
             result["resource"] = {"type": kind, "message": self._wire(message)}
         return result
 
-    def _respond(self, interaction: Interaction, kind: int, data: Json,
-                 files: list[UploadedFile]) -> StoredMessage | None:
+    def _respond(
+        self, interaction: Interaction, kind: int, data: Json, files: list[UploadedFile]
+    ) -> StoredMessage | None:
         """Carry out an initial response; returns the message it created or updated."""
         state = self._state
         channel = interaction.channel
         if kind == 4:
             check_message_body(data, file_count=len(files), prefix=("data",))
-            interaction.original = state.create_message(channel, state.bot, data, files,
-                                                        interaction=interaction)
+            interaction.original = state.create_message(
+                channel, state.bot, data, files, interaction=interaction
+            )
         elif kind == 5:
             flags = MessageFlag.LOADING | (int(data.get("flags") or 0) & MessageFlag.EPHEMERAL)
-            interaction.original = state.create_message(channel, state.bot, {}, [],
-                                                        interaction=interaction, extra_flags=flags)
+            interaction.original = state.create_message(
+                channel, state.bot, {}, [], interaction=interaction, extra_flags=flags
+            )
         elif kind in (6, 7) and interaction.source_message is not None:
             interaction.original = interaction.source_message
             if kind == 7:
                 check_message_body(data, creating=False, prefix=("data",))
                 state.edit_message(interaction.source_message, data, files)
         elif kind == 8 and len(data.get("choices") or []) > 25:
-            raise form_errors([(["data", "choices"], "BASE_TYPE_MAX_LENGTH",
-                                "Must be 25 or fewer in length.")])
+            raise form_errors(
+                [(["data", "choices"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")]
+            )
         return interaction.original if kind in (4, 5, 7) else None
 
     def _webhook_interaction(self, api: ApiRequest) -> Interaction:
         if api.id("webhook_id") != self._state.application_id:
             raise unknown(UNKNOWN_WEBHOOK)
         token = api.params["webhook_token"]
-        interaction = next(
-            (i for i in self._state.interactions.values() if i.token == token), None
-        )
+        interaction = next((i for i in self._state.interactions.values() if i.token == token), None)
         if interaction is None or interaction.response_body is None:
             raise unknown(UNKNOWN_WEBHOOK)
         if interaction.token_expired:
@@ -631,8 +713,14 @@ class RestApi:
         if "message_id" not in api.params:
             message = interaction.original
         else:
-            message = next((m for m in [interaction.original, *interaction.followup_messages]
-                            if m is not None and m.id == api.id("message_id")), None)
+            message = next(
+                (
+                    m
+                    for m in [interaction.original, *interaction.followup_messages]
+                    if m is not None and m.id == api.id("message_id")
+                ),
+                None,
+            )
         if message is None or message.id not in message.channel.messages:
             raise unknown(UNKNOWN_MESSAGE)
         return message
@@ -642,8 +730,10 @@ class RestApi:
         body = api.body()
         check_message_body(body, file_count=len(api.files))
         original = interaction.original
-        if original is not None and interaction.response_type == 5 and (
-            original.flags & MessageFlag.LOADING
+        if (
+            original is not None
+            and interaction.response_type == 5
+            and (original.flags & MessageFlag.LOADING)
         ):
             # The first followup after a "thinking" defer replaces the deferred message,
             # keeping the defer's ephemerality.
@@ -679,4 +769,3 @@ class _RateLimited(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
-

@@ -121,8 +121,14 @@ class State:
     # -- messages -----------------------------------------------------------------------
 
     def create_message(
-        self, channel: Channel, author: User, body: Json, files: Sequence[UploadedFile] = (),
-        *, interaction: Interaction | None = None, extra_flags: int = 0,
+        self,
+        channel: Channel,
+        author: User,
+        body: Json,
+        files: Sequence[UploadedFile] = (),
+        *,
+        interaction: Interaction | None = None,
+        extra_flags: int = 0,
         strip_embeds: bool = False,
     ) -> StoredMessage:
         settable = SETTABLE_FLAGS | (MessageFlag.EPHEMERAL if interaction else 0)
@@ -150,14 +156,19 @@ class State:
         channel.messages[message.id] = message
         self.message_index[message.id] = message
         if not message.ephemeral:
-            self.emit("MESSAGE_CREATE", message.to_wire(self.bot.id, gateway=True),
-                      channel.guild.id)
+            self.emit(
+                "MESSAGE_CREATE", message.to_wire(self.bot.id, gateway=True), channel.guild.id
+            )
         self.notifier.notify()
         return message
 
     def edit_message(
-        self, message: StoredMessage, body: Json, files: Sequence[UploadedFile] = (),
-        *, strip_embeds: bool = False,
+        self,
+        message: StoredMessage,
+        body: Json,
+        files: Sequence[UploadedFile] = (),
+        *,
+        strip_embeds: bool = False,
     ) -> StoredMessage:
         was_loading = message.flags & MessageFlag.LOADING
         message.flags &= ~MessageFlag.LOADING
@@ -169,8 +180,11 @@ class State:
             message.edited_timestamp = utcnow()
         self._apply(message, body, files, strip_embeds=strip_embeds, editing=True)
         if not message.ephemeral:
-            self.emit("MESSAGE_UPDATE", message.to_wire(self.bot.id, gateway=True),
-                      message.channel.guild.id)
+            self.emit(
+                "MESSAGE_UPDATE",
+                message.to_wire(self.bot.id, gateway=True),
+                message.channel.guild.id,
+            )
         self.notifier.notify()
         return message
 
@@ -181,15 +195,23 @@ class State:
         if not message.ephemeral:
             self.emit(
                 "MESSAGE_DELETE",
-                {"id": str(message.id), "channel_id": str(channel.id),
-                 "guild_id": str(channel.guild.id)},
+                {
+                    "id": str(message.id),
+                    "channel_id": str(channel.id),
+                    "guild_id": str(channel.guild.id),
+                },
                 channel.guild.id,
             )
         self.notifier.notify()
 
     def _apply(
-        self, message: StoredMessage, body: Json, files: Sequence[UploadedFile], *,
-        strip_embeds: bool, editing: bool = False,
+        self,
+        message: StoredMessage,
+        body: Json,
+        files: Sequence[UploadedFile],
+        *,
+        strip_embeds: bool,
+        editing: bool = False,
     ) -> None:
         if "content" in body:
             message.content = body["content"] or ""
@@ -215,20 +237,25 @@ class State:
                 content_type=upload.content_type,
                 data=upload.data,
                 url=f"{self.attachment_base}/{message.channel.id}/{attachment_id}/"
-                    f"{upload.filename}",
+                f"{upload.filename}",
                 description=description,
             )
             self.attachments[attachment_id] = attachment
             message.attachments.append(attachment)
 
     def messages_between(
-        self, channel: Channel, *, limit: int, before: int | None, after: int | None,
+        self,
+        channel: Channel,
+        *,
+        limit: int,
+        before: int | None,
+        after: int | None,
         around: int | None,
     ) -> list[StoredMessage]:
         """What ``GET /channels/{c}/messages`` returns: newest first."""
         ordered = sorted(channel.visible_messages(), key=lambda m: m.id)
         if around is not None:
-            older = [m for m in ordered if m.id < around][-(limit // 2):] if limit > 1 else []
+            older = [m for m in ordered if m.id < around][-(limit // 2) :] if limit > 1 else []
             rest = [m for m in ordered if m.id >= around][: limit - len(older)]
             chosen = older + rest
         elif after is not None:
@@ -242,7 +269,12 @@ class State:
     # -- reactions ----------------------------------------------------------------------
 
     def add_reaction(
-        self, message: StoredMessage, user: User, emoji: str, *, burst: bool = False,
+        self,
+        message: StoredMessage,
+        user: User,
+        emoji: str,
+        *,
+        burst: bool = False,
         dispatch: bool = True,
     ) -> bool:
         entry = message.reactions.setdefault(emoji, ReactionEntry(emoji_payload(emoji)))
@@ -273,8 +305,11 @@ class State:
 
     def clear_reactions(self, message: StoredMessage, emoji: str | None = None) -> None:
         channel = message.channel
-        base = {"channel_id": str(channel.id), "message_id": str(message.id),
-                "guild_id": str(channel.guild.id)}
+        base = {
+            "channel_id": str(channel.id),
+            "message_id": str(message.id),
+            "guild_id": str(channel.guild.id),
+        }
         if emoji is None:
             message.reactions.clear()
             self.emit("MESSAGE_REACTION_REMOVE_ALL", base, channel.guild.id)
@@ -283,8 +318,9 @@ class State:
             self.emit("MESSAGE_REACTION_REMOVE_EMOJI", event, channel.guild.id)
 
     @staticmethod
-    def _reaction_event(message: StoredMessage, user_id: int, entry: ReactionEntry,
-                        burst: bool) -> Json:
+    def _reaction_event(
+        message: StoredMessage, user_id: int, entry: ReactionEntry, burst: bool
+    ) -> Json:
         return {
             "type": 1 if burst else 0,
             "user_id": str(user_id),
@@ -301,8 +337,8 @@ class State:
     def sync_commands(self, guild_id: int | None, body: list[Json]) -> list[Json]:
         """Replace the command set (bulk overwrite) and return it as Discord does."""
         _check_commands(body)
-        current = self.global_commands if guild_id is None else self.guild_commands.get(
-            guild_id, []
+        current = (
+            self.global_commands if guild_id is None else self.guild_commands.get(guild_id, [])
         )
         known = {(c["name"], c["type"]): c for c in current}
         result = []
@@ -326,13 +362,15 @@ class State:
             if previous is not None and all(previous[k] == v for k, v in definition.items()):
                 result.append(previous)
                 continue
-            result.append({
-                **definition,
-                "id": previous["id"] if previous else str(self.snowflakes.next()),
-                "application_id": str(self.application_id),
-                "version": str(self.snowflakes.next()),
-                **({"guild_id": str(guild_id)} if guild_id is not None else {}),
-            })
+            result.append(
+                {
+                    **definition,
+                    "id": previous["id"] if previous else str(self.snowflakes.next()),
+                    "application_id": str(self.application_id),
+                    "version": str(self.snowflakes.next()),
+                    **({"guild_id": str(guild_id)} if guild_id is not None else {}),
+                }
+            )
         if guild_id is None:
             self.global_commands = result
         else:
@@ -357,16 +395,22 @@ def _check_commands(body: list[Any]) -> None:
     for index, command in enumerate(body):
         key = (command.get("name"), command.get("type") or 1)
         if key in seen:
-            errors.append(([index, "name"], "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                           "Application command names must be unique"))
+            errors.append(
+                (
+                    [index, "name"],
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
+            )
         seen.add(key)
         _check_options(command.get("options") or [], [index, "options"], errors)
     if errors:
         raise form_errors(errors)
 
 
-def _check_options(options: list[Json], path: list[str | int],
-                   errors: list[tuple[Sequence[str | int], str, str]]) -> None:
+def _check_options(
+    options: list[Json], path: list[str | int], errors: list[tuple[Sequence[str | int], str, str]]
+) -> None:
     optional_seen = False
     for index, option in enumerate(options):
         where = [*path, index]
@@ -375,10 +419,20 @@ def _check_options(options: list[Json], path: list[str | int],
             continue
         if option.get("required"):
             if optional_seen:
-                errors.append((where, "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                               "Required options must be placed before non-required options"))
+                errors.append(
+                    (
+                        where,
+                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                        "Required options must be placed before non-required options",
+                    )
+                )
         else:
             optional_seen = True
         if option.get("autocomplete") and option.get("choices"):
-            errors.append(([*where, "autocomplete"], "AUTOCOMPLETE_AND_CHOICES_ERROR",
-                           "Autocomplete cannot be set for options with choices"))
+            errors.append(
+                (
+                    [*where, "autocomplete"],
+                    "AUTOCOMPLETE_AND_CHOICES_ERROR",
+                    "Autocomplete cannot be set for options with choices",
+                )
+            )
