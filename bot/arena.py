@@ -6,13 +6,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 import discord
 
 from bot.engine.battle import Battle, Side, Turn
-from bot.engine.pacing import Pace
+from bot.engine.leaderboard import RatingChange, Standing, rating_changes, standings
+from bot.engine.ratings import fit_pairs
+from bot.engine.server_settings import ServerRules
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.errors import UserError
 from bot.llm import LLMClient
@@ -37,33 +39,16 @@ REQUIRED_PERMISSIONS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ServerRules:
-    """How battles run on one server. Process-wide defaults until servers get their own."""
-
-    rounds: int
-    pace: Pace
-    vote_seconds: int
-    cooldown_seconds: float
-    max_battles: int
-    emoji: Mapping[Side, str]
-    allowed_models: frozenset[str] | None = None  # None allows every model
-
-    def check_allowed(self, model: str) -> None:
-        if self.allowed_models is not None and model not in self.allowed_models:
-            allowed = ", ".join(f"`{m}`" for m in sorted(self.allowed_models)[:10])
-            raise UserError(f"`{model}` is not allowed on this server. Allowed: {allowed}.")
-
-    @classmethod
-    def defaults(cls, settings: Settings) -> ServerRules:
-        return cls(
-            rounds=settings.battle_rounds,
-            pace=settings.battle_pace,
-            vote_seconds=settings.vote_seconds,
-            cooldown_seconds=settings.battle_cooldown_seconds,
-            max_battles=settings.max_battles_per_server,
-            emoji=DEFAULT_EMOJI,
-        )
+def default_rules(settings: Settings) -> ServerRules:
+    """The process-wide defaults a server starts from."""
+    return ServerRules(
+        rounds=settings.battle_rounds,
+        pace=settings.battle_pace,
+        vote_seconds=settings.vote_seconds,
+        cooldown_seconds=settings.battle_cooldown_seconds,
+        max_battles=settings.max_battles_per_server,
+        emoji=DEFAULT_EMOJI,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,26 +75,33 @@ class Arena:
         store: Store,
         llm: LLMClient,
         channel_for: Callable[[int], discord.abc.Messageable],
+        owns_guild: Callable[[int], bool] = lambda guild_id: True,
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self._settings = settings
+        self.defaults = default_rules(settings)
         self.store = store
         self.llm = llm
         self.channel_for = channel_for
+        self.owns_guild = owns_guild
         self.clock = clock
         self._rng = rng or random.Random()
         self.battles: dict[int, BattleSession] = {}  # by channel id, while verses are posted
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
 
-    def rules_for(self, guild_id: int) -> ServerRules:
-        return ServerRules.defaults(self._settings)
+    async def standings(self, guild_id: int | None) -> list[Standing]:
+        """The leaderboard of one server, or (None) the global one, from the aggregates."""
+        pairs = await self.store.pair_records(guild_id)
+        return standings(fit_pairs(pairs), await self.store.model_records(guild_id))
+
+    async def rules_for(self, guild_id: int) -> ServerRules:
+        return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
 
     async def start(self, request: BattleRequest, battle: Battle) -> BattleSession:
         """Checks that the battle may start here and now, then starts it."""
-        rules = self.rules_for(request.guild_id)
+        rules = await self.rules_for(request.guild_id)
         missing = missing_permissions(request.bot_permissions)
         if missing:
             raise UserError(f"I need these permissions in this channel: {', '.join(missing)}.")
@@ -162,7 +154,7 @@ class Arena:
 
     async def recover(self) -> None:
         """After a restart: battles cut off mid-verse end, and open votes close on time."""
-        for stored in await self.store.battles_in([BattleState.RUNNING]):
+        for stored in await self._own_battles(BattleState.RUNNING):
             if await self.store.end_battle(stored.id, BattleState.INTERRUPTED, INTERRUPTED_REASON):
                 stage = DiscordStage(self.channel_for(stored.channel_id))
                 await _quietly(
@@ -170,13 +162,17 @@ class Arena:
                         f"Battle #{stored.id} was interrupted: {INTERRUPTED_REASON}. No contest."
                     )
                 )
-        for stored in await self.store.battles_in([BattleState.VOTING]):
+        for stored in await self._own_battles(BattleState.VOTING):
             self.open_vote(stored)
-        for stored in await self.store.battles_in([BattleState.CLOSED]):
+        for stored in await self._own_battles(BattleState.CLOSED):
             if stored.results_message_id is None:  # Closed, but the results never got out.
                 await VoteSession(self, stored).post_results(
                     Tally(await self.store.ballots(stored.id))
                 )
+
+    async def _own_battles(self, state: BattleState) -> list[StoredBattle]:
+        """Battles in ``state`` on this process's guilds: other processes mind their own."""
+        return [b for b in await self.store.battles_in([state]) if self.owns_guild(b.guild_id)]
 
     def open_vote(self, stored: StoredBattle) -> VoteSession:
         vote = VoteSession(self, stored)
@@ -350,8 +346,14 @@ class VoteSession:
             except TimeoutError:
                 pass
         final = await self.recount()
+        battle, guild_id = self.stored.battle, self.stored.guild_id
+        before = await self.arena.standings(guild_id) if final.total else []
         if await self.arena.store.close_voting(self.stored.id, final, self.arena.clock()):
-            await self.post_results(final)
+            changes = []
+            if final.total:
+                after = await self.arena.standings(guild_id)
+                changes = rating_changes([battle.model_a, battle.model_b], before, after)
+            await self.post_results(final, changes)
 
     async def recount(self) -> Tally:
         """Counts from Discord's reaction lists, so votes cast while disconnected count too."""
@@ -373,8 +375,8 @@ class VoteSession:
             )
             return self.live.current()
 
-    async def post_results(self, final: Tally) -> None:
-        message = await self.stage.post_results(self.stored.battle, self.emoji, final)
+    async def post_results(self, final: Tally, changes: Sequence[RatingChange] = ()) -> None:
+        message = await self.stage.post_results(self.stored.battle, self.emoji, final, changes)
         await self.arena.store.set_results_message(self.stored.id, message.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:

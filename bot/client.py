@@ -19,7 +19,7 @@ from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.battle", "cogs.voting")
+EXTENSIONS = ("cogs.battle", "cogs.voting", "cogs.leaderboard", "cogs.settings")
 GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
 
 
@@ -64,7 +64,10 @@ async def reply(interaction: discord.Interaction, message: str) -> None:
         await interaction.response.send_message(message, ephemeral=True)
 
 
-class RapBattleBot(commands.Bot):
+class RapBattleBot(commands.AutoShardedBot):
+    """The bot; with SHARD_COUNT/SHARD_IDS it runs just those shards, so several processes
+    can split a large bot while sharing one PostgreSQL database."""
+
     llm: LLMClient
     catalog: ModelCatalog
     store: Store
@@ -80,6 +83,8 @@ class RapBattleBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=RapBattleTree,
             help_command=None,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             **client_options,
         )
         self.settings = settings
@@ -89,14 +94,25 @@ class RapBattleBot(commands.Bot):
         self.llm = LLMClient(self.settings)
         self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
         self.store = await open_store(self.settings.database_url)
-        self.arena = Arena(self.settings, self.store, self.llm, self.get_partial_messageable)
+        self.arena = Arena(
+            self.settings, self.store, self.llm, self.get_partial_messageable, self.owns_guild
+        )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
-        if guild is not None:
-            self.tree.copy_global_to(guild=guild)
-        self.synced_commands = len(await self.tree.sync(guild=guild))
+        dev_guild = self.settings.dev_guild_id
+        # With several processes, the one holding shard 0 (or the dev guild) syncs commands.
+        if self.owns_guild(dev_guild) if dev_guild else self.owns_guild(0):
+            guild = discord.Object(dev_guild) if dev_guild else None
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            self.synced_commands = len(await self.tree.sync(guild=guild))
         self.arena.in_background(self._recover_when_ready())
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the shard a guild lives on."""
+        if self.shard_ids is None or self.shard_count is None:
+            return True
+        return (guild_id >> 22) % self.shard_count in self.shard_ids
 
     async def _recover_when_ready(self) -> None:
         await self.wait_until_ready()  # Channels must be reachable to post notices.

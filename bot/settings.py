@@ -45,6 +45,8 @@ class Settings:
     discord_gateway_url: str | None = None
     dev_guild_id: int | None = None
     database_url: str = DEFAULT_DATABASE_URL
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
 
     @classmethod
@@ -77,6 +79,7 @@ class Settings:
             discord_gateway_url=reader.optional("DISCORD_GATEWAY_URL"),
             dev_guild_id=reader.snowflake("DEV_GUILD_ID"),
             database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
+            **reader.shards("SHARD_COUNT", "SHARD_IDS"),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
         )
 
@@ -133,6 +136,28 @@ class _Reader:
         if not raw.isdigit():
             raise ConfigError(f"{name} must be a Discord id (digits only), not '{raw}'.")
         return int(raw)
+
+    def shards(self, count_name: str, ids_name: str) -> dict[str, object]:
+        """This process's shards: all of SHARD_COUNT, or the SHARD_IDS among them."""
+        raw_ids = self.optional(ids_name)
+        if self.optional(count_name) is None:
+            if raw_ids is not None:
+                raise ConfigError(f"{ids_name} needs {count_name} too.")
+            return {"shard_count": None, "shard_ids": None}
+        count = self.number(count_name, 1, int, 1, 10_000)
+        if raw_ids is None:
+            return {"shard_count": count, "shard_ids": None}
+        try:
+            ids = tuple(int(part) for part in raw_ids.split(",") if part.strip())
+        except ValueError:
+            raise ConfigError(
+                f"{ids_name} takes shard numbers like 0,1, not '{raw_ids}'."
+            ) from None
+        if not ids or len(set(ids)) != len(ids) or not all(0 <= i < count for i in ids):
+            raise ConfigError(
+                f"{ids_name} must list distinct shards from 0 to {count - 1}, not '{raw_ids}'."
+            )
+        return {"shard_count": count, "shard_ids": ids}
 
     def pace(self, name: str) -> Pace:
         raw = self.optional(name)

@@ -29,7 +29,7 @@ class BattleCog(commands.Cog):
         model_b="The second model",
         rounds=f"Rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default 3)",
         topic=f"What the battle is about, up to {MAX_TOPIC_LENGTH} characters",
-        blind="Hide the models' names until voting ends",
+        blind="Hide the models' names until voting ends (default: the server's setting)",
     )
     async def battle(
         self,
@@ -38,19 +38,19 @@ class BattleCog(commands.Cog):
         model_b: str,
         rounds: app_commands.Range[int, MIN_ROUNDS, MAX_ROUNDS] | None = None,
         topic: app_commands.Range[str, 1, MAX_TOPIC_LENGTH] | None = None,
-        blind: bool = False,
+        blind: bool | None = None,
     ) -> None:
         """Start a rap battle between two models in this channel."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel is not None
         catalog, arena = self.bot.catalog, self.bot.arena
-        rules = arena.rules_for(interaction.guild_id)
+        rules = await arena.rules_for(interaction.guild_id)
         battle = Battle(
             await catalog.resolve(model_a),
             await catalog.resolve(model_b),
             rounds or rules.rounds,
             normalize_topic(topic),
-            blind,
+            rules.blind_default if blind is None else blind,
         )
         request = BattleRequest(
             guild_id=interaction.guild_id,

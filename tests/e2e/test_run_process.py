@@ -56,7 +56,7 @@ async def test_rapbattle_run_serves_a_battle_and_stops_cleanly(arena: Arena, tmp
         await reader
     log = "".join(log_lines)
     assert process.returncode == 0, log
-    assert f"in 1 guilds, 2 commands synced to guild {arena.guild.id}" in log
+    assert f"in 1 guilds, 6 commands synced to guild {arena.guild.id}" in log
     assert "Traceback" not in log and "WARNING" not in log
 
 

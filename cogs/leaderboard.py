@@ -1,0 +1,82 @@
+"""/leaderboard, /battle-history and /transcript."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.engine import transcript
+from bot.engine.leaderboard import pages
+from bot.errors import UserError
+from bot.history import history_lines
+from bot.stages.discord import PagedEmbed
+
+if TYPE_CHECKING:
+    from bot.client import RapBattleBot
+
+
+class LeaderboardCog(commands.Cog):
+    def __init__(self, bot: RapBattleBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="leaderboard")
+    @app_commands.guild_only()
+    @app_commands.describe(scope="This server's ratings, or every server's that shares them")
+    async def leaderboard(
+        self,
+        interaction: discord.Interaction[RapBattleBot],
+        scope: Literal["server", "global"] = "server",
+    ) -> None:
+        """Model ratings from the audience's votes (Bradley-Terry, 95% intervals)."""
+        guild_id = None if scope == "global" else interaction.guild_id
+        rows = await self.bot.arena.standings(guild_id)
+        title = "🌍 Global leaderboard" if scope == "global" else "🏆 Server leaderboard"
+        view = PagedEmbed(title, pages(rows), owner_id=interaction.user.id)
+        await view.send(interaction)
+
+    @app_commands.command(name="battle-history")
+    @app_commands.guild_only()
+    @app_commands.describe(model="Only battles with this model")
+    async def battle_history(
+        self, interaction: discord.Interaction[RapBattleBot], model: str | None = None
+    ) -> None:
+        """Recent battles on this server."""
+        assert interaction.guild_id is not None
+        model_id = await self.bot.catalog.resolve(model) if model else None
+        battles = await self.bot.store.recent_battles(interaction.guild_id, model_id)
+        title = f"📜 Recent battles{f' with {model_id}' if model_id else ''}"
+        view = PagedEmbed(title, [history_lines(battles)], owner_id=interaction.user.id)
+        await view.send(interaction)
+
+    @battle_history.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction[RapBattleBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=m[:100], value=m[:100])
+            for m in self.bot.catalog.suggest(current)
+        ]
+
+    @app_commands.command(name="transcript")
+    @app_commands.guild_only()
+    @app_commands.describe(battle_id="The battle's number, as in /battle-history")
+    async def transcript(
+        self, interaction: discord.Interaction[RapBattleBot], battle_id: app_commands.Range[int, 1]
+    ) -> None:
+        """The battle's transcript as a Markdown file."""
+        stored = await self.bot.store.battle(battle_id)
+        if stored is None or stored.guild_id != interaction.guild_id:
+            raise UserError(f"There is no battle #{battle_id} on this server.")
+        if stored.battle.blind and not stored.state.is_final:
+            raise UserError("That battle is blind: its transcript is out when voting closes.")
+        text = transcript.transcript_of(stored.battle, await self.bot.store.turns(battle_id))
+        attachment = discord.File(io.BytesIO(text.encode()), filename=f"battle-{battle_id}.md")
+        await interaction.response.send_message(f"Battle #{battle_id}", file=attachment)
+
+
+async def setup(bot: RapBattleBot) -> None:
+    await bot.add_cog(LeaderboardCog(bot))
