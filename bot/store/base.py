@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.engine.battle import Battle, Side, Turn
+from bot.engine.leaderboard import ModelRecord
+from bot.engine.ratings import PairRecord
+from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
 from bot.errors import ConfigError
 
@@ -89,6 +92,21 @@ class Store(Protocol):
     async def ballots(self, battle_id: int) -> dict[int, Side]: ...
 
     async def last_start(self, guild_id: int, user_id: int) -> float | None: ...
+
+    async def recent_battles(
+        self, guild_id: int, model: str | None = None, limit: int = 10
+    ) -> list[StoredBattle]: ...
+
+    async def server_settings(self, guild_id: int) -> ServerSettings: ...
+
+    async def save_server_settings(self, guild_id: int, settings: ServerSettings) -> None: ...
+
+    async def pair_records(self, guild_id: int | None) -> list[PairRecord]:
+        """Rated outcomes collapsed by pair, for one server or (None) every server that
+        shares its results globally."""
+        ...
+
+    async def model_records(self, guild_id: int | None) -> dict[str, ModelRecord]: ...
 
 
 async def open_store(url: str) -> Store:

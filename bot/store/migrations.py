@@ -45,4 +45,39 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (battle_id, user_id)
     );
     """,
+    # 2: per-server settings, and the aggregates ratings are fitted from.
+    """
+    CREATE TABLE server_settings (
+        guild_id BIGINT PRIMARY KEY,
+        rounds INTEGER,
+        pace TEXT,
+        vote_seconds INTEGER,
+        cooldown_seconds DOUBLE PRECISION,
+        max_battles INTEGER,
+        emoji_a TEXT,
+        emoji_b TEXT,
+        allowed_models TEXT,
+        blind_default BOOLEAN,
+        global_opt_out BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE TABLE pair_stats (
+        guild_id BIGINT NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        battles DOUBLE PRECISION NOT NULL,
+        score_a DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, model_a, model_b)
+    );
+    CREATE TABLE model_stats (
+        guild_id BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        wins INTEGER NOT NULL,
+        losses INTEGER NOT NULL,
+        draws INTEGER NOT NULL,
+        battles INTEGER NOT NULL,
+        votes INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, model)
+    );
+    CREATE INDEX battles_by_guild_closed ON battles (guild_id, state, id);
+    """,
 )

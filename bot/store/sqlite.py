@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from pathlib import Path
@@ -12,6 +13,10 @@ from typing import Any
 import aiosqlite
 
 from bot.engine.battle import Battle, Side, Turn
+from bot.engine.leaderboard import ModelRecord
+from bot.engine.pacing import Pace
+from bot.engine.ratings import PairRecord
+from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
 from bot.store.base import ENDED_WITHOUT_VOTE, BattleState, NewBattle, StoredBattle
 from bot.store.migrations import MIGRATIONS
@@ -171,7 +176,51 @@ class SQLiteStore:
                 "INSERT INTO ballots (battle_id, user_id, side) VALUES (?, ?, ?)",
                 [(battle_id, user, side.value) for user, side in tally.ballots.items()],
             )
+            await self._add_to_aggregates(db, battle_id, tally)
         return True
+
+    async def _add_to_aggregates(
+        self, db: aiosqlite.Connection, battle_id: int, tally: Tally
+    ) -> None:
+        """Rated battles feed the pair and model aggregates, inside the closing transaction."""
+        score_a = tally.score_a()
+        async with db.execute(
+            "SELECT guild_id, model_a, model_b FROM battles WHERE id = ?", (battle_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        guild_id, model_a, model_b = row
+        if score_a is None or model_a == model_b:
+            return  # No votes, or a model against itself: recorded, not rated.
+        first, second, first_score = (
+            (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
+        )
+        await db.execute(
+            "INSERT INTO pair_stats (guild_id, model_a, model_b, battles, score_a)"
+            " VALUES (?, ?, ?, 1, ?) ON CONFLICT (guild_id, model_a, model_b) DO UPDATE SET"
+            " battles = pair_stats.battles + 1,"
+            " score_a = pair_stats.score_a + excluded.score_a",
+            (guild_id, first, second, first_score),
+        )
+        for model, side in ((model_a, Side.A), (model_b, Side.B)):
+            won, lost = tally.winner is side, tally.winner is side.opponent
+            await db.execute(
+                "INSERT INTO model_stats (guild_id, model, wins, losses, draws, battles, votes)"
+                " VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (guild_id, model) DO UPDATE SET"
+                " wins = model_stats.wins + excluded.wins,"
+                " losses = model_stats.losses + excluded.losses,"
+                " draws = model_stats.draws + excluded.draws,"
+                " battles = model_stats.battles + 1,"
+                " votes = model_stats.votes + excluded.votes",
+                (
+                    guild_id,
+                    model,
+                    int(won),
+                    int(lost),
+                    int(tally.winner is None),
+                    tally.votes(side),
+                ),
+            )
 
     async def set_results_message(self, battle_id: int, message_id: int) -> None:
         async with self._transaction() as db:
@@ -231,6 +280,121 @@ class SQLiteStore:
         ) as cursor:
             row = await cursor.fetchone()
         return row[0] if row else None
+
+    async def recent_battles(
+        self, guild_id: int, model: str | None = None, limit: int = 10
+    ) -> list[StoredBattle]:
+        if model is None:
+            return await self._battles(
+                "WHERE guild_id = ? ORDER BY id DESC LIMIT ?", (guild_id, limit)
+            )
+        return await self._battles(
+            "WHERE guild_id = ? AND (model_a = ? OR model_b = ?) ORDER BY id DESC LIMIT ?",
+            (guild_id, model, model, limit),
+        )
+
+    async def server_settings(self, guild_id: int) -> ServerSettings:
+        async with self._db.execute(
+            f"SELECT {_SETTINGS_COLUMNS} FROM server_settings WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return settings_from_row(row) if row else ServerSettings()
+
+    async def save_server_settings(self, guild_id: int, settings: ServerSettings) -> None:
+        values = settings_to_row(settings)
+        assignments = ", ".join(f"{column} = excluded.{column}" for column in _SETTINGS_NAMES)
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT INTO server_settings (guild_id, {_SETTINGS_COLUMNS})"
+                f" VALUES (?, {', '.join('?' for _ in values)})"
+                f" ON CONFLICT (guild_id) DO UPDATE SET {assignments}",
+                (guild_id, *values),
+            )
+
+    async def pair_records(self, guild_id: int | None) -> list[PairRecord]:
+        where, values = _scope(guild_id, "p")
+        async with self._db.execute(
+            "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a) FROM pair_stats p"
+            f" LEFT JOIN server_settings s ON s.guild_id = p.guild_id {where}"
+            " GROUP BY p.model_a, p.model_b",
+            values,
+        ) as cursor:
+            return [PairRecord(*row) for row in await cursor.fetchall()]
+
+    async def model_records(self, guild_id: int | None) -> dict[str, ModelRecord]:
+        where, values = _scope(guild_id, "m")
+        async with self._db.execute(
+            "SELECT m.model, SUM(m.wins), SUM(m.losses), SUM(m.draws), SUM(m.battles),"
+            " SUM(m.votes) FROM model_stats m"
+            f" LEFT JOIN server_settings s ON s.guild_id = m.guild_id {where}"
+            " GROUP BY m.model",
+            values,
+        ) as cursor:
+            return {row[0]: ModelRecord(*row[1:]) for row in await cursor.fetchall()}
+
+
+def _scope(guild_id: int | None, table: str) -> tuple[str, tuple[Any, ...]]:
+    """One server's rows, or every server that has not opted out of the global board."""
+    if guild_id is None:
+        return "WHERE COALESCE(s.global_opt_out, FALSE) = FALSE", ()
+    return f"WHERE {table}.guild_id = ?", (guild_id,)
+
+
+_SETTINGS_NAMES = (
+    "rounds",
+    "pace",
+    "vote_seconds",
+    "cooldown_seconds",
+    "max_battles",
+    "emoji_a",
+    "emoji_b",
+    "allowed_models",
+    "blind_default",
+    "global_opt_out",
+)
+_SETTINGS_COLUMNS = ", ".join(_SETTINGS_NAMES)
+
+
+def settings_to_row(settings: ServerSettings) -> tuple[Any, ...]:
+    return (
+        settings.rounds,
+        None if settings.pace is None else str(settings.pace),
+        settings.vote_seconds,
+        settings.cooldown_seconds,
+        settings.max_battles,
+        settings.emoji_a,
+        settings.emoji_b,
+        None if settings.allowed_models is None else json.dumps(list(settings.allowed_models)),
+        settings.blind_default,
+        settings.global_opt_out,
+    )
+
+
+def settings_from_row(row: Any) -> ServerSettings:
+    (
+        rounds,
+        pace,
+        vote_seconds,
+        cooldown,
+        max_battles,
+        emoji_a,
+        emoji_b,
+        allowed,
+        blind,
+        opt_out,
+    ) = row
+    return ServerSettings(
+        rounds=rounds,
+        pace=None if pace is None else Pace.parse(pace),
+        vote_seconds=vote_seconds,
+        cooldown_seconds=cooldown,
+        max_battles=max_battles,
+        emoji_a=emoji_a,
+        emoji_b=emoji_b,
+        allowed_models=None if allowed is None else tuple(json.loads(allowed)),
+        blind_default=None if blind is None else bool(blind),
+        global_opt_out=bool(opt_out),
+    )
 
 
 def _stored_battle(row: aiosqlite.Row | tuple[Any, ...]) -> StoredBattle:
