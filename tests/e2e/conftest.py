@@ -63,6 +63,16 @@ class Arena:
         with contextlib.suppress(asyncio.CancelledError):
             await bot.runner  # type: ignore[attr-defined]
 
+    async def battle(
+        self, member: Member | None = None, channel: Channel | None = None, **options: Any
+    ) -> Any:
+        """Runs /battle as a member (alice by default): one round of qwen-max v grok unless
+        the options say otherwise. Returns the double's interaction record."""
+        options = {"model_a": "qwen-max", "model_b": "grok", "rounds": 1} | options
+        return await self.double.invoke_command(
+            member or self.alice, channel or self.channel, "battle", options
+        )
+
     def bot_messages(self, channel: Channel | None = None) -> list[dict[str, Any]]:
         channel = channel or self.channel
         bot_id = self.double.bot_user.id

@@ -89,12 +89,7 @@ async def test_battle_verses_votes_and_results(arena: Arena):
 
 async def test_vote_closes_on_time_and_counts_votes_cast_while_disconnected(arena: Arena):
     await arena.start_bot()
-    await arena.double.invoke_command(
-        arena.alice,
-        arena.channel,
-        "battle",
-        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
-    )
+    await arena.battle()
     vote = await arena.wait_for(is_vote)
     await arena.double.react(arena.alice, vote, "🅱️")
     async with arena.double.outage():
@@ -127,12 +122,7 @@ async def test_a_long_verse_is_split_and_mentions_never_ping(arena: Arena):
     verse = "\n\n".join([stanza.strip()] * 12)
     assert len(verse) > 14_000
     arena.models.script(QWEN, Verse(verse))
-    await arena.double.invoke_command(
-        arena.alice,
-        arena.channel,
-        "battle",
-        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
-    )
+    await arena.battle()
     await arena.wait_for(is_vote)
     messages = arena.bot_messages()
     pieces = [m["content"] for m in messages if m["content"]]
@@ -311,12 +301,7 @@ async def test_a_crash_mid_battle_is_marked_interrupted_on_the_next_start(arena:
 
 async def test_restart_mid_vote_closes_at_the_stored_deadline_counting_everything(arena: Arena):
     bot = await arena.start_bot()
-    await arena.double.invoke_command(
-        arena.alice,
-        arena.channel,
-        "battle",
-        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
-    )
+    await arena.battle()
     vote = await arena.wait_for(is_vote)
     await arena.double.react(arena.alice, vote, "🅱️")
     await arena.stop_bot(bot)
@@ -345,12 +330,7 @@ async def test_a_rate_limited_channel_still_gets_every_message_in_order(arena: A
     arena.double.rate_limit_channel(arena.channel.id, per=5, seconds=1.0)
     verse = "\n\n".join(f"stanza {i} " + "bars " * 300 for i in range(6)).strip()  # ~9,000 chars
     arena.models.script(QWEN, Verse(verse))
-    await arena.double.invoke_command(
-        arena.alice,
-        arena.channel,
-        "battle",
-        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
-    )
+    await arena.battle()
     await arena.wait_for(is_vote, timeout=30)
     pieces = [m["content"] for m in arena.bot_messages() if "stanza" in m["content"]]
     assert "".join(pieces) == verse_header(QWEN, 1, 1) + "\n" + verse
@@ -359,12 +339,7 @@ async def test_a_rate_limited_channel_still_gets_every_message_in_order(arena: A
 
 async def test_a_vote_nobody_casts_has_no_winner(arena: Arena):
     bot = await arena.start_bot()
-    await arena.double.invoke_command(
-        arena.alice,
-        arena.channel,
-        "battle",
-        {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
-    )
+    await arena.battle()
     await arena.wait_for(is_vote)
     await eventually(lambda: bool(bot.arena.votes))
     await arena.double.invoke_command(arena.alice, arena.channel, "battle-stop")
