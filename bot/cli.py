@@ -60,6 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the Discord bot",
         description="Run the Discord bot (needs DISCORD_TOKEN and a model API key).",
     )
+    commands.add_parser(
+        "migrate",
+        help="bring the database up to date",
+        description="Apply pending schema migrations to DATABASE_URL and print the schema version.",
+    )
+    copy_db = commands.add_parser(
+        "copy-db",
+        help="copy every battle, vote and setting to another database",
+        description="Copy a whole history (battle ids kept) from one database to another, "
+        "typically sqlite:///data/rapbattle.db to postgresql://..., in one transaction, then "
+        "check that row counts and leaderboards match. Both are migrated first; the destination "
+        "must be empty. Exits non-zero if the copy differs.",
+    )
+    copy_db.add_argument("source", metavar="SRC_URL", help="the database to copy from")
+    copy_db.add_argument("destination", metavar="DST_URL", help="the empty database to copy to")
     return parser
 
 
@@ -91,7 +106,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         # In the terminal the battle itself is the output; only problems go to stderr.
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
         return _run_local(settings, arguments)
+    if arguments.command == "migrate":
+        return _run_migrate(settings.database_url)
+    if arguments.command == "copy-db":
+        return _run_copy(arguments.source, arguments.destination)
     return run_discord_bot(settings)
+
+
+def _run_migrate(database_url: str) -> int:
+    try:
+        version = asyncio.run(_migrate(database_url))
+    except UserError as error:
+        return _fail(error)
+    print(f"Schema version {version}.")
+    return EXIT_OK
+
+
+async def _migrate(database_url: str) -> int:
+    # Imported here, as the copy below, so that terminal battles never load the store.
+    from bot.store import open_store
+
+    store = await open_store(database_url)  # opening migrates
+    try:
+        return await store.schema_version()
+    finally:
+        await store.close()
+
+
+def _run_copy(source: str, destination: str) -> int:
+    from bot.store.copy import copy_database
+
+    try:
+        report = asyncio.run(copy_database(source, destination))
+    except UserError as error:
+        return _fail(error)
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def run_discord_bot(settings: Settings) -> int:

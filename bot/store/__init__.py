@@ -1,7 +1,8 @@
-"""Storage behind one narrow interface; SQLite is the default backend."""
+"""Storage behind one narrow interface: SQLite by default, or PostgreSQL."""
 
 from bot.store.base import (
     BattleState,
+    IntegrityError,
     ModelRecord,
     NewBattle,
     Store,
@@ -9,4 +10,12 @@ from bot.store.base import (
     open_store,
 )
 
-__all__ = ["BattleState", "ModelRecord", "NewBattle", "Store", "StoredBattle", "open_store"]
+__all__ = [
+    "BattleState",
+    "IntegrityError",
+    "ModelRecord",
+    "NewBattle",
+    "Store",
+    "StoredBattle",
+    "open_store",
+]

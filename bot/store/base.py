@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import ModelRecord
@@ -13,6 +13,9 @@ from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.store.sql import SQLStore
 
 
 class BattleState(enum.Enum):
@@ -26,6 +29,14 @@ class BattleState(enum.Enum):
     @property
     def is_final(self) -> bool:
         return self not in (BattleState.RUNNING, BattleState.VOTING)
+
+
+class IntegrityError(Exception):
+    """A change broke a constraint (such as a turn stored twice); none of it was kept.
+
+    Every backend raises this in place of its driver's own error, so callers need not know which
+    database they talk to.
+    """
 
 
 ENDED_WITHOUT_VOTE = (BattleState.NO_CONTEST, BattleState.STOPPED, BattleState.INTERRUPTED)
@@ -109,11 +120,19 @@ class Store(Protocol):
     async def model_records(self, guild_id: int | None) -> dict[str, ModelRecord]: ...
 
 
-async def open_store(url: str) -> Store:
-    """Opens (and migrates) the store a DATABASE_URL names."""
+async def open_store(url: str) -> SQLStore:
+    """Opens (and migrates) the store a DATABASE_URL names.
+
+    sqlite:///relative/path.db and sqlite:////absolute/path.db (as in SQLAlchemy), or
+    postgresql://user@host/db (also postgres://), optionally with ?schema=NAME.
+    """
+    scheme = url.split(":", 1)[0]
     if url.startswith("sqlite:///"):
         from bot.store.sqlite import SQLiteStore
 
-        # As in SQLAlchemy: sqlite:///relative/path.db and sqlite:////absolute/path.db.
         return await SQLiteStore.open(url.removeprefix("sqlite:///"))
-    raise ConfigError(f"DATABASE_URL must start with sqlite:///, not '{url.split(':', 1)[0]}:'.")
+    if scheme in ("postgresql", "postgres"):
+        from bot.store.postgres import PostgresStore
+
+        return await PostgresStore.open(url)
+    raise ConfigError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not '{scheme}:'.")

@@ -9,7 +9,11 @@ from bot.engine.votes import DEFAULT_EMOJI
 from bot.errors import UserError
 
 DEFAULTS = ServerRules(
-    rounds=3, pace=Pace(None), vote_seconds=60, cooldown_seconds=30, max_battles=3,
+    rounds=3,
+    pace=Pace(None),
+    vote_seconds=60,
+    cooldown_seconds=30,
+    max_battles=3,
     emoji=DEFAULT_EMOJI,
 )
 
@@ -25,7 +29,10 @@ def test_changes_override_only_what_they_name():
     assert rules.emoji == {Side.A: "🅰️", Side.B: "🔥"}
     assert rules.allowed_models == frozenset({"a/x", "b/y"})
     assert settings.overrides() == {
-        "rounds": 5, "emoji_b": "🔥", "allowed_models": ("a/x", "b/y"), "global_opt_out": False
+        "rounds": 5,
+        "emoji_b": "🔥",
+        "allowed_models": ("a/x", "b/y"),
+        "global_opt_out": False,
     }
 
 
@@ -47,8 +54,9 @@ def test_bad_values_are_refused_clearly(change, message):
         ServerSettings().changed(**change)
 
 
-@pytest.mark.parametrize("emoji", ["🔥", "🅰️", "👨‍👩‍👧", "<:pog:123456789012345678>",
-                                   "<a:dance:123456789012345678>"])
+@pytest.mark.parametrize(
+    "emoji", ["🔥", "🅰️", "👨‍👩‍👧", "<:pog:123456789012345678>", "<a:dance:123456789012345678>"]
+)
 def test_emoji_accepted(emoji):
     check_emoji(emoji)
 

@@ -1,0 +1,109 @@
+"""Copying a whole store to another (typically SQLite to PostgreSQL), then checking the copy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from operator import attrgetter
+
+from bot.engine.leaderboard import ModelRecord
+from bot.engine.ratings import Rating, fit_pairs
+from bot.store.base import open_store
+from bot.store.sql import COPIED_TABLES, SQLStore
+
+# Sums over several servers may add in another order on another database.
+_RATING_TOLERANCE = 1e-9
+
+Board = tuple[dict[str, Rating], dict[str, ModelRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyReport:
+    counts: dict[str, tuple[int, int]]  # table: (source rows, destination rows)
+    boards: dict[str, bool]  # "global" or "server <id>": the same leaderboard on both
+
+    @property
+    def ok(self) -> bool:
+        return all(a == b for a, b in self.counts.values()) and all(self.boards.values())
+
+    def lines(self) -> list[str]:
+        rows = [f"{'table':<16}{'source':>8}{'copy':>8}"]
+        rows += [
+            f"{table:<16}{a:>8}{b:>8}{'' if a == b else '  MISMATCH'}"
+            for table, (a, b) in self.counts.items()
+        ]
+        same = sum(self.boards.values())
+        rows.append(f"leaderboards: {same} of {len(self.boards)} the same (global and per server)")
+        rows += [f"  {scope}: MISMATCH" for scope, equal in self.boards.items() if not equal]
+        rows.append("Copy verified." if self.ok else "The copy differs from the source.")
+        return rows
+
+
+async def copy_database(source_url: str, destination_url: str) -> CopyReport:
+    """Opens (and migrates) both stores, copies, verifies; raises DestinationNotEmpty."""
+    source = await open_store(source_url)
+    try:
+        destination = await open_store(destination_url)
+        try:
+            return await copy_store(source, destination)
+        finally:
+            await destination.close()
+    finally:
+        await source.close()
+
+
+async def copy_store(source: SQLStore, destination: SQLStore) -> CopyReport:
+    """Copies every row, battle ids kept, in one transaction on the (empty) destination."""
+    await destination.load_rows({table: await source.table_rows(table) for table in COPIED_TABLES})
+    return await verify_copy(source, destination)
+
+
+async def verify_copy(source: SQLStore, destination: SQLStore) -> CopyReport:
+    """Row counts per table, and the leaderboards (global and each server's), on both sides."""
+    counts_a, counts_b = await source.row_counts(), await destination.row_counts()
+    scopes: list[int | None] = [
+        None,
+        *sorted(await _rated_guilds(source) | await _rated_guilds(destination)),
+    ]
+    boards = {
+        "global" if guild is None else f"server {guild}": _same_board(
+            await _board(source, guild), await _board(destination, guild)
+        )
+        for guild in scopes
+    }
+    return CopyReport({table: (counts_a[table], counts_b[table]) for table in counts_a}, boards)
+
+
+async def _rated_guilds(store: SQLStore) -> set[int]:
+    guilds: set[int] = set()
+    for table in ("pair_stats", "model_stats"):
+        column = COPIED_TABLES[table][0].index("guild_id")
+        guilds.update(row[column] for row in await store.table_rows(table))
+    return guilds
+
+
+async def _board(store: SQLStore, guild: int | None) -> Board:
+    # Sorted, so that the fit sums the same records in the same order on both sides.
+    pairs = sorted(await store.pair_records(guild), key=attrgetter("model_a", "model_b"))
+    return fit_pairs(pairs), await store.model_records(guild)
+
+
+def _same_board(a: Board, b: Board) -> bool:
+    (ratings_a, records_a), (ratings_b, records_b) = a, b
+    return (
+        records_a == records_b
+        and ratings_a.keys() == ratings_b.keys()
+        and all(_same_rating(ratings_a[model], ratings_b[model]) for model in ratings_a)
+    )
+
+
+def _same_rating(a: Rating, b: Rating) -> bool:
+    return all(
+        math.isclose(
+            getattr(a, field.name),
+            getattr(b, field.name),
+            rel_tol=_RATING_TOLERANCE,
+            abs_tol=_RATING_TOLERANCE,
+        )
+        for field in fields(Rating)
+    )
