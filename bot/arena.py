@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 RECOUNT_PAGE_SIZE = 100
 INTERRUPTED_REASON = "the bot restarted mid-battle"
 SHUTDOWN_REASON = "the bot is restarting"
+# Fitted leaderboards kept in memory: one per scope (a server, or the global board).
+STANDINGS_CACHE_SIZE = 1024
 # How long a stopping bot lets battles finish the post under way and record how they ended.
 SHUTDOWN_GRACE_SECONDS = 10.0
 REQUIRED_PERMISSIONS = (
@@ -90,11 +92,24 @@ class Arena:
         self.battles: dict[int, BattleSession] = {}  # by channel id, while verses are posted
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
+        self._standings: dict[int | None, tuple[int, list[Standing]]] = {}
 
     async def standings(self, guild_id: int | None) -> list[Standing]:
-        """The leaderboard of one server, or (None) the global one, from the aggregates."""
+        """The leaderboard of one server, or (None) the global one, from the aggregates.
+
+        A fit is reused until the store's ratings version for that scope moves, which also
+        catches votes closed by other processes sharing the database.
+        """
+        version = await self.store.ratings_version(guild_id)
+        cached = self._standings.get(guild_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         pairs = await self.store.pair_records(guild_id)
-        return standings(fit_pairs(pairs), await self.store.model_records(guild_id))
+        rows = standings(fit_pairs(pairs), await self.store.model_records(guild_id))
+        if len(self._standings) >= STANDINGS_CACHE_SIZE:
+            self._standings.pop(next(iter(self._standings)))
+        self._standings[guild_id] = (version, rows)
+        return rows
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)

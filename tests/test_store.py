@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
+from bot.engine.pacing import Pace
+from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.errors import ConfigError
 from bot.store import BattleState, IntegrityError, NewBattle, open_store
@@ -219,3 +221,63 @@ async def test_a_postgres_schema_can_also_be_chosen_with_libpq_options():
             assert (await reopened.battle(created.id)).battle == created.battle
         finally:
             await reopened.close()
+
+
+async def test_server_settings_round_trip_and_default(store):
+    assert await store.server_settings(7) == ServerSettings()
+    settings = ServerSettings(
+        rounds=5,
+        pace=Pace(2.5),
+        vote_seconds=120,
+        cooldown_seconds=0.0,
+        max_battles=2,
+        emoji_a="🔥",
+        emoji_b="<:pog:123456789012345678>",
+        allowed_models=("a/x", "b/y"),
+        blind_default=True,
+        global_opt_out=True,
+    )
+    await store.save_server_settings(7, settings)
+    assert await store.server_settings(7) == settings
+    await store.save_server_settings(7, ServerSettings(rounds=2))
+    assert await store.server_settings(7) == ServerSettings(rounds=2)
+
+
+async def close_one(store, guild, model_a, model_b, ballots):
+    created = await store.create_battle(
+        NewBattle(guild, 10, 100, Battle(model_a, model_b, 1)), now=1.0
+    )
+    await store.open_voting(created.id, created.id, 2.0, DEFAULT_EMOJI)
+    await store.close_voting(created.id, Tally(ballots), 3.0)
+    return created
+
+
+async def test_aggregates_by_server_and_globally_without_opted_out_servers(store):
+    assert await store.ratings_version(1) == 0 and await store.ratings_version(None) == 0
+    await close_one(store, 1, "m/b", "m/a", {1: Side.A, 2: Side.A, 3: Side.B})
+    await close_one(store, 2, "m/a", "m/b", {1: Side.A})
+    await close_one(store, 2, "m/a", "m/b", {})  # no votes: recorded, not rated
+    [pair] = await store.pair_records(1)
+    assert (pair.model_a, pair.model_b, pair.battles) == ("m/a", "m/b", 1)
+    assert pair.score_a == pytest.approx(1 / 3)  # stored in name order: m/a had 1 of 3
+    [both] = await store.pair_records(None)
+    assert both.battles == 2 and both.score_a == pytest.approx(1 / 3 + 1)
+    records = await store.model_records(None)
+    assert (records["m/b"].wins, records["m/b"].losses, records["m/b"].votes) == (1, 1, 2)
+    version = await store.ratings_version(None)
+    assert version == 2 and await store.ratings_version(1) == 1
+
+    await store.save_server_settings(2, ServerSettings(global_opt_out=True))
+    assert await store.ratings_version(None) > version
+    [only_first] = await store.pair_records(None)
+    assert only_first.battles == 1
+    assert (await store.model_records(None))["m/a"].wins == 0
+
+
+async def test_recent_battles_newest_first_and_by_model(store):
+    first = await close_one(store, 1, "m/a", "m/b", {})
+    second = await close_one(store, 1, "m/c", "m/a", {})
+    await close_one(store, 2, "m/a", "m/b", {})
+    assert [b.id for b in await store.recent_battles(1)] == [second.id, first.id]
+    assert [b.id for b in await store.recent_battles(1, "m/b")] == [first.id]
+    assert [b.id for b in await store.recent_battles(1, limit=1)] == [second.id]

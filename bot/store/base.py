@@ -119,6 +119,10 @@ class Store(Protocol):
 
     async def model_records(self, guild_id: int | None) -> dict[str, ModelRecord]: ...
 
+    async def ratings_version(self, guild_id: int | None) -> int:
+        """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
+        ...
+
 
 async def open_store(url: str) -> SQLStore:
     """Opens (and migrates) the store a DATABASE_URL names.

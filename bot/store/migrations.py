@@ -93,6 +93,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX battles_by_guild_closed ON battles (guild_id, state, id);
     """,
+    # 3: a counter per server, bumped whenever its ratings can change, so that fitted
+    # leaderboards can be cached and reused until then.
+    """
+    CREATE TABLE rating_versions (
+        guild_id BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    """,
 )
 
 

@@ -81,6 +81,7 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
         ("guild_id", "model", "wins", "losses", "draws", "battles", "votes"),
         "guild_id, model",
     ),
+    "rating_versions": (("guild_id", "version"), "guild_id"),
 }
 # SQLite hands booleans back as 0 and 1; Postgres accepts only true booleans.
 _BOOLEAN_COLUMNS = frozenset({"blind", "sides_swapped", "blind_default", "global_opt_out"})
@@ -369,6 +370,17 @@ class SQLStore(ABC):
                 f" ON CONFLICT (guild_id) DO UPDATE SET {assignments}",
                 (guild_id, *values),
             )
+            await _bump_rating_version(db, guild_id)  # The global board may gain or lose it.
+
+    async def ratings_version(self, guild_id: int | None) -> int:
+        """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
+        if guild_id is None:
+            rows = await self._fetch("SELECT COALESCE(SUM(version), 0) FROM rating_versions")
+        else:
+            rows = await self._fetch(
+                "SELECT version FROM rating_versions WHERE guild_id = ?", (guild_id,)
+            )
+        return int(rows[0][0]) if rows else 0
 
     async def pair_records(self, guild_id: int | None) -> list[PairRecord]:
         where, values = _scope(guild_id, "p")
@@ -468,6 +480,15 @@ async def _add_to_aggregates(db: Executor, battle_id: int, tally: Tally) -> None
             " votes = model_stats.votes + excluded.votes",
             (guild_id, model, int(won), int(lost), int(tally.winner is None), tally.votes(side)),
         )
+    await _bump_rating_version(db, guild_id)
+
+
+async def _bump_rating_version(db: Executor, guild_id: int) -> None:
+    await db.execute(
+        "INSERT INTO rating_versions (guild_id, version) VALUES (?, 1)"
+        " ON CONFLICT (guild_id) DO UPDATE SET version = rating_versions.version + 1",
+        (guild_id,),
+    )
 
 
 def _scope(guild_id: int | None, table: str) -> tuple[str, tuple[Any, ...]]:

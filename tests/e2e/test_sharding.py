@@ -91,7 +91,9 @@ async def test_two_shard_processes_keep_one_leaderboard(model_server: ModelServe
                     {"model_a": "qwen-max", "model_b": "grok", "rounds": 1},
                 )
                 assert (await started.wait_followup())["content"].startswith("Battle #")
-            for guild, channel, starter in zip(guilds, channels, starters, strict=True):
+            for count, (guild, channel, starter) in enumerate(
+                zip(guilds, channels, starters, strict=True), start=1
+            ):
                 vote = await double.wait_for_message(channel.id, is_vote, timeout=20)
                 await asyncio.sleep(0.3)  # the bot adds its reactions and opens the vote
                 fans = [guild.add_member(f"fan{i}") for i in range(3)]
@@ -100,12 +102,14 @@ async def test_two_shard_processes_keep_one_leaderboard(model_server: ModelServe
                 await double.invoke_command(starter, channel, "battle-stop")
                 results = await double.wait_for_message(channel.id, is_results, timeout=20)
                 assert "qwen/qwen-max wins, 3–0" in embed_text(results)
-
-            board = await double.invoke_command(
-                starters[0], channels[0], "leaderboard", {"scope": "global"}
-            )
-            first = (await board.response())["data"]["embeds"][0]["description"].splitlines()[0]
-            assert "qwen/qwen-max" in first and "2-0-0 · 2 battles · 6 votes" in first
+                # Asked on shard 0 each time: the second answer must see shard 1's battle.
+                board = await double.invoke_command(
+                    starters[0], channels[0], "leaderboard", {"scope": "global"}
+                )
+                rows = (await board.response())["data"]["embeds"][0]["description"]
+                first = rows.splitlines()[0]
+                assert "qwen/qwen-max" in first
+                assert f"{count}-0-0 · {count} battle" in first and f"{3 * count} votes" in first
 
         store = await open_store(database_url)
         try:
