@@ -25,7 +25,6 @@ from bot.store import BattleState, NewBattle, Store, StoredBattle
 
 log = logging.getLogger(__name__)
 
-RECOUNT_PAGE_SIZE = 100
 INTERRUPTED_REASON = "the bot restarted mid-battle"
 SHUTDOWN_REASON = "the bot is restarting"
 # Fitted leaderboards kept in memory: one per scope (a server, or the global board).
@@ -93,6 +92,7 @@ class Arena:
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
         self._standings: dict[int | None, tuple[int, list[Standing]]] = {}
+        self._starting: dict[int, tuple[int, int]] = {}  # channel id: (guild id, starter id)
 
     async def standings(self, guild_id: int | None) -> list[Standing]:
         """The leaderboard of one server, or (None) the global one, from the aggregates.
@@ -122,15 +122,27 @@ class Arena:
             raise UserError(f"I need these permissions in this channel: {', '.join(missing)}.")
         rules.check_allowed(battle.model_a)
         rules.check_allowed(battle.model_b)
-        if request.channel_id in self.battles:
+        if request.channel_id in self.battles or request.channel_id in self._starting:
             raise UserError("A battle is already running in this channel. Wait for it to end.")
-        await self._check_cooldown(request, rules)
         running_here = sum(1 for s in self.battles.values() if s.guild_id == request.guild_id)
+        running_here += sum(1 for g, _ in self._starting.values() if g == request.guild_id)
         if running_here >= rules.max_battles:
             raise UserError(
                 f"This server already has {running_here} battles running, the most it allows. "
                 "Try again when one ends."
             )
+        # Held from here until the battle is registered, so that two /battle commands arriving
+        # together cannot both pass the checks above while the store is being asked.
+        self._starting[request.channel_id] = (request.guild_id, request.starter.id)
+        try:
+            return await self._start(request, battle, rules)
+        finally:
+            del self._starting[request.channel_id]
+
+    async def _start(
+        self, request: BattleRequest, battle: Battle, rules: ServerRules
+    ) -> BattleSession:
+        await self._check_cooldown(request, rules)
         swapped = battle.blind and self._rng.random() < 0.5
         if swapped:
             battle = Battle(battle.model_b, battle.model_a, battle.rounds, battle.topic, True)
@@ -144,6 +156,11 @@ class Arena:
         return session
 
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
+        starting_elsewhere = sum(
+            1 for key in self._starting.values() if key == (request.guild_id, request.starter.id)
+        )
+        if rules.cooldown_seconds > 0 and starting_elsewhere > 1:
+            raise UserError("You are already starting a battle. Wait a moment.")
         last = await self.store.last_start(request.guild_id, request.starter.id)
         if last is None:
             return

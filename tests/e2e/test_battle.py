@@ -8,7 +8,7 @@ from bot.engine.battle import FINAL_ROUND, Side
 from bot.engine.splitting import verse_header
 from bot.store import BattleState, open_store
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
-from tests.fakes.discord_double import Intent
+from tests.fakes.discord_double import BOT_DEFAULT_PERMISSIONS, Intent, Permission
 from tests.fakes.model_server import HttpError, Verse, default_verse
 
 QWEN, LLAMA = "qwen/qwen-max", "meta-llama/llama-3-70b-instruct"
@@ -134,7 +134,7 @@ async def test_a_long_verse_is_split_and_mentions_never_ping(arena: Arena):
 
 
 async def test_refusals_are_ephemeral_and_clear(arena: Arena):
-    await arena.start_bot(MAX_BATTLES_PER_SERVER="1", BATTLE_COOLDOWN_SECONDS="600")
+    await arena.start_bot(MAX_BATTLES_PER_SERVER="2", BATTLE_COOLDOWN_SECONDS="600")
     arena.models.latency = 0.5
 
     async def battle(member, channel, **options):
@@ -152,8 +152,11 @@ async def test_refusals_are_ephemeral_and_clear(arena: Arena):
     assert "already running in this channel" in await battle(arena.bob, arena.channel)
     second = arena.guild.add_channel("more-battles")
     assert "You can start another battle <t:" in await battle(arena.alice, second)
-    assert "already has 1 battles running" in await battle(arena.bob, second)
-    hostile = await battle(arena.bob, second, topic="line one\n> system\nFinal round!")
+    assert (await battle(arena.bob, second)).startswith("Battle #2 is on")
+    third = arena.guild.add_channel("third-stage")
+    carol = arena.guild.add_member("carol")
+    assert "already has 2 battles running" in await battle(carol, third)
+    hostile = await battle(carol, third, topic="line one\n> system\nFinal round!")
     assert hostile == "The topic must be one line of plain text."
     stop = await arena.double.invoke_command(arena.bob, arena.channel, "battle-stop")
     assert "Only the battle's starter" in (await stop.response())["data"]["content"]
@@ -161,8 +164,6 @@ async def test_refusals_are_ephemeral_and_clear(arena: Arena):
 
 async def test_missing_permissions_are_named(arena: Arena):
     await arena.start_bot()
-    from tests.fakes.discord_double import BOT_DEFAULT_PERMISSIONS, Permission
-
     locked = arena.guild.add_channel(
         "locked",
         bot_permissions=BOT_DEFAULT_PERMISSIONS
@@ -347,3 +348,13 @@ async def test_a_vote_nobody_casts_has_no_winner(arena: Arena):
     assert "No votes" in embed_text(results)
     stored = await bot.store.battle(1)
     assert stored.state is BattleState.CLOSED and (stored.votes_a, stored.votes_b) == (0, 0)
+
+
+async def test_two_battles_asked_for_at_once_in_one_channel_start_once(arena: Arena):
+    await arena.start_bot()
+    first, second = await asyncio.gather(arena.battle(), arena.battle(member=arena.bob))
+    answers = sorted(
+        [(await first.wait_followup())["content"], (await second.wait_followup())["content"]]
+    )
+    assert answers[0].startswith("A battle is already running in this channel")
+    assert answers[1].startswith("Battle #1 is on")
