@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED_REASON = "the bot restarted mid-battle"
 SHUTDOWN_REASON = "the bot is restarting"
+LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
 # Fitted leaderboards kept in memory: one per scope (a server, or the global board).
 STANDINGS_CACHE_SIZE = 1024
 # How long a stopping bot lets battles finish the post under way and record how they ended.
@@ -300,6 +301,16 @@ class BattleSession:
         self.referee.stop(SHUTDOWN_REASON)
 
     async def _run(self) -> None:
+        try:
+            await self._battle()
+        except discord.Forbidden as error:
+            # Someone took the bot's permissions away mid-battle: nothing more can be shown.
+            log.warning("Battle %s lost its channel: %s", self.stored.id, error)
+            await self.arena.store.end_battle(
+                self.stored.id, BattleState.NO_CONTEST, LOST_CHANNEL_REASON
+            )
+
+    async def _battle(self) -> None:
         battle = self.stored.battle
         await self.stage.post_title_card(battle, self._starter_mention)
         result = await self.referee.run()
@@ -313,7 +324,7 @@ class BattleSession:
             self.arena.open_vote(stored)
         elif result.outcome is Outcome.NO_CONTEST:
             await store.end_battle(self.stored.id, BattleState.NO_CONTEST, result.reason)
-            await self.stage.post_notice(f"⚠️ {result.reason}\nNo contest: nothing is rated.")
+            await self.stage.post_notice(f"⚠️ No contest, nothing is rated: {result.reason}")
         elif self._interrupted:
             await store.end_battle(self.stored.id, BattleState.INTERRUPTED, result.reason)
             await _quietly(

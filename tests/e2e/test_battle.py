@@ -358,3 +358,16 @@ async def test_two_battles_asked_for_at_once_in_one_channel_start_once(arena: Ar
     )
     assert answers[0].startswith("A battle is already running in this channel")
     assert answers[1].startswith("Battle #1 is on")
+
+
+async def test_losing_send_messages_mid_battle_ends_it_as_a_no_contest(arena: Arena):
+    bot = await arena.start_bot()
+    arena.models.latency = 0.3
+    await arena.battle(rounds=3)
+    await arena.wait_for(lambda m: m["content"].startswith(verse_header(QWEN, 1, 3)))
+    arena.channel.set_permissions(arena.guild.bot_member, deny=Permission.SEND_MESSAGES)
+    await eventually(lambda: not bot.arena.battles, timeout=10)
+    stored = await bot.store.battle(1)
+    assert stored.state is BattleState.NO_CONTEST
+    assert stored.reason == "the bot lost permission to post in the channel"
+    assert not bot.arena.votes
