@@ -114,6 +114,11 @@ class LLMClient:
             max_retries=0,  # Retries are ours: they also cover errors that arrive inside a 200.
             timeout=openai.Timeout(settings.llm_stall_seconds, connect=CONNECT_TIMEOUT_SECONDS),
             default_headers=headers,
+            # aiohttp as the transport: with hundreds of verses streaming at once it costs about
+            # half the CPU of the default httpx pool (benchmarks/load.py).
+            http_client=openai.DefaultAioHttpClient(
+                timeout=openai.Timeout(settings.llm_stall_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+            ),
         )
 
     async def close(self) -> None:
@@ -210,7 +215,7 @@ class LLMClient:
 
 def model_error(model: str, error: openai.OpenAIError) -> ModelError:
     """One typed, one-line error for anything the openai client raised."""
-    if isinstance(error, openai.APITimeoutError):
+    if isinstance(error, openai.APITimeoutError) and not _refused(error):
         return ModelError(model, "the provider stopped answering", retryable=True)
     if isinstance(error, openai.APIConnectionError):
         return ModelError(model, "could not reach the provider", retryable=True)
@@ -227,6 +232,16 @@ def model_error(model: str, error: openai.OpenAIError) -> ModelError:
             return ModelError(model, f"the provider failed: {_clip(message)}", retryable=True)
         return _status_error(model, status, message, None)
     return ModelError(model, f"unexpected client error: {_clip(str(error))}")
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a connection was refused: the aiohttp transport reports that as a timeout too."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConnectionError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _status_error(
