@@ -197,8 +197,8 @@ class Arena:
                 )
         for stored in await self._own_battles(BattleState.VOTING):
             self.open_vote(stored)
-        for stored in await self._own_battles(BattleState.CLOSED):
-            if stored.results_message_id is None:  # Closed, but the results never got out.
+        for stored in await self.store.unannounced_results():
+            if self.owns_guild(stored.guild_id):
                 await VoteSession(self, stored).post_results(
                     Tally(await self.store.ballots(stored.id))
                 )

@@ -281,3 +281,10 @@ async def test_recent_battles_newest_first_and_by_model(store):
     assert [b.id for b in await store.recent_battles(1)] == [second.id, first.id]
     assert [b.id for b in await store.recent_battles(1, "m/b")] == [first.id]
     assert [b.id for b in await store.recent_battles(1, limit=1)] == [second.id]
+
+
+async def test_closed_battles_whose_results_never_got_out_are_found(store):
+    announced = await close_one(store, 1, "m/a", "m/b", {1: Side.A})
+    unannounced = await close_one(store, 1, "m/a", "m/b", {1: Side.B})
+    await store.set_results_message(announced.id, 999)
+    assert [b.id for b in await store.unannounced_results()] == [unannounced.id]

@@ -94,12 +94,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX battles_by_guild_closed ON battles (guild_id, state, id);
     """,
     # 3: a counter per server, bumped whenever its ratings can change, so that fitted
-    # leaderboards can be cached and reused until then.
+    # leaderboards can be cached and reused until then; and the few closed battles whose
+    # results were never posted, found at start without reading every closed battle.
     """
     CREATE TABLE rating_versions (
         guild_id BIGINT PRIMARY KEY,
         version BIGINT NOT NULL
     );
+    CREATE INDEX battles_awaiting_results ON battles (id)
+        WHERE state = 'closed' AND results_message_id IS NULL;
     """,
 )
 

@@ -313,6 +313,12 @@ class SQLStore(ABC):
             f"WHERE state IN ({marks}) ORDER BY id", tuple(s.value for s in states)
         )
 
+    async def unannounced_results(self) -> list[StoredBattle]:
+        return await self._battles(
+            "WHERE state = ? AND results_message_id IS NULL ORDER BY id",
+            (BattleState.CLOSED.value,),
+        )
+
     async def _battles(self, where: str, values: tuple[Any, ...]) -> list[StoredBattle]:
         rows = await self._fetch(f"SELECT {_BATTLE_COLUMNS} FROM battles {where}", values)
         return [_stored_battle(row) for row in rows]
