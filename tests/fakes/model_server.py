@@ -516,3 +516,113 @@ async def _json_errors(
         if exc.status < 400:
             raise
         return _error_response(exc.status, exc.reason)
+
+
+# -- standalone serving (benchmarks: python -m tests.fakes.model_server --port P --latency S) --
+
+
+class StampedModelServer(ModelServer):
+    """A ModelServer for load runs in their own process.
+
+    Every default verse ends with a line ``#vNNNNNNN``, a nonce unique to its request, and each
+    answer that was sent in full is recorded as one JSON line in ``record``: the nonce, the
+    model, and when the request arrived and its answer finished, as ``time.monotonic()``
+    (CLOCK_MONOTONIC, which every process on a Linux machine shares).
+    """
+
+    def __init__(self, *, port: int = 0, record: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self._bind_port = port
+        self._record_file = None
+        if record is not None:
+            self._record_file = open(record, "a", buffering=1, encoding="utf-8")
+        self._nonces = 0
+        self._arrivals: dict[str, float] = {}
+
+    def stop(self) -> None:
+        super().stop()
+        if self._record_file is not None:
+            self._record_file.close()
+            self._record_file = None
+
+    async def _serve(self) -> int:
+        # As ModelServer._serve, on the port asked for.
+        self._stopping = asyncio.Event()
+        app = web.Application(middlewares=[_json_errors])
+        app.router.add_get(f"{API_PREFIX}/models", self._list_models)
+        app.router.add_post(f"{API_PREFIX}/chat/completions", self._chat_completions)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+        )
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self._bind_port).start()
+        return int(self._runner.addresses[0][1])
+
+    def _next_reply(self, model: str, messages: list[dict[str, Any]]) -> Reply:
+        reply = super()._next_reply(model, messages)
+        if not isinstance(reply, Verse):
+            return reply
+        with self._lock:
+            self._nonces += 1
+            nonce = f"v{self._nonces:07d}"
+            self._arrivals[nonce] = time.monotonic()
+        return Verse(f"{reply.text}\n#{nonce}", reply.latency, reply.reasoning)
+
+    async def _stream(
+        self, request: web.Request, reply: _Answered, completion: _Completion
+    ) -> web.StreamResponse:
+        response = await super()._stream(request, reply, completion)
+        self._stamp(reply, completion.model)
+        return response
+
+    async def _answer(
+        self, request: web.Request, reply: _Answered, completion: _Completion
+    ) -> web.StreamResponse:
+        response = await super()._answer(request, reply, completion)
+        self._stamp(reply, completion.model)
+        return response
+
+    def _stamp(self, reply: _Answered, model: str) -> None:
+        finished_at = time.monotonic()
+        if not isinstance(reply, Verse) or "\n#v" not in reply.text:
+            return
+        nonce = reply.text.rsplit("\n#", 1)[1]
+        with self._lock:
+            received_at = self._arrivals.pop(nonce, finished_at)
+            if self._record_file is not None:
+                line = {"nonce": nonce, "model": model, "received_at": received_at}
+                line["finished_at"] = finished_at
+                self._record_file.write(json.dumps(line) + "\n")
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; prints ``serving BASE_URL`` once listening."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.model_server")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free one)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--chunk-size", type=int, default=16, help="characters per stream chunk")
+    parser.add_argument("--api-key", default="test-key")
+    parser.add_argument("--record", default=None, help="append one JSON line per answer here")
+    arguments = parser.parse_args(argv)
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    server = StampedModelServer(
+        port=arguments.port,
+        record=arguments.record,
+        api_key=arguments.api_key,
+        latency=arguments.latency,
+        chunk_size=arguments.chunk_size,
+    )
+    with server:
+        print(f"serving {server.base_url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
