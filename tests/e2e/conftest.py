@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from bot.settings import Settings
 from tests.fakes.discord_double import Channel, DiscordDouble, Guild, Member
 from tests.fakes.model_server import ModelServer
 
+RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
 READY_TIMEOUT = 15.0
 # Lets on_ready fire right after the last GUILD_CREATE instead of 2 s later.
 FAST_CLIENT_OPTIONS = {"guild_ready_timeout": 0.05}
@@ -96,6 +99,40 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition never held")
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def bot_process(env: dict[str, str], cwd: Path) -> AsyncIterator[list[str]]:
+    """A running `rapbattle run`; yields its log lines as they come, stops it with Ctrl-C."""
+    process = await asyncio.create_subprocess_exec(
+        RAPBATTLE,
+        "run",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert process.stderr is not None
+        async for line in process.stderr:
+            lines.append(line.decode())
+
+    reader = asyncio.create_task(read())
+    try:
+        yield lines
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await reader
+    assert process.returncode == 0, "".join(lines)
+    assert "Traceback" not in "".join(lines)
 
 
 def _set_on_ready(ready: asyncio.Event) -> Callable[[], Any]:

@@ -3,54 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 from bot.store import open_store
-from tests.e2e.conftest import embed_text, eventually, is_results, is_vote
+from tests.e2e.conftest import bot_process, embed_text, eventually, is_results, is_vote
 from tests.fakes.discord_double import DiscordDouble, snowflake_shard
 from tests.fakes.model_server import ModelServer
 from tests.fakes.postgres import postgres_schema
-
-RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
-
-
-@contextlib.asynccontextmanager
-async def bot_process(env: dict[str, str], cwd: Path) -> AsyncIterator[list[str]]:
-    """A running `rapbattle run`; yields its log lines as they come, stops it with Ctrl-C."""
-    process = await asyncio.create_subprocess_exec(
-        RAPBATTLE,
-        "run",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    lines: list[str] = []
-
-    async def read() -> None:
-        assert process.stderr is not None
-        async for line in process.stderr:
-            lines.append(line.decode())
-
-    reader = asyncio.create_task(read())
-    try:
-        yield lines
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        finally:
-            if process.returncode is None:
-                process.kill()
-            await reader
-    assert process.returncode == 0, "".join(lines)
-    assert "Traceback" not in "".join(lines)
 
 
 async def test_two_shard_processes_keep_one_leaderboard(model_server: ModelServer, tmp_path):
