@@ -19,6 +19,7 @@ from benchmarks._load_procs import (
     Sampler,
     bot_process,
     cpu_share,
+    machine_cpu,
     model_server,
     py_spy,
     read_proc,
@@ -178,11 +179,16 @@ class Readings:
     driver: ProcReading
     models: ProcReading
     threads: dict[int, float]
+    machine: tuple[int, int]  # (busy, total) ticks of all cores
 
     @classmethod
     def take(cls, s: Session) -> Readings:
         return cls(
-            s.bot_sampler.now(), read_proc_self(), read_proc(s.model_pid), thread_cpu(s.bot.pid)
+            s.bot_sampler.now(),
+            read_proc_self(),
+            read_proc(s.model_pid),
+            thread_cpu(s.bot.pid),
+            machine_cpu(),
         )
 
 
@@ -205,6 +211,12 @@ class Phase:
     def share(self, who: str) -> float:
         """Share of a core that ``who`` (bot, driver, models) used in the phase."""
         return cpu_share(getattr(self.before, who), getattr(self.after, who))
+
+    def machine_busy(self) -> float:
+        """Share of the machine's cores busy in the phase (anyone's work: PostgreSQL too)."""
+        busy = self.after.machine[0] - self.before.machine[0]
+        total = self.after.machine[1] - self.before.machine[1]
+        return busy / total if total else 0.0
 
     def loop_thread_share(self, pid: int) -> float:
         """Share of a core that the bot's main thread, its event loop, used in the phase."""
@@ -355,6 +367,8 @@ def battle_figures(s: Session, sizes: Sizes, phase: Phase) -> Report:
     put(BATTLES, "  its event-loop thread", 100 * phase.loop_thread_share(s.bot.pid), "% of a core")
     put(BATTLES, "driver (double) CPU load", 100 * phase.share("driver"), "% of a core")
     put(BATTLES, "model server CPU load", 100 * phase.share("models"), "% of a core")
+    cores = os.cpu_count() or 1
+    put(BATTLES, "whole machine busy", 100 * phase.machine_busy(), f"% of {cores} cores")
     put(BATTLES, "double's event-loop lag p99", ms(percentile(lags, 99) or 0), "ms")
     mean_rate, peak_rate = request_rates(s.double, phase.started_at, phase.ended_at)
     put(BATTLES, "bot REST requests/s, mean", mean_rate, digits=0)

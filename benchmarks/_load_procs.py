@@ -100,6 +100,14 @@ class Sampler:
         return [r for r in self.readings if start <= r.at <= end]
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in ticks, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
 def cpu_share(first: ProcReading, last: ProcReading) -> float:
     """Share of one core the process used between two readings (1.0 = a whole core)."""
     elapsed = last.at - first.at

@@ -93,6 +93,7 @@ class Arena:
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
         self._standings: dict[int | None, tuple[int, list[Standing]]] = {}
+        self._refit_locks: dict[int | None, asyncio.Lock] = {}
         self._starting: dict[int, tuple[int, int]] = {}  # channel id: (guild id, starter id)
 
     async def standings(self, guild_id: int | None) -> list[Standing]:
@@ -105,12 +106,20 @@ class Arena:
         cached = self._standings.get(guild_id)
         if cached is not None and cached[0] == version:
             return cached[1]
-        pairs = await self.store.pair_records(guild_id)
-        rows = standings(fit_pairs(pairs), await self.store.model_records(guild_id))
-        if len(self._standings) >= STANDINGS_CACHE_SIZE:
-            self._standings.pop(next(iter(self._standings)))
-        self._standings[guild_id] = (version, rows)
-        return rows
+        # One refit per scope at a time: requests arriving meanwhile wait and share it.
+        async with self._refit_locks.setdefault(guild_id, asyncio.Lock()):
+            cached = self._standings.get(guild_id)
+            if cached is not None and cached[0] >= version:
+                return cached[1]
+            pairs = await self.store.pair_records(guild_id)
+            records = await self.store.model_records(guild_id)
+            # A large fit takes tens of milliseconds; off the event loop, battles keep time.
+            ratings = await asyncio.to_thread(fit_pairs, pairs)
+            rows = standings(ratings, records)
+            if len(self._standings) >= STANDINGS_CACHE_SIZE:
+                self._standings.pop(next(iter(self._standings)))
+            self._standings[guild_id] = (version, rows)
+            return rows
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
