@@ -16,6 +16,7 @@ import numpy as np
 
 from bot.engine.votes import DEFAULT_EMOJI
 from bot.store import BattleState, open_store
+from bot.store.sql import COPIED_TABLES
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgres")
@@ -198,30 +199,10 @@ def _aggregates(history: History, drawn: _Drawn) -> _Aggregates:
     return _Aggregates(pairs, models)
 
 
-_BATTLE_COLUMNS = (
-    "guild_id",
-    "channel_id",
-    "starter_id",
-    "model_a",
-    "model_b",
-    "rounds",
-    "topic",
-    "blind",
-    "sides_swapped",
-    "state",
-    "reason",
-    "created_at",
-    "vote_message_id",
-    "vote_closes_at",
-    "emoji_a",
-    "emoji_b",
-    "votes_a",
-    "votes_b",
-    "closed_at",
-    "results_message_id",
-)
-_PAIR_COLUMNS = ("guild_id", "model_a", "model_b", "battles", "score_a")
-_MODEL_COLUMNS = ("guild_id", "model", "wins", "losses", "draws", "battles", "votes")
+# The store's own column lists (the ones copy-db uses), so the seed follows the schema.
+_BATTLE_COLUMNS = tuple(c for c in COPIED_TABLES["battles"][0] if c != "id")
+_PAIR_COLUMNS = COPIED_TABLES["pair_stats"][0]
+_MODEL_COLUMNS = COPIED_TABLES["model_stats"][0]
 # The ratings version the leaderboard cache is keyed by (migration 3), where the schema has it.
 _VERSION_COLUMNS = ("guild_id", "version")
 
@@ -247,7 +228,7 @@ def _battle_rows(history: History, drawn: _Drawn, blind: bool | int) -> Iterator
         message = 10**15 + 2 * i
         yield (
             guild, channel, starter, names[a], names[b], 3, None, no, no, closed, None,
-            at, message, at + 60.0, emoji_a, emoji_b, va, vb, at + 60.0, message + 1,
+            at, message, at + 60.0, emoji_a, emoji_b, va, vb, message + 1, at + 60.0,
         )  # fmt: skip
 
 
