@@ -147,9 +147,11 @@ class ModelServer:
         api_key: str = "test-key",
         latency: float = 0.0,
         chunk_size: int = 16,
+        port: int = 0,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
+        self._bind_port = port  # 0: any free port
         self.models: tuple[str, ...] = tuple(models)
         self.api_key = api_key
         self.latency = latency
@@ -223,7 +225,7 @@ class ModelServer:
             app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._bind_port)
         await site.start()
         return int(self._runner.addresses[0][1])
 
@@ -530,9 +532,8 @@ class StampedModelServer(ModelServer):
     (CLOCK_MONOTONIC, which every process on a Linux machine shares).
     """
 
-    def __init__(self, *, port: int = 0, record: str | None = None, **options: Any) -> None:
+    def __init__(self, *, record: str | None = None, **options: Any) -> None:
         super().__init__(**options)
-        self._bind_port = port
         self._record_file = None
         if record is not None:
             self._record_file = open(record, "a", buffering=1, encoding="utf-8")
@@ -544,19 +545,6 @@ class StampedModelServer(ModelServer):
         if self._record_file is not None:
             self._record_file.close()
             self._record_file = None
-
-    async def _serve(self) -> int:
-        # As ModelServer._serve, on the port asked for.
-        self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[_json_errors])
-        app.router.add_get(f"{API_PREFIX}/models", self._list_models)
-        app.router.add_post(f"{API_PREFIX}/chat/completions", self._chat_completions)
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
-        )
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self._bind_port).start()
-        return int(self._runner.addresses[0][1])
 
     def _next_reply(self, model: str, messages: list[dict[str, Any]]) -> Reply:
         reply = super()._next_reply(model, messages)
