@@ -66,14 +66,13 @@ def read_proc(pid: int) -> ProcReading:
     return ProcReading(at, fields["VmRSS"], fields["VmHWM"], _cpu_of(f"/proc/{pid}/stat"))
 
 
-@dataclass
-class Sampler:
-    """Reads /proc of one process every ``interval`` seconds while running."""
+class _Background:
+    """A measurement that runs its ``_run`` loop as a task between start() and stop()."""
 
-    pid: int
-    interval: float = 0.2
-    readings: list[ProcReading] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -84,6 +83,15 @@ class Sampler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+@dataclass
+class Sampler(_Background):
+    """Reads /proc of one process every ``interval`` seconds while running."""
+
+    pid: int
+    interval: float = 0.2
+    readings: list[ProcReading] = field(default_factory=list)
 
     def now(self) -> ProcReading:
         reading = read_proc(self.pid)
@@ -115,22 +123,12 @@ def cpu_share(first: ProcReading, last: ProcReading) -> float:
 
 
 @dataclass
-class LoopLag:
+class LoopLag(_Background):
     """How late this process's event loop wakes a task that sleeps ``tick`` seconds: with the
     Discord double in this loop, this is how late the double reads what the bot sends."""
 
     tick: float = 0.005
     lags: list[tuple[float, float]] = field(default_factory=list)  # (at, seconds late)
-    _task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:
