@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.engine.battle import Battle, Side, Turn
-from bot.engine.leaderboard import RatingChange, Standing, rating_changes, standings
-from bot.engine.ratings import fit_pairs
+from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.server_settings import ServerRules
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.errors import UserError
@@ -21,6 +20,7 @@ from bot.llm import LLMClient
 from bot.referee import Outcome, Referee
 from bot.settings import Settings
 from bot.stages.discord import DiscordStage
+from bot.standings import StandingsService
 from bot.store import BattleState, NewBattle, Store, StoredBattle
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 INTERRUPTED_REASON = "the bot restarted mid-battle"
 SHUTDOWN_REASON = "the bot is restarting"
 LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
-# Fitted leaderboards kept in memory: one per scope (a server, or the global board).
-STANDINGS_CACHE_SIZE = 1024
 # How long a stopping bot lets battles finish the post under way and record how they ended.
 SHUTDOWN_GRACE_SECONDS = 10.0
 REQUIRED_PERMISSIONS = (
@@ -76,6 +74,7 @@ class Arena:
         settings: Settings,
         store: Store,
         llm: LLMClient,
+        standings: StandingsService,
         channel_for: Callable[[int], discord.abc.Messageable],
         owns_guild: Callable[[int], bool] = lambda guild_id: True,
         *,
@@ -85,6 +84,7 @@ class Arena:
         self.defaults = default_rules(settings)
         self.store = store
         self.llm = llm
+        self.standings = standings
         self.channel_for = channel_for
         self.owns_guild = owns_guild
         self.clock = clock
@@ -92,34 +92,7 @@ class Arena:
         self.battles: dict[int, BattleSession] = {}  # by channel id, while verses are posted
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
-        self._standings: dict[int | None, tuple[int, list[Standing]]] = {}
-        self._refit_locks: dict[int | None, asyncio.Lock] = {}
         self._starting: dict[int, tuple[int, int]] = {}  # channel id: (guild id, starter id)
-
-    async def standings(self, guild_id: int | None) -> list[Standing]:
-        """The leaderboard of one server, or (None) the global one, from the aggregates.
-
-        A fit is reused until the store's ratings version for that scope moves, which also
-        catches votes closed by other processes sharing the database.
-        """
-        version = await self.store.ratings_version(guild_id)
-        cached = self._standings.get(guild_id)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        # One refit per scope at a time: requests arriving meanwhile wait and share it.
-        async with self._refit_locks.setdefault(guild_id, asyncio.Lock()):
-            cached = self._standings.get(guild_id)
-            if cached is not None and cached[0] >= version:
-                return cached[1]
-            pairs = await self.store.pair_records(guild_id)
-            records = await self.store.model_records(guild_id)
-            # A large fit takes tens of milliseconds; off the event loop, battles keep time.
-            ratings = await asyncio.to_thread(fit_pairs, pairs)
-            rows = standings(ratings, records)
-            if len(self._standings) >= STANDINGS_CACHE_SIZE:
-                self._standings.pop(next(iter(self._standings)))
-            self._standings[guild_id] = (version, rows)
-            return rows
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
@@ -399,11 +372,11 @@ class VoteSession:
                 pass
         final = await self.recount()
         battle, guild_id = self.stored.battle, self.stored.guild_id
-        before = await self.arena.standings(guild_id) if final.total else []
+        before = await self.arena.standings.standings(guild_id) if final.total else []
         if await self.arena.store.close_voting(self.stored.id, final, self.arena.clock()):
             changes = []
             if final.total:
-                after = await self.arena.standings(guild_id)
+                after = await self.arena.standings.standings(guild_id)
                 changes = rating_changes([battle.model_a, battle.model_b], before, after)
             await self.post_results(final, changes)
 

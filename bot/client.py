@@ -15,6 +15,7 @@ from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.settings import Settings
+from bot.standings import StandingsService
 from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class RapBattleBot(commands.AutoShardedBot):
     llm: LLMClient
     catalog: ModelCatalog
     store: Store
+    standings: StandingsService
     arena: Arena
 
     def __init__(self, settings: Settings, **client_options: Any) -> None:
@@ -94,8 +96,14 @@ class RapBattleBot(commands.AutoShardedBot):
         self.llm = LLMClient(self.settings)
         self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
         self.store = await open_store(self.settings.database_url)
+        self.standings = StandingsService(self.store)
         self.arena = Arena(
-            self.settings, self.store, self.llm, self.get_partial_messageable, self.owns_guild
+            self.settings,
+            self.store,
+            self.llm,
+            self.standings,
+            self.get_partial_messageable,
+            self.owns_guild,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

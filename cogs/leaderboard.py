@@ -33,7 +33,7 @@ class LeaderboardCog(commands.Cog):
     ) -> None:
         """Model ratings from the audience's votes (Bradley-Terry, 95% intervals)."""
         guild_id = None if scope == "global" else interaction.guild_id
-        rows = await self.bot.arena.standings(guild_id)
+        rows = await self.bot.standings.standings(guild_id)
         title = "🌍 Global leaderboard" if scope == "global" else "🏆 Server leaderboard"
         view = PagedEmbed(title, pages(rows), owner_id=interaction.user.id)
         await view.send(interaction)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,13 @@ from bot.engine.ratings import Rating, leaderboard_order, rank
 ROWS_PER_PAGE = 10
 EMBED_DESCRIPTION_LIMIT = 4096
 MODEL_NAME_CHARS = 60
+
+
+class Board(enum.Enum):
+    """Whose picks a leaderboard rates: the audience's votes, or the judges' panel."""
+
+    CROWD = "crowd"
+    JUDGES = "judges"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.engine.battle import Battle, Side, Turn
-from bot.engine.leaderboard import ModelRecord
+from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
@@ -116,12 +116,16 @@ class Store(Protocol):
 
     async def save_server_settings(self, guild_id: int, settings: ServerSettings) -> None: ...
 
-    async def pair_records(self, guild_id: int | None) -> list[PairRecord]:
+    async def pair_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> list[PairRecord]:
         """Rated outcomes collapsed by pair, for one server or (None) every server that
         shares its results globally."""
         ...
 
-    async def model_records(self, guild_id: int | None) -> dict[str, ModelRecord]: ...
+    async def model_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> dict[str, ModelRecord]: ...
 
     async def ratings_version(self, guild_id: int | None) -> int:
         """Grows whenever the ratings of a server (or, for None, the global ones) may change."""

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from operator import attrgetter
 
-from bot.engine.leaderboard import ModelRecord
-from bot.engine.ratings import Rating, fit_pairs
+from bot.engine.leaderboard import Standing
+from bot.engine.ratings import Rating
+from bot.standings import StandingsService
 from bot.store.base import open_store
 from bot.store.sql import COPIED_TABLES, SQLStore
 
 # Sums over several servers may add in another order on another database.
 _RATING_TOLERANCE = 1e-9
 
-Board = tuple[dict[str, Rating], dict[str, ModelRecord]]
+Board = list[Standing]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +83,15 @@ async def _rated_guilds(store: SQLStore) -> set[int]:
 
 
 async def _board(store: SQLStore, guild: int | None) -> Board:
-    # Sorted, so that the fit sums the same records in the same order on both sides.
-    pairs = sorted(await store.pair_records(guild), key=attrgetter("model_a", "model_b"))
-    return fit_pairs(pairs), await store.model_records(guild)
+    return await StandingsService(store).standings(guild)
 
 
 def _same_board(a: Board, b: Board) -> bool:
-    (ratings_a, records_a), (ratings_b, records_b) = a, b
-    return (
-        records_a == records_b
-        and ratings_a.keys() == ratings_b.keys()
-        and all(_same_rating(ratings_a[model], ratings_b[model]) for model in ratings_a)
+    # Sums over several servers may add in another order: ratings agree within a tolerance.
+    listed_a = [(row.model, row.rank, row.record) for row in a]
+    listed_b = [(row.model, row.rank, row.record) for row in b]
+    return listed_a == listed_b and all(
+        _same_rating(x.rating, y.rating) for x, y in zip(a, b, strict=True)
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequen
 from typing import Any, ClassVar, Protocol, Self
 
 from bot.engine.battle import Battle, Side, Turn
-from bot.engine.leaderboard import ModelRecord
+from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.pacing import Pace
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
@@ -388,7 +388,11 @@ class SQLStore(ABC):
             )
         return int(rows[0][0]) if rows else 0
 
-    async def pair_records(self, guild_id: int | None) -> list[PairRecord]:
+    async def pair_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> list[PairRecord]:
+        if board is not Board.CROWD:
+            return []  # No judges' panel has rated a battle yet.
         where, values = _scope(guild_id, "p")
         rows = await self._fetch(
             "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a) FROM pair_stats p"
@@ -398,7 +402,11 @@ class SQLStore(ABC):
         )
         return [PairRecord(*row) for row in rows]
 
-    async def model_records(self, guild_id: int | None) -> dict[str, ModelRecord]:
+    async def model_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> dict[str, ModelRecord]:
+        if board is not Board.CROWD:
+            return {}  # No judges' panel has rated a battle yet.
         where, values = _scope(guild_id, "m")
         rows = await self._fetch(
             "SELECT m.model, SUM(m.wins), SUM(m.losses), SUM(m.draws), SUM(m.battles),"

@@ -1,0 +1,57 @@
+"""The standings service: fitted leaderboards per scope and board, cached until votes move them.
+
+Used by the cogs, the results message, ``copy-db`` and the web pages, so that one process never
+fits the same board twice and a slow fit never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+from bot.engine.leaderboard import Board, Standing, standings
+from bot.engine.ratings import fit_pairs
+from bot.store import Store
+
+# Fitted leaderboards kept in memory: one per (scope, board), a scope being a server or global.
+STANDINGS_CACHE_SIZE = 1024
+
+Scope = int | None  # a guild id, or None for the global board
+
+
+class StandingsService:
+    """Leaderboards from the store's aggregates, refitted only when the store says they moved."""
+
+    def __init__(self, store: Store, cache_size: int = STANDINGS_CACHE_SIZE) -> None:
+        self._store = store
+        self._cache_size = cache_size
+        self._cache: OrderedDict[tuple[Scope, Board], tuple[int, list[Standing]]] = OrderedDict()
+        self._refit_locks: dict[tuple[Scope, Board], asyncio.Lock] = {}
+
+    async def standings(self, guild_id: Scope, board: Board = Board.CROWD) -> list[Standing]:
+        """The leaderboard of one server, or (None) the global one.
+
+        A fit is reused until the store's ratings version for that scope moves, which also
+        catches votes closed by other processes sharing the database.
+        """
+        key = (guild_id, board)
+        version = await self._store.ratings_version(guild_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == version:
+            self._cache.move_to_end(key)
+            return cached[1]
+        # One refit per scope at a time: requests arriving meanwhile wait and share it.
+        async with self._refit_locks.setdefault(key, asyncio.Lock()):
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] >= version:
+                return cached[1]
+            pairs = await self._store.pair_records(guild_id, board)
+            records = await self._store.model_records(guild_id, board)
+            # A large fit takes tens of milliseconds; off the event loop, battles keep time.
+            ratings = await asyncio.to_thread(fit_pairs, pairs)
+            rows = standings(ratings, records)
+            self._cache[key] = (version, rows)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return rows
