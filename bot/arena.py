@@ -1,4 +1,8 @@
-"""The arena: every battle and vote this process runs, each an object that owns its task."""
+"""The arena: every battle and vote this process runs, each an object that owns its task.
+
+It speaks to wherever battles are shown only through the stages a ``StageFactory`` makes, so it
+knows nothing of Discord, and one channel's failure never reaches another channel's battle.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +13,27 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
-import discord
-
-from bot.engine.battle import Battle, Side, Turn
+from bot.bout import Bout
+from bot.engine.battle import Battle, Turn
 from bot.engine.leaderboard import RatingChange, rating_changes
+from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import ServerRules
-from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji, tally
+from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.errors import UserError
-from bot.llm import LLMClient
-from bot.referee import Outcome, Referee
+from bot.referee import Outcome, VerseSource
 from bot.settings import Settings
-from bot.stages.discord import DiscordStage
+from bot.stages.base import BattleStage, StageError, StageFactory
 from bot.standings import StandingsService
-from bot.store import BattleState, NewBattle, Store, StoredBattle
+from bot.store import NewBattle, Store, StoredBattle
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED_REASON = "the bot restarted mid-battle"
 SHUTDOWN_REASON = "the bot is restarting"
 LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
+VOTE_FAILED_REASON = "the vote failed on our side"
 # How long a stopping bot lets battles finish the post under way and record how they ended.
 SHUTDOWN_GRACE_SECONDS = 10.0
-REQUIRED_PERMISSIONS = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("embed_links", "Embed Links"),
-    ("add_reactions", "Add Reactions"),
-    ("read_message_history", "Read Message History"),
-)
 
 
 def default_rules(settings: Settings) -> ServerRules:
@@ -53,17 +50,27 @@ def default_rules(settings: Settings) -> ServerRules:
 
 @dataclass(frozen=True, slots=True)
 class BattleRequest:
+    """Who asks for a battle where, as the command saw it."""
+
     guild_id: int
-    channel: discord.abc.Messageable
     channel_id: int
-    starter: discord.abc.User
-    bot_permissions: discord.Permissions
+    starter_id: int
+    starter_mention: str
+    # Permissions the battle needs in the channel that the bot lacks, by their names.
+    missing_permissions: tuple[str, ...] = ()
 
 
-def missing_permissions(permissions: discord.Permissions) -> list[str]:
-    return [
-        label for attribute, label in REQUIRED_PERMISSIONS if not getattr(permissions, attribute)
-    ]
+@dataclass(frozen=True, slots=True)
+class BattleOutcome:
+    """How a battle ended, once nothing about it will change: its final stored record, and the
+    counted vote when it had one."""
+
+    stored: StoredBattle
+    tally: Tally | None = None
+
+    @property
+    def state(self) -> BattleState:
+        return self.stored.state
 
 
 class Arena:
@@ -73,9 +80,9 @@ class Arena:
         self,
         settings: Settings,
         store: Store,
-        llm: LLMClient,
+        models: VerseSource,
         standings: StandingsService,
-        channel_for: Callable[[int], discord.abc.Messageable],
+        stages: StageFactory,
         owns_guild: Callable[[int], bool] = lambda guild_id: True,
         *,
         clock: Callable[[], float] = time.time,
@@ -83,9 +90,9 @@ class Arena:
     ) -> None:
         self.defaults = default_rules(settings)
         self.store = store
-        self.llm = llm
+        self.models = models
         self.standings = standings
-        self.channel_for = channel_for
+        self.stages = stages
         self.owns_guild = owns_guild
         self.clock = clock
         self._rng = rng or random.Random()
@@ -93,6 +100,7 @@ class Arena:
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
         self._starting: dict[int, tuple[int, int]] = {}  # channel id: (guild id, starter id)
+        self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
@@ -100,9 +108,9 @@ class Arena:
     async def start(self, request: BattleRequest, battle: Battle) -> BattleSession:
         """Checks that the battle may start here and now, then starts it."""
         rules = await self.rules_for(request.guild_id)
-        missing = missing_permissions(request.bot_permissions)
-        if missing:
-            raise UserError(f"I need these permissions in this channel: {', '.join(missing)}.")
+        if request.missing_permissions:
+            missing = ", ".join(request.missing_permissions)
+            raise UserError(f"I need these permissions in this channel: {missing}.")
         rules.check_allowed(battle.model_a)
         rules.check_allowed(battle.model_b)
         if request.channel_id in self.battles or request.channel_id in self._starting:
@@ -116,7 +124,7 @@ class Arena:
             )
         # Held from here until the battle is registered, so that two /battle commands arriving
         # together cannot both pass the checks above while the store is being asked.
-        self._starting[request.channel_id] = (request.guild_id, request.starter.id)
+        self._starting[request.channel_id] = (request.guild_id, request.starter_id)
         try:
             return await self._start(request, battle, rules)
         finally:
@@ -130,60 +138,87 @@ class Arena:
         if swapped:
             battle = Battle(battle.model_b, battle.model_a, battle.rounds, battle.topic, True)
         stored = await self.store.create_battle(
-            NewBattle(request.guild_id, request.channel_id, request.starter.id, battle, swapped),
+            NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
             now=self.clock(),
         )
-        session = BattleSession(self, stored, request.channel, rules, request.starter.mention)
+        session = BattleSession(
+            self, stored, self.stages.stage_for(request.channel_id), rules, request.starter_mention
+        )
         self.battles[request.channel_id] = session
+        self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
         return session
 
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
-        starting_elsewhere = sum(
-            1 for key in self._starting.values() if key == (request.guild_id, request.starter.id)
-        )
+        key = (request.guild_id, request.starter_id)
+        starting_elsewhere = sum(1 for starting in self._starting.values() if starting == key)
         if rules.cooldown_seconds > 0 and starting_elsewhere > 1:
             raise UserError("You are already starting a battle. Wait a moment.")
-        last = await self.store.last_start(request.guild_id, request.starter.id)
+        last = await self.store.last_start(request.guild_id, request.starter_id)
         if last is None:
             return
         wait = last + rules.cooldown_seconds - self.clock()
         if wait > 0:
             raise UserError(f"You can start another battle <t:{int(self.clock() + wait) + 1}:R>.")
 
-    def stop(self, channel_id: int, by: discord.abc.User, may_manage: bool) -> str:
+    def stop(self, channel_id: int, by_id: int, by_name: str, may_manage: bool) -> str:
         """Stops the battle in a channel, or closes its open vote early."""
         session = self.battles.get(channel_id)
         vote = next((v for v in self.votes.values() if v.channel_id == channel_id), None)
         target = session or vote
         if target is None:
             raise UserError("No battle is running in this channel.")
-        if by.id != target.starter_id and not may_manage:
+        if by_id != target.starter_id and not may_manage:
             raise UserError("Only the battle's starter or someone with Manage Server can stop it.")
         if session is not None:
-            session.stop(f"stopped by {by.display_name}")
+            session.stop(f"stopped by {by_name}")
             return "Stopping the battle."
         assert vote is not None
         vote.close_now()
         return "Closing the vote now."
 
+    def outcome(self, battle_id: int) -> asyncio.Future[BattleOutcome]:
+        """Resolves when the battle's record is final in this process: its vote counted, or it
+        ended without one. Ask before it ends (a battle started here is followed from its start)."""
+        future = self._outcomes.get(battle_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._outcomes[battle_id] = future
+        return future
+
+    async def settle(self, battle_id: int, tally: Tally | None = None) -> None:
+        """Hands a battle's final record to whoever awaits its outcome."""
+        future = self._outcomes.pop(battle_id, None)
+        if future is None or future.done():
+            return
+        stored = await self.store.battle(battle_id)
+        if stored is not None and not future.done():
+            future.set_result(BattleOutcome(stored, tally))
+
     async def recover(self) -> None:
-        """After a restart: battles cut off mid-verse end, and open votes close on time."""
+        """After a restart: battles cut off mid-verse end, open votes close on time, and results
+        that were never posted are posted. Each battle on its own: one channel's failure never
+        keeps another's battle from being picked up."""
         for stored in await self._own_battles(BattleState.RUNNING):
-            if await self.store.end_battle(stored.id, BattleState.INTERRUPTED, INTERRUPTED_REASON):
-                stage = DiscordStage(self.channel_for(stored.channel_id))
-                await _quietly(
-                    stage.post_notice(
-                        f"Battle #{stored.id} was interrupted: {INTERRUPTED_REASON}. No contest."
-                    )
-                )
+            await _guarded(self._recover_running(stored), f"Recovering battle {stored.id}")
         for stored in await self._own_battles(BattleState.VOTING):
             self.open_vote(stored)
         for stored in await self.store.unannounced_results():
             if self.owns_guild(stored.guild_id):
-                await VoteSession(self, stored).post_results(
-                    Tally(await self.store.ballots(stored.id))
+                await _guarded(
+                    VoteSession(self, stored).post_results(
+                        Tally(await self.store.ballots(stored.id))
+                    ),
+                    f"Posting the results of battle {stored.id}",
                 )
+
+    async def _recover_running(self, stored: StoredBattle) -> None:
+        if await self.store.end_battle(stored.id, BattleState.INTERRUPTED, INTERRUPTED_REASON):
+            await _quietly(
+                self.stages.stage_for(stored.channel_id).post_notice(
+                    f"Battle #{stored.id} was interrupted: {INTERRUPTED_REASON}. No contest."
+                )
+            )
 
     async def _own_battles(self, state: BattleState) -> list[StoredBattle]:
         """Battles in ``state`` on this process's guilds: other processes mind their own."""
@@ -201,10 +236,16 @@ class Arena:
         if vote is not None:
             vote.reaction(emoji, voter, added)
 
-    def in_background(self, work: Coroutine[object, object, None]) -> None:
-        task = asyncio.create_task(work)
+    def in_background(self, work: Coroutine[object, object, None], what: str = "") -> None:
+        """Runs ``work`` as a task the arena owns; a failure is logged saying what it was."""
+        task = asyncio.create_task(work, name=what or None)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Background task %r failed", task.get_name(), exc_info=task.exception())
 
     async def shutdown(self) -> None:
         """Ends battles cleanly as interrupted, then cancels the rest: open votes are stored
@@ -219,12 +260,15 @@ class Arena:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for future in self._outcomes.values():
+            future.cancel()
+        self._outcomes.clear()
 
 
 class _PersistingStage:
     """Stores each turn right after it is posted, so a restart loses nothing that was shown."""
 
-    def __init__(self, inner: DiscordStage, store: Store, battle_id: int) -> None:
+    def __init__(self, inner: BattleStage, store: Store, battle_id: int) -> None:
         self._inner = inner
         self._store = store
         self._battle_id = battle_id
@@ -245,13 +289,13 @@ class _PersistingStage:
 
 
 class BattleSession:
-    """One battle in one channel: verses, then the vote."""
+    """One battle in one channel: verses, then the vote. Await ``outcome()`` for its result."""
 
     def __init__(
         self,
         arena: Arena,
         stored: StoredBattle,
-        channel: discord.abc.Messageable,
+        stage: BattleStage,
         rules: ServerRules,
         starter_mention: str,
     ) -> None:
@@ -259,13 +303,13 @@ class BattleSession:
         self.stored = stored
         self.guild_id = stored.guild_id
         self.starter_id = stored.starter_id
-        self.stage = DiscordStage(channel)
+        self.stage = stage
         self.rules = rules
         self._starter_mention = starter_mention
-        self.referee = Referee(
+        self.bout: Bout[object] = Bout(
             stored.battle,
-            arena.llm,
-            _PersistingStage(self.stage, arena.store, stored.id),
+            arena.models,
+            _PersistingStage(stage, arena.store, stored.id),
             rules.pace,
         )
         self.task: asyncio.Task[None] | None = None
@@ -275,48 +319,59 @@ class BattleSession:
         self.task = asyncio.create_task(self._run(), name=f"battle {self.stored.id}")
         self.task.add_done_callback(self._finished)
 
+    async def outcome(self) -> BattleOutcome:
+        """The battle's result: after its vote closes, or when it ends without one."""
+        return await asyncio.shield(self.arena.outcome(self.stored.id))
+
     def stop(self, reason: str) -> None:
-        self.referee.stop(reason)
+        self.bout.stop(reason)
 
     def interrupt(self) -> None:
         self._interrupted = True
-        self.referee.stop(SHUTDOWN_REASON)
+        self.bout.stop(SHUTDOWN_REASON)
 
     async def _run(self) -> None:
         try:
             await self._battle()
-        except discord.Forbidden as error:
+        except StageError as error:
+            if not error.lost_access:
+                raise
             # Someone took the bot's permissions away mid-battle: nothing more can be shown.
             log.warning("Battle %s lost its channel: %s", self.stored.id, error)
-            await self.arena.store.end_battle(
-                self.stored.id, BattleState.NO_CONTEST, LOST_CHANNEL_REASON
-            )
+            await self._end(BattleState.NO_CONTEST, LOST_CHANNEL_REASON)
 
     async def _battle(self) -> None:
         battle = self.stored.battle
         await self.stage.post_title_card(battle, self._starter_mention)
-        result = await self.referee.run()
-        store = self.arena.store
+        result = (await self.bout.run()).verses
         if result.outcome is Outcome.COMPLETED:
-            closes_at = self.arena.clock() + self.rules.vote_seconds
-            message = await self.stage.post_vote(battle, self.rules.emoji, closes_at)
-            await store.open_voting(self.stored.id, message.id, closes_at, self.rules.emoji)
-            stored = await store.battle(self.stored.id)
-            assert stored is not None
-            self.arena.open_vote(stored)
+            await self._open_vote()
         elif result.outcome is Outcome.NO_CONTEST:
-            await store.end_battle(self.stored.id, BattleState.NO_CONTEST, result.reason)
+            await self._end(BattleState.NO_CONTEST, result.reason)
             await self.stage.post_notice(f"⚠️ No contest, nothing is rated: {result.reason}")
         elif self._interrupted:
-            await store.end_battle(self.stored.id, BattleState.INTERRUPTED, result.reason)
+            await self._end(BattleState.INTERRUPTED, result.reason)
             await _quietly(
                 self.stage.post_notice(
                     f"Battle #{self.stored.id} was interrupted: {result.reason}. No contest."
                 )
             )
         else:
-            await store.end_battle(self.stored.id, BattleState.STOPPED, result.reason)
+            await self._end(BattleState.STOPPED, result.reason)
             await self.stage.post_notice(f"⏹️ Battle {result.reason}. No contest.")
+
+    async def _open_vote(self) -> None:
+        store = self.arena.store
+        closes_at = self.arena.clock() + self.rules.vote_seconds
+        message_id = await self.stage.post_vote(self.stored.battle, self.rules.emoji, closes_at)
+        await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
+        stored = await store.battle(self.stored.id)
+        assert stored is not None
+        self.arena.open_vote(stored)
+
+    async def _end(self, state: BattleState, reason: str | None) -> None:
+        await self.arena.store.end_battle(self.stored.id, state, reason)
+        await self.arena.settle(self.stored.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.arena.battles.pop(self.stored.channel_id, None)
@@ -324,11 +379,19 @@ class BattleSession:
             return
         error = task.exception()
         if error is not None:
-            log.error("Battle %s crashed", self.stored.id, exc_info=error)
-            self.arena.in_background(self._report_crash())
+            log.error(
+                "Battle %s (guild %s, channel %s) crashed",
+                self.stored.id,
+                self.stored.guild_id,
+                self.stored.channel_id,
+                exc_info=error,
+            )
+            self.arena.in_background(
+                self._report_crash(), f"report crash of battle {self.stored.id}"
+            )
 
     async def _report_crash(self) -> None:
-        await self.arena.store.end_battle(self.stored.id, BattleState.NO_CONTEST, "internal error")
+        await self._end(BattleState.NO_CONTEST, "internal error")
         await _quietly(self.stage.post_notice("⚠️ Something went wrong on our side. No contest."))
 
 
@@ -342,7 +405,7 @@ class VoteSession:
         self.starter_id = stored.starter_id
         self.emoji = stored.emoji or DEFAULT_EMOJI
         self.live = LiveTally()
-        self.stage = DiscordStage(arena.channel_for(stored.channel_id))
+        self.stage = arena.stages.stage_for(stored.channel_id)
         self._close_now = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -372,48 +435,86 @@ class VoteSession:
                 pass
         final = await self.recount()
         battle, guild_id = self.stored.battle, self.stored.guild_id
-        before = await self.arena.standings.standings(guild_id) if final.total else []
+        standings = self.arena.standings
+        before = await standings.standings(guild_id) if final.total else []
         if await self.arena.store.close_voting(self.stored.id, final, self.arena.clock()):
             changes = []
             if final.total:
-                after = await self.arena.standings.standings(guild_id)
+                after = await standings.standings(guild_id)
                 changes = rating_changes([battle.model_a, battle.model_b], before, after)
             await self.post_results(final, changes)
+            await self.arena.settle(self.stored.id, final)
 
     async def recount(self) -> Tally:
-        """Counts from Discord's reaction lists, so votes cast while disconnected count too."""
+        """Counts from the stage's reaction lists, so votes cast while disconnected count too;
+        the live count stands in when the stage cannot be read."""
         assert self.stored.vote_message_id is not None
-        channel = self.stage.channel
         try:
-            message = await channel.fetch_message(self.stored.vote_message_id)
-            reactions: dict[Side, list[Voter]] = {Side.A: [], Side.B: []}
-            for reaction in message.reactions:
-                side = side_for_emoji(str(reaction.emoji), self.emoji)
-                if side is None:
-                    continue
-                async for user in reaction.users(limit=None):
-                    reactions[side].append(Voter(user.id, user.bot))
-            return tally(reactions)
-        except discord.HTTPException as error:
+            return await self.stage.recount(self.stored.vote_message_id, self.emoji)
+        except StageError as error:
             log.warning(
                 "Recount of battle %s failed, using the live count: %s", self.stored.id, error
             )
             return self.live.current()
 
     async def post_results(self, final: Tally, changes: Sequence[RatingChange] = ()) -> None:
-        message = await self.stage.post_results(self.stored.battle, self.emoji, final, changes)
-        await self.arena.store.set_results_message(self.stored.id, message.id)
+        """Posts the results; when the channel refuses, says so in the store and stops trying."""
+        try:
+            message_id = await self.stage.post_results(
+                self.stored.battle, self.emoji, final, changes
+            )
+        except StageError as error:
+            log.warning(
+                "Results of battle %s (guild %s, channel %s) could not be posted: %s",
+                self.stored.id,
+                self.stored.guild_id,
+                self.channel_id,
+                error,
+            )
+            if error.lost_access:
+                await self.arena.store.results_undeliverable(
+                    self.stored.id, f"the results could not be posted: {LOST_CHANNEL_REASON}"
+                )
+            return
+        await self.arena.store.set_results_message(self.stored.id, message_id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if self.stored.vote_message_id is not None:
             self.arena.votes.pop(self.stored.vote_message_id, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Vote of battle %s crashed", self.stored.id, exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error(
+            "Vote of battle %s (guild %s, channel %s) crashed",
+            self.stored.id,
+            self.stored.guild_id,
+            self.channel_id,
+            exc_info=task.exception(),
+        )
+        self.arena.in_background(self._report_crash(), f"report crash of vote {self.stored.id}")
+
+    async def _report_crash(self) -> None:
+        """A vote that could not be counted ends as a no contest, and its channel is told."""
+        if await self.arena.store.abandon_vote(self.stored.id, VOTE_FAILED_REASON):
+            await _quietly(
+                self.stage.post_notice(
+                    f"⚠️ The vote on battle #{self.stored.id} failed on our side; "
+                    "its votes were not counted. No contest."
+                )
+            )
+        await self.arena.settle(self.stored.id)
 
 
 async def _quietly(post: Awaitable[object]) -> None:
     """Posts a notice where failing to post must not stop the caller (e.g. a deleted channel)."""
     try:
         await post
-    except discord.HTTPException as error:
+    except StageError as error:
         log.warning("Could not post a notice: %s", error)
+
+
+async def _guarded(work: Awaitable[object], what: str) -> None:
+    """Runs one battle's piece of recovery; its failure is logged and stops nothing else."""
+    try:
+        await work
+    except Exception:
+        log.exception("%s failed", what)

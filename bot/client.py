@@ -15,6 +15,7 @@ from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.settings import Settings
+from bot.stages.discord import DiscordStageFactory
 from bot.standings import StandingsService
 from bot.store import Store, open_store
 
@@ -102,7 +103,7 @@ class RapBattleBot(commands.AutoShardedBot):
             self.store,
             self.llm,
             self.standings,
-            self.get_partial_messageable,
+            DiscordStageFactory(self.get_partial_messageable),
             self.owns_guild,
         )
         for extension in EXTENSIONS:
@@ -114,7 +115,7 @@ class RapBattleBot(commands.AutoShardedBot):
             if guild is not None:
                 self.tree.copy_global_to(guild=guild)
             self.synced_commands = len(await self.tree.sync(guild=guild))
-        self.arena.in_background(self._recover_when_ready())
+        self.arena.in_background(self._recover_when_ready(), "recovery after start")
 
     def owns_guild(self, guild_id: int) -> bool:
         """Whether this process runs the shard a guild lives on."""

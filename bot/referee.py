@@ -90,9 +90,11 @@ class Referee:
         stage: Stage,
         pace: Pace,
         *,
+        on_all_written: Callable[[tuple[Turn, ...]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.battle = battle
+        self._on_all_written = on_all_written
         self.models = models
         self.stage = stage
         self.pace = pace
@@ -127,6 +129,8 @@ class Referee:
                 turn = await self._written(generation, next_post_at)
                 verses[index] = turn
                 later = [position for position in verse_positions if position > index]
+                if not later and self._on_all_written is not None:
+                    self._on_all_written(tuple(self._history(plan, len(plan), verses)))
                 generation = self._start(plan, later[0], verses) if later else None
                 await self._until(next_post_at)
                 await self._post(self.stage.post_verse, turn)

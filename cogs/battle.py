@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.arena import BattleRequest
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
 from bot.errors import UserError
+from bot.stages.discord import missing_permissions
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -54,10 +55,10 @@ class BattleCog(commands.Cog):
         )
         request = BattleRequest(
             guild_id=interaction.guild_id,
-            channel=interaction.channel,
             channel_id=interaction.channel.id,
-            starter=interaction.user,
-            bot_permissions=interaction.app_permissions,
+            starter_id=interaction.user.id,
+            starter_mention=interaction.user.mention,
+            missing_permissions=missing_permissions(interaction.app_permissions),
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)
@@ -70,7 +71,7 @@ class BattleCog(commands.Cog):
         catalog = self.bot.catalog
         if not catalog.loaded:
             # Answer now from what is known; the list arrives for the next keystroke.
-            self.bot.arena.in_background(catalog.refresh_if_stale())
+            self.bot.arena.in_background(catalog.refresh_if_stale(), "catalog refresh")
         return [
             app_commands.Choice(name=model[:AUTOCOMPLETE_NAME_CHARS], value=model[:100])
             for model in catalog.suggest(current)
@@ -83,7 +84,10 @@ class BattleCog(commands.Cog):
         if interaction.channel_id is None:
             raise UserError("Use this in the battle's channel.")
         may_manage = bool(interaction.permissions.manage_guild)
-        message = self.bot.arena.stop(interaction.channel_id, interaction.user, may_manage)
+        user = interaction.user
+        message = self.bot.arena.stop(
+            interaction.channel_id, user.id, user.display_name, may_manage
+        )
         await interaction.response.send_message(message, ephemeral=True)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 import discord
 
@@ -11,16 +11,52 @@ from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
 from bot.engine.server_settings import ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
-from bot.engine.votes import Tally
+from bot.engine.votes import Tally, Voter, side_for_emoji, tally
+from bot.stages.base import StageError
 
 TITLE_COLOUR = discord.Colour.gold()
 VOTE_COLOUR = discord.Colour.blurple()
 RESULT_COLOUR = discord.Colour.green()
 NO_CONTEST_COLOUR = discord.Colour.dark_grey()
+REQUIRED_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("embed_links", "Embed Links"),
+    ("add_reactions", "Add Reactions"),
+    ("read_message_history", "Read Message History"),
+)
+
+
+def missing_permissions(permissions: discord.Permissions) -> tuple[str, ...]:
+    """The permissions a battle needs in a channel that ``permissions`` lacks, by their names."""
+    return tuple(
+        label for attribute, label in REQUIRED_PERMISSIONS if not getattr(permissions, attribute)
+    )
+
+
+@contextlib.contextmanager
+def _as_stage_errors() -> Iterator[None]:
+    """Discord's refusals as the stage's own error type, which the arena understands."""
+    try:
+        yield
+    except (discord.Forbidden, discord.NotFound) as error:
+        raise StageError(f"Discord refused: {error}", lost_access=True) from error
+    except discord.HTTPException as error:
+        raise StageError(f"Discord failed: {error}") from error
+
+
+class DiscordStageFactory:
+    """Stages for channels by id, through the client's partial messageables (no cache needed)."""
+
+    def __init__(self, channel_for: Callable[[int], discord.abc.Messageable]) -> None:
+        self._channel_for = channel_for
+
+    def stage_for(self, channel_id: int) -> DiscordStage:
+        return DiscordStage(self._channel_for(channel_id))
 
 
 class DiscordStage:
-    """Posts verses and announcements to one channel, showing typing while a model writes."""
+    """Posts a battle to one channel as ordinary messages, showing typing while a model writes."""
 
     def __init__(self, channel: discord.abc.Messageable) -> None:
         self.channel = channel
@@ -30,19 +66,24 @@ class DiscordStage:
         name = battle.stage_name(turn.side)
         for piece in verse_messages(name, turn.round, battle.rounds, turn.text):
             if piece.strip():  # Discord refuses blank messages; a blank stretch shows nothing.
-                await self.channel.send(piece)
+                await self._send(piece)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:
-        await self.channel.send(f"📣 **{turn.text}**")
+        await self._send(f"📣 **{turn.text}**")
+
+    async def _send(self, content: str | None = None, **options: object) -> discord.Message:
+        with _as_stage_errors():
+            return await self.channel.send(content, **options)  # type: ignore[call-overload]
 
     @contextlib.asynccontextmanager
     async def writing(
         self, battle: Battle, turn: Turn, progress: Callable[[], int]
     ) -> AsyncIterator[None]:
-        async with self.channel.typing():
-            yield
+        with _as_stage_errors():
+            async with self.channel.typing():
+                yield
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> discord.Message:
+    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
         a, b = (escape_markdown(battle.stage_name(side)) for side in (Side.A, Side.B))
         embed = discord.Embed(title=f"🎤 {a} v {b}"[:256], colour=TITLE_COLOUR)
         embed.add_field(name="Rounds", value=str(battle.rounds))
@@ -51,21 +92,33 @@ class DiscordStage:
         embed.add_field(name="Started by", value=starter_mention)
         if battle.blind:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
-        return await self.channel.send(embed=embed)
+        await self._send(embed=embed)
 
-    async def post_vote(
-        self, battle: Battle, emoji: Mapping[Side, str], closes_at: float
-    ) -> discord.Message:
+    async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
         lines = [f"{emoji[side]} **{escape_markdown(battle.stage_name(side))}**" for side in Side]
         embed = discord.Embed(
             title="🗳️ Who won? Vote with a reaction",
             description="\n".join(lines) + f"\n\nVoting closes <t:{int(closes_at)}:R>.",
             colour=VOTE_COLOUR,
         )
-        message = await self.channel.send(embed=embed)
-        for side in Side:
-            await message.add_reaction(emoji[side])
-        return message
+        message = await self._send(embed=embed)
+        with _as_stage_errors():
+            for side in Side:
+                await message.add_reaction(emoji[side])
+        return message.id
+
+    async def recount(self, vote_message_id: int, emoji: Mapping[Side, str]) -> Tally:
+        """Counts from Discord's reaction lists, so votes cast while disconnected count too."""
+        with _as_stage_errors():
+            message = await self.channel.fetch_message(vote_message_id)
+            reactions: dict[Side, list[Voter]] = {Side.A: [], Side.B: []}
+            for reaction in message.reactions:
+                side = side_for_emoji(str(reaction.emoji), emoji)
+                if side is None:
+                    continue
+                async for user in reaction.users(limit=None):
+                    reactions[side].append(Voter(user.id, user.bot))
+        return tally(reactions)
 
     async def post_results(
         self,
@@ -73,7 +126,7 @@ class DiscordStage:
         emoji: Mapping[Side, str],
         tally: Tally,
         changes: Sequence[RatingChange] = (),
-    ) -> discord.Message:
+    ) -> int:
         embed = discord.Embed(title=results_title(battle, tally)[:256], colour=RESULT_COLOUR)
         embed.description = "\n".join(
             f"{emoji[side]} {escape_markdown(battle.stage_name(side))}: {_votes(tally.votes(side))}"
@@ -92,12 +145,10 @@ class DiscordStage:
             embed.add_field(
                 name="Ratings", value="\n".join(change.line() for change in changes), inline=False
             )
-        return await self.channel.send(embed=embed)
+        return (await self._send(embed=embed)).id
 
-    async def post_notice(self, text: str) -> discord.Message:
-        return await self.channel.send(
-            embed=discord.Embed(description=text[:4096], colour=NO_CONTEST_COLOUR)
-        )
+    async def post_notice(self, text: str) -> None:
+        await self._send(embed=discord.Embed(description=text[:4096], colour=NO_CONTEST_COLOUR))
 
 
 def results_title(battle: Battle, tally: Tally) -> str:

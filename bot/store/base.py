@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import Board, ModelRecord
+from bot.engine.lifecycle import BattleState
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
@@ -18,28 +18,12 @@ if TYPE_CHECKING:
     from bot.store.sql import SQLStore
 
 
-class BattleState(enum.Enum):
-    RUNNING = "running"
-    VOTING = "voting"
-    CLOSED = "closed"
-    NO_CONTEST = "no_contest"
-    STOPPED = "stopped"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def is_final(self) -> bool:
-        return self not in (BattleState.RUNNING, BattleState.VOTING)
-
-
 class IntegrityError(Exception):
     """A change broke a constraint (such as a turn stored twice); none of it was kept.
 
     Every backend raises this in place of its driver's own error, so callers need not know which
     database they talk to.
     """
-
-
-ENDED_WITHOUT_VOTE = (BattleState.NO_CONTEST, BattleState.STOPPED, BattleState.INTERRUPTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +68,10 @@ class Store(Protocol):
         """A running battle ends without a vote; False if it was not running."""
         ...
 
+    async def abandon_vote(self, battle_id: int, reason: str) -> bool:
+        """An open vote that cannot be counted ends as a no contest; False if it was not open."""
+        ...
+
     async def open_voting(
         self, battle_id: int, message_id: int, closes_at: float, emoji: Mapping[Side, str]
     ) -> bool: ...
@@ -94,12 +82,17 @@ class Store(Protocol):
 
     async def set_results_message(self, battle_id: int, message_id: int) -> None: ...
 
+    async def results_undeliverable(self, battle_id: int, reason: str) -> None:
+        """A closed battle's results could not be posted: keep why, and stop retrying."""
+        ...
+
     async def battle(self, battle_id: int) -> StoredBattle | None: ...
 
     async def battles_in(self, states: Collection[BattleState]) -> list[StoredBattle]: ...
 
     async def unannounced_results(self) -> list[StoredBattle]:
-        """Closed battles whose results message was never posted (a crash in between)."""
+        """Closed battles whose results message was never posted (a crash in between), except
+        those marked undeliverable."""
         ...
 
     async def turns(self, battle_id: int) -> list[Turn]: ...

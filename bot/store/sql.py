@@ -15,12 +15,13 @@ from typing import Any, ClassVar, Protocol, Self
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import Board, ModelRecord
+from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
 from bot.engine.pacing import Pace
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
 from bot.errors import UserError
-from bot.store.base import ENDED_WITHOUT_VOTE, BattleState, IntegrityError, NewBattle, StoredBattle
+from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
 from bot.store.migrations import migration_scripts, statements
 
 Row = tuple[Any, ...]
@@ -244,6 +245,11 @@ class SQLStore(ABC):
             raise ValueError(f"{state} is not an end without a vote")
         return await self._move(battle_id, BattleState.RUNNING, state, "reason = ?", (reason,))
 
+    async def abandon_vote(self, battle_id: int, reason: str) -> bool:
+        return await self._move(
+            battle_id, BattleState.VOTING, BattleState.NO_CONTEST, "reason = ?", (reason,)
+        )
+
     async def open_voting(
         self, battle_id: int, message_id: int, closes_at: float, emoji: Mapping[Side, str]
     ) -> bool:
@@ -256,6 +262,7 @@ class SQLStore(ABC):
         )
 
     async def close_voting(self, battle_id: int, tally: Tally, now: float) -> bool:
+        check_move(BattleState.VOTING, BattleState.CLOSED)
         async with self._change() as db:
             # Conditional on the state, so of two closers only one changes the row: on Postgres
             # the second waits for the first's row lock, then sees the state already moved.
@@ -286,6 +293,14 @@ class SQLStore(ABC):
                 "UPDATE battles SET results_message_id = ? WHERE id = ?", (message_id, battle_id)
             )
 
+    async def results_undeliverable(self, battle_id: int, reason: str) -> None:
+        async with self._change() as db:
+            await db.execute(
+                "UPDATE battles SET reason = ? WHERE id = ? AND state = ?"
+                " AND results_message_id IS NULL",
+                (reason, battle_id, BattleState.CLOSED.value),
+            )
+
     async def _move(
         self,
         battle_id: int,
@@ -294,6 +309,7 @@ class SQLStore(ABC):
         assignments: str,
         values: tuple[Any, ...],
     ) -> bool:
+        check_move(from_state, to_state)
         async with self._change() as db:
             changed = await db.execute(
                 f"UPDATE battles SET state = ?, {assignments} WHERE id = ? AND state = ?",
@@ -315,7 +331,7 @@ class SQLStore(ABC):
 
     async def unannounced_results(self) -> list[StoredBattle]:
         return await self._battles(
-            "WHERE state = ? AND results_message_id IS NULL ORDER BY id",
+            "WHERE state = ? AND results_message_id IS NULL AND reason IS NULL ORDER BY id",
             (BattleState.CLOSED.value,),
         )
 

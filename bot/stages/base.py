@@ -1,0 +1,54 @@
+"""What the arena needs from wherever a battle is shown, and how such places are made.
+
+Discord channels, threads, webhooks and test fakes all implement ``BattleStage``; the arena gets
+them from a ``StageFactory`` and never imports a chat library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from bot.engine.battle import Battle, Side
+from bot.engine.leaderboard import RatingChange
+from bot.engine.votes import Tally
+from bot.referee import Stage
+
+
+class StageError(Exception):
+    """The stage refused or failed a post; ``lost_access`` when the bot may no longer post there
+    (a permission taken away, the channel deleted), so retrying is pointless."""
+
+    def __init__(self, message: str, *, lost_access: bool = False) -> None:
+        super().__init__(message)
+        self.lost_access = lost_access
+
+
+class BattleStage(Stage, Protocol):
+    """Everything a battle shows, from its title card to its results. Failures raise StageError."""
+
+    async def post_title_card(self, battle: Battle, starter_mention: str) -> None: ...
+
+    async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
+        """Posts the vote (with both reactions added) and returns its message id."""
+        ...
+
+    async def recount(self, vote_message_id: int, emoji: Mapping[Side, str]) -> Tally:
+        """The vote counted again from the stage's own record of reactions."""
+        ...
+
+    async def post_results(
+        self,
+        battle: Battle,
+        emoji: Mapping[Side, str],
+        tally: Tally,
+        changes: Sequence[RatingChange] = (),
+    ) -> int:
+        """Posts the results and returns their message id."""
+        ...
+
+    async def post_notice(self, text: str) -> None: ...
+
+
+class StageFactory(Protocol):
+    def stage_for(self, channel_id: int) -> BattleStage: ...
