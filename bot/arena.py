@@ -17,7 +17,14 @@ from bot.bout import Bout
 from bot.engine.battle import Battle, Turn
 from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
-from bot.engine.server_settings import ServerRules
+from bot.engine.server_settings import (
+    COOLDOWN_SECONDS,
+    MAX_BATTLES,
+    PACE,
+    ROUNDS,
+    VOTE_SECONDS,
+    ServerRules,
+)
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.errors import UserError
 from bot.referee import Outcome, VerseSource
@@ -38,13 +45,14 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 def default_rules(settings: Settings) -> ServerRules:
     """The process-wide defaults a server starts from."""
-    return ServerRules(
-        rounds=settings.battle_rounds,
-        pace=settings.battle_pace,
-        vote_seconds=settings.vote_seconds,
-        cooldown_seconds=settings.battle_cooldown_seconds,
-        max_battles=settings.max_battles_per_server,
-        emoji=DEFAULT_EMOJI,
+    return ServerRules.defaults(
+        {
+            ROUNDS: settings.battle_rounds,
+            PACE: settings.battle_pace,
+            VOTE_SECONDS: settings.vote_seconds,
+            COOLDOWN_SECONDS: settings.battle_cooldown_seconds,
+            MAX_BATTLES: settings.max_battles_per_server,
+        }
     )
 
 
@@ -117,7 +125,7 @@ class Arena:
             raise UserError("A battle is already running in this channel. Wait for it to end.")
         running_here = sum(1 for s in self.battles.values() if s.guild_id == request.guild_id)
         running_here += sum(1 for g, _ in self._starting.values() if g == request.guild_id)
-        if running_here >= rules.max_battles:
+        if running_here >= rules[MAX_BATTLES]:
             raise UserError(
                 f"This server already has {running_here} battles running, the most it allows. "
                 "Try again when one ends."
@@ -152,12 +160,12 @@ class Arena:
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
         key = (request.guild_id, request.starter_id)
         starting_elsewhere = sum(1 for starting in self._starting.values() if starting == key)
-        if rules.cooldown_seconds > 0 and starting_elsewhere > 1:
+        if rules[COOLDOWN_SECONDS] > 0 and starting_elsewhere > 1:
             raise UserError("You are already starting a battle. Wait a moment.")
         last = await self.store.last_start(request.guild_id, request.starter_id)
         if last is None:
             return
-        wait = last + rules.cooldown_seconds - self.clock()
+        wait = last + rules[COOLDOWN_SECONDS] - self.clock()
         if wait > 0:
             raise UserError(f"You can start another battle <t:{int(self.clock() + wait) + 1}:R>.")
 
@@ -310,7 +318,7 @@ class BattleSession:
             stored.battle,
             arena.models,
             _PersistingStage(stage, arena.store, stored.id),
-            rules.pace,
+            rules[PACE],
         )
         self.task: asyncio.Task[None] | None = None
         self._interrupted = False
@@ -362,7 +370,7 @@ class BattleSession:
 
     async def _open_vote(self) -> None:
         store = self.arena.store
-        closes_at = self.arena.clock() + self.rules.vote_seconds
+        closes_at = self.arena.clock() + self.rules[VOTE_SECONDS]
         message_id = await self.stage.post_vote(self.stored.battle, self.rules.emoji, closes_at)
         await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
         stored = await store.battle(self.stored.id)

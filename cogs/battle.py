@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.arena import BattleRequest
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
+from bot.engine.server_settings import BLIND_DEFAULT, ROUNDS
 from bot.errors import UserError
 from bot.stages.discord import missing_permissions
 
@@ -49,9 +50,9 @@ class BattleCog(commands.Cog):
         battle = Battle(
             await catalog.resolve(model_a),
             await catalog.resolve(model_b),
-            rounds or rules.rounds,
+            rounds or rules[ROUNDS],
             normalize_topic(topic),
-            rules.blind_default if blind is None else blind,
+            rules[BLIND_DEFAULT] if blind is None else blind,
         )
         request = BattleRequest(
             guild_id=interaction.guild_id,

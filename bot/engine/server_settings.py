@@ -1,21 +1,29 @@
-"""Per-server battle settings: what a server changed, validated, over the process defaults."""
+"""Per-server battle settings, each declared once in ``SETTINGS``.
+
+A setting's name is its ``/battle-settings`` option and its ``server_settings`` column; the table
+also holds its kind, range, default, label and parser. The store, the command and the settings
+embed all read this table, so adding a setting means one entry here and one migration.
+"""
 
 from __future__ import annotations
 
+import enum
+import json
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from bot.engine.battle import MAX_ROUNDS, MIN_ROUNDS, Side
 from bot.engine.pacing import Pace
-from bot.engine.votes import MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
-from bot.errors import UserError
+from bot.engine.votes import DEFAULT_EMOJI, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
+from bot.errors import InvalidBattle, UserError
 
 MAX_COOLDOWN_SECONDS = 24 * 60 * 60
 MAX_BATTLES_LIMIT = 20
 MAX_ALLOWED_MODELS = 100
+EVERY_MODEL = "all"
 T = TypeVar("T")
 _CUSTOM_EMOJI = re.compile(r"^<a?:[A-Za-z0-9_]{2,32}:[0-9]{15,21}>$")
 _MAX_EMOJI_CHARS = 16
@@ -25,96 +33,302 @@ class InvalidSetting(UserError):
     """A server setting was given a value outside its rules."""
 
 
-@dataclass(frozen=True, slots=True)
-class ServerRules:
-    """How battles run on one server: the process defaults with the server's changes on top."""
+class SettingKind(enum.Enum):
+    """What a setting holds; decides its command option type, its parser and its column."""
 
-    rounds: int
-    pace: Pace
-    vote_seconds: int
-    cooldown_seconds: float
-    max_battles: int
-    emoji: Mapping[Side, str]
-    allowed_models: frozenset[str] | None = None  # None allows every model
-    blind_default: bool = False
-    global_opt_out: bool = False
+    WHOLE_NUMBER = "whole number"  # an int within [low, high]
+    SECONDS = "seconds"  # whole seconds within [low, high], kept as a float
+    PACE = "pace"  # seconds or 'auto'
+    EMOJI = "emoji"  # one Unicode or custom emoji
+    SWITCH = "switch"  # on or off
+    MODELS = "models"  # model names separated by commas (resolved by the catalog), or 'all'
+
+
+@dataclass(frozen=True, eq=False)
+class Setting(Generic[T]):
+    """One server setting. Settings compare by identity, so they can key a mapping."""
+
+    name: str  # the /battle-settings option and the server_settings column
+    label: str  # its name in the settings embed
+    description: str  # the option's help text (at most 100 characters)
+    kind: SettingKind
+    default: T  # when neither the server nor the process sets it
+    show: Callable[[T], str]  # its value as the settings embed shows it
+    low: float | None = None
+    high: float | None = None
+    out_of_range: str = ""  # the message for a value outside [low, high]
+    # Whether the process may set this setting's default (e.g. BATTLE_ROUNDS). When it may not,
+    # a server choosing the default has changed nothing.
+    process_default: bool = False
+
+    def parse(self, raw: object) -> T:
+        """A value as the command gives it (already trimmed), validated; raises InvalidSetting.
+
+        A MODELS setting parses to the names as typed; the caller resolves them to ids.
+        """
+        kind = self.kind
+        if kind is SettingKind.PACE:
+            try:
+                return Pace.parse(str(raw))  # type: ignore[return-value]
+            except InvalidBattle as error:
+                raise InvalidSetting(str(error)) from None
+        if kind is SettingKind.EMOJI:
+            emoji = str(raw).strip()
+            check_emoji(emoji)
+            return emoji  # type: ignore[return-value]
+        if kind is SettingKind.SWITCH:
+            return bool(raw)  # type: ignore[return-value]
+        if kind is SettingKind.MODELS:
+            names = tuple(name.strip() for name in str(raw).split(",") if name.strip())
+            if not names or [n.lower() for n in names] == [EVERY_MODEL]:
+                return None  # type: ignore[return-value]
+            return names  # type: ignore[return-value]
+        number = float(raw) if kind is SettingKind.SECONDS else int(raw)  # type: ignore[arg-type]
+        self.check(number)  # type: ignore[arg-type]
+        return number  # type: ignore[return-value]
+
+    def check(self, value: T) -> None:
+        """Raises InvalidSetting when ``value`` breaks this setting's own rules."""
+        if self.low is not None and self.high is not None and value is not None:
+            if not self.low <= value <= self.high:  # type: ignore[operator]
+                raise InvalidSetting(self.out_of_range)
+        if self.kind is SettingKind.EMOJI and value is not None:
+            check_emoji(value)  # type: ignore[arg-type]
+        if self.kind is SettingKind.MODELS and value is not None:
+            if len(value) > MAX_ALLOWED_MODELS:  # type: ignore[arg-type]
+                raise InvalidSetting(f"Allow at most {MAX_ALLOWED_MODELS} models.")
+
+    def to_column(self, value: T | None) -> Any:
+        if value is None and self.kind is SettingKind.SWITCH:
+            return self.default  # switch columns are NOT NULL where a query reads them
+        if value is None:
+            return None
+        if self.kind is SettingKind.PACE:
+            return str(value)
+        if self.kind is SettingKind.MODELS:
+            return json.dumps(list(value))  # type: ignore[call-overload]
+        return value
+
+    def from_column(self, raw: Any) -> T | None:
+        if raw is None:
+            return None
+        if self.kind is SettingKind.PACE:
+            return Pace.parse(raw)  # type: ignore[return-value]
+        if self.kind is SettingKind.MODELS:
+            return tuple(json.loads(raw))  # type: ignore[return-value]
+        if self.kind is SettingKind.SWITCH:
+            return bool(raw)  # type: ignore[return-value]
+        return raw  # type: ignore[no-any-return]
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+PACE = Setting[Pace](
+    "pace",
+    "Pace",
+    "Pause after each verse: seconds, 0 for none, or 'auto'",
+    SettingKind.PACE,
+    Pace(None),
+    lambda pace: "auto (reading time)" if pace.is_auto else f"{pace} s",
+    process_default=True,
+)
+VOTE_SECONDS = Setting[int](
+    "vote_seconds",
+    "Vote window",
+    "How long voting stays open (10 s to 24 h)",
+    SettingKind.WHOLE_NUMBER,
+    60,
+    _seconds,
+    MIN_VOTE_SECONDS,
+    MAX_VOTE_SECONDS,
+    f"The vote window must be between {MIN_VOTE_SECONDS} seconds and 24 hours.",
+    process_default=True,
+)
+ROUNDS = Setting[int](
+    "rounds",
+    "Default rounds",
+    "Rounds when /battle doesn't say",
+    SettingKind.WHOLE_NUMBER,
+    3,
+    str,
+    MIN_ROUNDS,
+    MAX_ROUNDS,
+    f"Rounds must be between {MIN_ROUNDS} and {MAX_ROUNDS}.",
+    process_default=True,
+)
+EMOJI_A = Setting[str](
+    "emoji_a",
+    "Vote emoji A",
+    "Vote emoji for the first model",
+    SettingKind.EMOJI,
+    DEFAULT_EMOJI[Side.A],
+    str,
+)
+EMOJI_B = Setting[str](
+    "emoji_b",
+    "Vote emoji B",
+    "Vote emoji for the second model",
+    SettingKind.EMOJI,
+    DEFAULT_EMOJI[Side.B],
+    str,
+)
+ALLOWED_MODELS = Setting["tuple[str, ...] | None"](
+    "allowed_models",
+    "Allowed models",
+    f"Models allowed here, separated by commas, or '{EVERY_MODEL}'",
+    SettingKind.MODELS,
+    None,
+    lambda models: "every model" if not models else ", ".join(sorted(models))[:1000],
+)
+COOLDOWN_SECONDS = Setting[float](
+    "cooldown_seconds",
+    "Cooldown",
+    "Seconds a member waits between starting battles",
+    SettingKind.SECONDS,
+    30.0,
+    _seconds,
+    0,
+    MAX_COOLDOWN_SECONDS,
+    "The cooldown must be between 0 seconds and 24 hours.",
+    process_default=True,
+)
+MAX_BATTLES = Setting[int](
+    "max_battles",
+    "Battles at once",
+    "Battles this server may run at once",
+    SettingKind.WHOLE_NUMBER,
+    3,
+    str,
+    1,
+    MAX_BATTLES_LIMIT,
+    f"The battle cap must be between 1 and {MAX_BATTLES_LIMIT}.",
+    process_default=True,
+)
+BLIND_DEFAULT = Setting[bool](
+    "blind_default",
+    "Blind by default",
+    "Whether battles are blind unless /battle says otherwise",
+    SettingKind.SWITCH,
+    False,
+    _yes_no,
+)
+GLOBAL_OPT_OUT = Setting[bool](
+    "global_opt_out",
+    "Global leaderboard",
+    "Keep this server's votes out of the global leaderboard",
+    SettingKind.SWITCH,
+    False,
+    lambda opted_out: "opted out" if opted_out else "included",
+)
+
+# Every server setting, in the order the command and the embed list them.
+SETTINGS: tuple[Setting[Any], ...] = (
+    PACE,
+    VOTE_SECONDS,
+    ROUNDS,
+    EMOJI_A,
+    EMOJI_B,
+    ALLOWED_MODELS,
+    COOLDOWN_SECONDS,
+    MAX_BATTLES,
+    BLIND_DEFAULT,
+    GLOBAL_OPT_OUT,
+)
+SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class ServerRules:
+    """How battles run on one server: every setting's value, the server's changes over the
+    process defaults. Read a value with ``rules[SETTING]``."""
+
+    values: Mapping[Setting[Any], Any]
+
+    @classmethod
+    def defaults(cls, overrides: Mapping[Setting[Any], Any] | None = None) -> ServerRules:
+        """Each setting's own default, with the process's ``overrides`` on top."""
+        values = {setting: setting.default for setting in SETTINGS}
+        values.update(overrides or {})
+        return cls(values)
+
+    def __getitem__(self, setting: Setting[T]) -> T:
+        return self.values[setting]  # type: ignore[no-any-return]
+
+    @property
+    def emoji(self) -> Mapping[Side, str]:
+        return {Side.A: self[EMOJI_A], Side.B: self[EMOJI_B]}
 
     def check_allowed(self, model: str) -> None:
-        if self.allowed_models is not None and model not in self.allowed_models:
-            allowed = ", ".join(f"`{m}`" for m in sorted(self.allowed_models)[:10])
-            raise UserError(f"`{model}` is not allowed on this server. Allowed: {allowed}.")
+        allowed = self[ALLOWED_MODELS]
+        if allowed and model not in allowed:
+            listed = ", ".join(f"`{m}`" for m in sorted(allowed)[:10])
+            raise UserError(f"`{model}` is not allowed on this server. Allowed: {listed}.")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class ServerSettings:
-    """What one server changed; None keeps the process default."""
+    """What one server changed, by setting name; a setting it never changed is absent."""
 
-    rounds: int | None = None
-    pace: Pace | None = None
-    vote_seconds: int | None = None
-    cooldown_seconds: float | None = None
-    max_battles: int | None = None
-    emoji_a: str | None = None
-    emoji_b: str | None = None
-    allowed_models: tuple[str, ...] | None = None
-    blind_default: bool | None = None
-    global_opt_out: bool = False
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, **changes: Any) -> None:
+        unknown = set(changes) - set(SETTINGS_BY_NAME)
+        if unknown:
+            raise TypeError(f"No such server setting: {', '.join(sorted(unknown))}")
+        kept = {
+            name: value
+            for name, value in changes.items()
+            if not _no_change(SETTINGS_BY_NAME[name], value)
+        }
+        object.__setattr__(self, "changes", kept)
+
+    def __iter__(self) -> Iterator[tuple[Setting[Any], Any]]:
+        return ((SETTINGS_BY_NAME[name], value) for name, value in self.changes.items())
 
     def apply_to(self, defaults: ServerRules) -> ServerRules:
-        emoji = {
-            Side.A: self.emoji_a or defaults.emoji[Side.A],
-            Side.B: self.emoji_b or defaults.emoji[Side.B],
-        }
-        return ServerRules(
-            rounds=_or(self.rounds, defaults.rounds),
-            pace=_or(self.pace, defaults.pace),
-            vote_seconds=_or(self.vote_seconds, defaults.vote_seconds),
-            cooldown_seconds=_or(self.cooldown_seconds, defaults.cooldown_seconds),
-            max_battles=_or(self.max_battles, defaults.max_battles),
-            emoji=emoji,
-            allowed_models=(
-                frozenset(self.allowed_models) if self.allowed_models else defaults.allowed_models
-            ),
-            blind_default=_or(self.blind_default, defaults.blind_default),
-            global_opt_out=self.global_opt_out,
-        )
+        values = dict(defaults.values)
+        values.update(dict(self))
+        return ServerRules(values)
 
-    def changed(self, **changes: object) -> ServerSettings:
+    def changed(self, **changes: Any) -> ServerSettings:
         """A copy with ``changes`` applied after validating each; raises InvalidSetting."""
-        updated = replace(self, **changes)  # type: ignore[arg-type]
+        updated = ServerSettings(**(dict(self.changes) | changes))
         updated.validate()
         return updated
 
     def validate(self) -> None:
-        if self.rounds is not None and not MIN_ROUNDS <= self.rounds <= MAX_ROUNDS:
-            raise InvalidSetting(f"Rounds must be between {MIN_ROUNDS} and {MAX_ROUNDS}.")
-        if self.vote_seconds is not None and not (
-            MIN_VOTE_SECONDS <= self.vote_seconds <= MAX_VOTE_SECONDS
-        ):
-            raise InvalidSetting(
-                f"The vote window must be between {MIN_VOTE_SECONDS} seconds and 24 hours."
-            )
-        if self.cooldown_seconds is not None and not (
-            0 <= self.cooldown_seconds <= MAX_COOLDOWN_SECONDS
-        ):
-            raise InvalidSetting("The cooldown must be between 0 seconds and 24 hours.")
-        if self.max_battles is not None and not 1 <= self.max_battles <= MAX_BATTLES_LIMIT:
-            raise InvalidSetting(f"The battle cap must be between 1 and {MAX_BATTLES_LIMIT}.")
-        for emoji in (self.emoji_a, self.emoji_b):
-            if emoji is not None:
-                check_emoji(emoji)
-        if self.emoji_a and self.emoji_b and _bare(self.emoji_a) == _bare(self.emoji_b):
+        for setting, value in self:
+            setting.check(value)
+        emoji_a, emoji_b = self.changes.get(EMOJI_A.name), self.changes.get(EMOJI_B.name)
+        if emoji_a and emoji_b and _bare(emoji_a) == _bare(emoji_b):
             raise InvalidSetting("The two vote emoji must differ.")
-        if self.allowed_models is not None and len(self.allowed_models) > MAX_ALLOWED_MODELS:
-            raise InvalidSetting(f"Allow at most {MAX_ALLOWED_MODELS} models.")
 
     def overrides(self) -> dict[str, object]:
         """The settings this server changed, by name (for showing them)."""
-        return {
-            field.name: getattr(self, field.name)
-            for field in fields(self)
-            if getattr(self, field.name) is not None
-        }
+        return dict(self.changes)
+
+    def to_row(self) -> tuple[Any, ...]:
+        """The values in SETTINGS order, as the server_settings columns keep them."""
+        return tuple(setting.to_column(self.changes.get(setting.name)) for setting in SETTINGS)
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ServerSettings:
+        return cls(
+            **{
+                setting.name: setting.from_column(raw)
+                for setting, raw in zip(SETTINGS, row, strict=True)
+            }
+        )
+
+
+def _no_change(setting: Setting[Any], value: object) -> bool:
+    return value is None or (not setting.process_default and value == setting.default)
 
 
 def check_emoji(emoji: str) -> None:
@@ -133,7 +347,3 @@ def _is_text(char: str) -> bool:
 
 def _bare(emoji: str) -> str:
     return emoji.replace("\ufe0f", "")
-
-
-def _or(value: T | None, default: T) -> T:
-    return default if value is None else value

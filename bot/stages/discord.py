@@ -9,7 +9,7 @@ import discord
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
-from bot.engine.server_settings import ServerRules
+from bot.engine.server_settings import SETTINGS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.votes import Tally, Voter, side_for_emoji, tally
 from bot.stages.base import StageError
@@ -221,42 +221,12 @@ class PagedEmbed(discord.ui.View):
         self.next.disabled = self.page >= len(self.page_texts) - 1
 
 
-SETTING_LABELS = {
-    "pace": "Pace",
-    "vote_seconds": "Vote window",
-    "rounds": "Default rounds",
-    "emoji_a": "Vote emoji A",
-    "emoji_b": "Vote emoji B",
-    "allowed_models": "Allowed models",
-    "cooldown_seconds": "Cooldown",
-    "max_battles": "Battles at once",
-    "blind_default": "Blind by default",
-    "global_opt_out": "Global leaderboard",
-}
-
-
 def settings_embed(rules: ServerRules, changed: Sequence[str] = ()) -> discord.Embed:
     """The server's battle settings, marking the ones just changed."""
-    values = {
-        "pace": "auto (reading time)" if rules.pace.is_auto else f"{rules.pace} s",
-        "vote_seconds": f"{rules.vote_seconds} s",
-        "rounds": str(rules.rounds),
-        "emoji_a": rules.emoji[Side.A],
-        "emoji_b": rules.emoji[Side.B],
-        "allowed_models": (
-            "every model"
-            if rules.allowed_models is None
-            else ", ".join(sorted(rules.allowed_models))[:1000]
-        ),
-        "cooldown_seconds": f"{rules.cooldown_seconds:g} s",
-        "max_battles": str(rules.max_battles),
-        "blind_default": "yes" if rules.blind_default else "no",
-        "global_opt_out": "opted out" if rules.global_opt_out else "included",
-    }
     embed = discord.Embed(title="⚙️ Battle settings", colour=VOTE_COLOUR)
-    for name, label in SETTING_LABELS.items():
-        mark = " ✏️" if name in changed else ""
-        embed.add_field(name=f"{label}{mark}", value=values[name])
+    for setting in SETTINGS:
+        mark = " ✏️" if setting.name in changed else ""
+        embed.add_field(name=f"{setting.label}{mark}", value=setting.show(rules[setting]))
     if changed:
         embed.set_footer(text="Changes apply from the next battle.")
     return embed

@@ -7,7 +7,6 @@ database is here, in a common dialect: ``?`` placeholders, ON CONFLICT upserts, 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
@@ -16,9 +15,8 @@ from typing import Any, ClassVar, Protocol, Self
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
-from bot.engine.pacing import Pace
 from bot.engine.ratings import PairRecord
-from bot.engine.server_settings import ServerSettings
+from bot.engine.server_settings import SETTINGS, ServerSettings, SettingKind
 from bot.engine.votes import Tally
 from bot.errors import UserError
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
@@ -49,18 +47,7 @@ _BATTLE_NAMES = (
     "results_message_id",
 )
 _BATTLE_COLUMNS = ", ".join(_BATTLE_NAMES)
-_SETTINGS_NAMES = (
-    "rounds",
-    "pace",
-    "vote_seconds",
-    "cooldown_seconds",
-    "max_battles",
-    "emoji_a",
-    "emoji_b",
-    "allowed_models",
-    "blind_default",
-    "global_opt_out",
-)
+_SETTINGS_NAMES = tuple(setting.name for setting in SETTINGS)
 _SETTINGS_COLUMNS = ", ".join(_SETTINGS_NAMES)
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -85,7 +72,10 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "rating_versions": (("guild_id", "version"), "guild_id"),
 }
 # SQLite hands booleans back as 0 and 1; Postgres accepts only true booleans.
-_BOOLEAN_COLUMNS = frozenset({"blind", "sides_swapped", "blind_default", "global_opt_out"})
+_BOOLEAN_COLUMNS = frozenset(
+    {"blind", "sides_swapped"}
+    | {setting.name for setting in SETTINGS if setting.kind is SettingKind.SWITCH}
+)
 
 
 class DestinationNotEmpty(UserError):
@@ -380,10 +370,10 @@ class SQLStore(ABC):
         rows = await self._fetch(
             f"SELECT {_SETTINGS_COLUMNS} FROM server_settings WHERE guild_id = ?", (guild_id,)
         )
-        return _settings_from_row(rows[0]) if rows else ServerSettings()
+        return ServerSettings.from_row(rows[0]) if rows else ServerSettings()
 
     async def save_server_settings(self, guild_id: int, settings: ServerSettings) -> None:
-        values = _settings_to_row(settings)
+        values = settings.to_row()
         assignments = ", ".join(f"{column} = excluded.{column}" for column in _SETTINGS_NAMES)
         async with self._change() as db:
             await db.execute(
@@ -526,48 +516,6 @@ def _scope(guild_id: int | None, table: str) -> tuple[str, tuple[Any, ...]]:
     if guild_id is None:
         return "WHERE COALESCE(s.global_opt_out, FALSE) = FALSE", ()
     return f"WHERE {table}.guild_id = ?", (guild_id,)
-
-
-def _settings_to_row(settings: ServerSettings) -> tuple[Any, ...]:
-    return (
-        settings.rounds,
-        None if settings.pace is None else str(settings.pace),
-        settings.vote_seconds,
-        settings.cooldown_seconds,
-        settings.max_battles,
-        settings.emoji_a,
-        settings.emoji_b,
-        None if settings.allowed_models is None else json.dumps(list(settings.allowed_models)),
-        settings.blind_default,
-        settings.global_opt_out,
-    )
-
-
-def _settings_from_row(row: Row) -> ServerSettings:
-    (
-        rounds,
-        pace,
-        vote_seconds,
-        cooldown,
-        max_battles,
-        emoji_a,
-        emoji_b,
-        allowed,
-        blind,
-        opt_out,
-    ) = row
-    return ServerSettings(
-        rounds=rounds,
-        pace=None if pace is None else Pace.parse(pace),
-        vote_seconds=vote_seconds,
-        cooldown_seconds=cooldown,
-        max_battles=max_battles,
-        emoji_a=emoji_a,
-        emoji_b=emoji_b,
-        allowed_models=None if allowed is None else tuple(json.loads(allowed)),
-        blind_default=None if blind is None else bool(blind),
-        global_opt_out=bool(opt_out),
-    )
 
 
 def _stored_battle(row: Row) -> StoredBattle:

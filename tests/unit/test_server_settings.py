@@ -4,18 +4,21 @@ import pytest
 
 from bot.engine.battle import Side
 from bot.engine.pacing import Pace
-from bot.engine.server_settings import InvalidSetting, ServerRules, ServerSettings, check_emoji
-from bot.engine.votes import DEFAULT_EMOJI
+from bot.engine.server_settings import (
+    ALLOWED_MODELS,
+    GLOBAL_OPT_OUT,
+    PACE,
+    ROUNDS,
+    SETTINGS,
+    VOTE_SECONDS,
+    InvalidSetting,
+    ServerRules,
+    ServerSettings,
+    check_emoji,
+)
 from bot.errors import UserError
 
-DEFAULTS = ServerRules(
-    rounds=3,
-    pace=Pace(None),
-    vote_seconds=60,
-    cooldown_seconds=30,
-    max_battles=3,
-    emoji=DEFAULT_EMOJI,
-)
+DEFAULTS = ServerRules.defaults({ROUNDS: 3, VOTE_SECONDS: 60})
 
 
 def test_no_changes_means_the_defaults():
@@ -25,15 +28,59 @@ def test_no_changes_means_the_defaults():
 def test_changes_override_only_what_they_name():
     settings = ServerSettings().changed(rounds=5, emoji_b="🔥", allowed_models=("a/x", "b/y"))
     rules = settings.apply_to(DEFAULTS)
-    assert rules.rounds == 5 and rules.vote_seconds == 60
+    assert rules[ROUNDS] == 5 and rules[VOTE_SECONDS] == 60
     assert rules.emoji == {Side.A: "🅰️", Side.B: "🔥"}
-    assert rules.allowed_models == frozenset({"a/x", "b/y"})
-    assert settings.overrides() == {
-        "rounds": 5,
-        "emoji_b": "🔥",
-        "allowed_models": ("a/x", "b/y"),
-        "global_opt_out": False,
-    }
+    assert rules[ALLOWED_MODELS] == ("a/x", "b/y")
+    assert settings.overrides() == {"rounds": 5, "emoji_b": "🔥", "allowed_models": ("a/x", "b/y")}
+
+
+def test_the_process_defaults_are_overridden_by_the_server():
+    rules = ServerSettings(pace=Pace(0)).apply_to(ServerRules.defaults({PACE: Pace(7)}))
+    assert rules[PACE] == Pace(0)
+    assert ServerSettings().apply_to(ServerRules.defaults({PACE: Pace(7)}))[PACE] == Pace(7)
+
+
+def test_choosing_a_default_no_process_can_move_changes_nothing():
+    assert ServerSettings(global_opt_out=False) == ServerSettings()
+    # The process may move the default rounds, so choosing today's default is still a choice.
+    assert ServerSettings(rounds=3).overrides() == {"rounds": 3}
+
+
+def test_every_setting_round_trips_through_its_column():
+    chosen = ServerSettings(
+        pace=Pace(2.5),
+        vote_seconds=120,
+        rounds=4,
+        emoji_a="🔥",
+        emoji_b="<:pog:123456789012345678>",
+        allowed_models=("a/x", "b/y"),
+        cooldown_seconds=15.0,
+        max_battles=2,
+        blind_default=True,
+        global_opt_out=True,
+    )
+    assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
+    assert ServerSettings.from_row(chosen.to_row()) == chosen
+    assert ServerSettings.from_row(ServerSettings().to_row()) == ServerSettings()
+
+
+@pytest.mark.parametrize(
+    ("setting", "raw", "parsed"),
+    [
+        (PACE, "auto", Pace(None)),
+        (PACE, " 3 ", Pace(3)),
+        (ALLOWED_MODELS, "all", None),
+        (ALLOWED_MODELS, "qwen-max, grok ,", ("qwen-max", "grok")),
+        (GLOBAL_OPT_OUT, True, True),
+    ],
+)
+def test_command_values_are_parsed_by_their_setting(setting, raw, parsed):
+    assert setting.parse(raw) == parsed
+
+
+def test_a_bad_pace_is_a_setting_error():
+    with pytest.raises(InvalidSetting, match="Pace must be"):
+        PACE.parse("soon")
 
 
 @pytest.mark.parametrize(
