@@ -92,6 +92,7 @@ class Arena:
         standings: StandingsService,
         stages: StageFactory,
         owns_guild: Callable[[int], bool] = lambda guild_id: True,
+        gateway_epoch: Callable[[int], int] = lambda guild_id: 0,
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -102,6 +103,9 @@ class Arena:
         self.standings = standings
         self.stages = stages
         self.owns_guild = owns_guild
+        # How many gateway sessions a guild's shard has begun: while it stands still, reaction
+        # events reached the arena without a gap (a resume replays what was missed).
+        self.gateway_epoch = gateway_epoch
         self.clock = clock
         self._rng = rng or random.Random()
         self.battles: dict[int, BattleSession] = {}  # by channel id, while verses are posted
@@ -232,8 +236,11 @@ class Arena:
         """Battles in ``state`` on this process's guilds: other processes mind their own."""
         return [b for b in await self.store.battles_in([state]) if self.owns_guild(b.guild_id)]
 
-    def open_vote(self, stored: StoredBattle) -> VoteSession:
-        vote = VoteSession(self, stored)
+    def open_vote(self, stored: StoredBattle, *, listening_since: int | None = None) -> VoteSession:
+        """Runs a stored open vote. ``listening_since`` is the gateway epoch at which this process
+        started counting its reactions, when that was before anyone could react (a vote it just
+        posted); a vote picked up after a restart missed events and is always recounted."""
+        vote = VoteSession(self, stored, listening_since)
         assert stored.vote_message_id is not None
         self.votes[stored.vote_message_id] = vote
         vote.start()
@@ -372,10 +379,11 @@ class BattleSession:
         store = self.arena.store
         closes_at = self.arena.clock() + self.rules[VOTE_SECONDS]
         message_id = await self.stage.post_vote(self.stored.battle, self.rules.emoji, closes_at)
+        epoch = self.arena.gateway_epoch(self.guild_id)
         await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
         stored = await store.battle(self.stored.id)
         assert stored is not None
-        self.arena.open_vote(stored)
+        self.arena.open_vote(stored, listening_since=epoch)
 
     async def _end(self, state: BattleState, reason: str | None) -> None:
         await self.arena.store.end_battle(self.stored.id, state, reason)
@@ -406,9 +414,12 @@ class BattleSession:
 class VoteSession:
     """An open vote: a live count from reaction events, then a recount and the results."""
 
-    def __init__(self, arena: Arena, stored: StoredBattle) -> None:
+    def __init__(
+        self, arena: Arena, stored: StoredBattle, listening_since: int | None = None
+    ) -> None:
         self.arena = arena
         self.stored = stored
+        self._listening_since = listening_since
         self.channel_id = stored.channel_id
         self.starter_id = stored.starter_id
         self.emoji = stored.emoji or DEFAULT_EMOJI
@@ -457,8 +468,12 @@ class VoteSession:
         """Counts from the stage's reaction lists, so votes cast while disconnected count too;
         the live count stands in when the stage cannot be read."""
         assert self.stored.vote_message_id is not None
+        epoch = self.arena.gateway_epoch(self.stored.guild_id)
+        complete = self._listening_since is not None and epoch == self._listening_since
         try:
-            return await self.stage.recount(self.stored.vote_message_id, self.emoji)
+            return await self.stage.recount(
+                self.stored.vote_message_id, self.emoji, self.live if complete else None
+            )
         except StageError as error:
             log.warning(
                 "Recount of battle %s failed, using the live count: %s", self.stored.id, error

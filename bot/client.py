@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -66,6 +67,23 @@ async def reply(interaction: discord.Interaction, message: str) -> None:
         await interaction.response.send_message(message, ephemeral=True)
 
 
+class GatewaySessions:
+    """How many gateway sessions each shard has begun in this process.
+
+    A resume replays missed events, so only a new session (a READY) can leave a gap in them.
+    """
+
+    def __init__(self, shard_of: Callable[[int], int]) -> None:
+        self._shard_of = shard_of
+        self._started: dict[int, int] = {}
+
+    def started(self, shard_id: int) -> None:
+        self._started[shard_id] = self._started.get(shard_id, 0) + 1
+
+    def epoch(self, guild_id: int) -> int:
+        return self._started.get(self._shard_of(guild_id), 0)
+
+
 class RapBattleBot(commands.AutoShardedBot):
     """The bot; with SHARD_COUNT/SHARD_IDS it runs just those shards, so several processes
     can split a large bot while sharing one PostgreSQL database."""
@@ -92,6 +110,7 @@ class RapBattleBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.synced_commands = 0
+        self.gateway_sessions = GatewaySessions(self.shard_of)
 
     async def setup_hook(self) -> None:
         self.llm = LLMClient(self.settings)
@@ -105,6 +124,7 @@ class RapBattleBot(commands.AutoShardedBot):
             self.standings,
             DiscordStageFactory(self.get_partial_messageable),
             self.owns_guild,
+            self.gateway_sessions.epoch,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -121,7 +141,10 @@ class RapBattleBot(commands.AutoShardedBot):
         """Whether this process runs the shard a guild lives on."""
         if self.shard_ids is None or self.shard_count is None:
             return True
-        return (guild_id >> 22) % self.shard_count in self.shard_ids
+        return self.shard_of(guild_id) in self.shard_ids
+
+    def shard_of(self, guild_id: int) -> int:
+        return (guild_id >> 22) % (self.shard_count or 1)
 
     async def _recover_when_ready(self) -> None:
         await self.wait_until_ready()  # Channels must be reachable to post notices.

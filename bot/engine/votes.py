@@ -17,6 +17,7 @@ DEFAULT_VOTE_SECONDS = 60
 class Voter:
     user_id: int
     is_bot: bool = False
+    is_self: bool = False  # the bot's own reaction (it adds both when it posts the vote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +60,30 @@ class LiveTally:
     """A running count from reaction add and remove events, under the same rules."""
 
     def __init__(self) -> None:
-        self._reactions: dict[Side, set[int]] = {Side.A: set(), Side.B: set()}
+        # Every reactor, bots included, so that the counts can be checked against the message's.
+        self._reactions: dict[Side, dict[int, Voter]] = {Side.A: {}, Side.B: {}}
 
     def add(self, side: Side, voter: Voter) -> None:
-        if not voter.is_bot:
-            self._reactions[side].add(voter.user_id)
+        self._reactions[side][voter.user_id] = voter
 
     def remove(self, side: Side, user_id: int) -> None:
-        self._reactions[side].discard(user_id)
+        self._reactions[side].pop(user_id, None)
 
     def current(self) -> Tally:
-        return tally(
-            {side: (Voter(user) for user in users) for side, users in self._reactions.items()}
+        return tally({side: voters.values() for side, voters in self._reactions.items()})
+
+    def matches(
+        self, message_counts: Mapping[Side, int], reacted_myself: Mapping[Side, bool]
+    ) -> bool:
+        """Whether this count saw exactly the reactions the vote message shows, per side.
+
+        ``message_counts`` include the bot's own reactions; events for those may have come before
+        this count started listening, so the bot itself is left out on both sides of the check.
+        """
+        return all(
+            sum(1 for voter in voters.values() if not voter.is_self)
+            == message_counts.get(side, 0) - int(reacted_myself.get(side, False))
+            for side, voters in self._reactions.items()
         )
 
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from bot.engine.battle import Battle, Side
 from bot.engine.leaderboard import RatingChange
-from bot.engine.votes import Tally
+from bot.engine.votes import LiveTally, Tally
 from bot.referee import Stage
 
 
@@ -33,8 +33,15 @@ class BattleStage(Stage, Protocol):
         """Posts the vote (with both reactions added) and returns its message id."""
         ...
 
-    async def recount(self, vote_message_id: int, emoji: Mapping[Side, str]) -> Tally:
-        """The vote counted again from the stage's own record of reactions."""
+    async def recount(
+        self, vote_message_id: int, emoji: Mapping[Side, str], live: LiveTally | None = None
+    ) -> Tally:
+        """The vote counted again from the stage's own record of reactions.
+
+        ``live`` is a count kept from events with none missed (no gateway session lost since the
+        vote opened): when it matches the message's reaction counts it is the answer, and the
+        reaction lists need not be paged through.
+        """
         ...
 
     async def post_results(

@@ -11,7 +11,7 @@ from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
 from bot.engine.server_settings import SETTINGS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
-from bot.engine.votes import Tally, Voter, side_for_emoji, tally
+from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.stages.base import StageError
 
 TITLE_COLOUR = discord.Colour.gold()
@@ -107,15 +107,25 @@ class DiscordStage:
                 await message.add_reaction(emoji[side])
         return message.id
 
-    async def recount(self, vote_message_id: int, emoji: Mapping[Side, str]) -> Tally:
-        """Counts from Discord's reaction lists, so votes cast while disconnected count too."""
+    async def recount(
+        self, vote_message_id: int, emoji: Mapping[Side, str], live: LiveTally | None = None
+    ) -> Tally:
+        """Counts from Discord's reaction lists, so votes cast while disconnected count too;
+        a complete live count that matches the message's counts saves paging through them."""
         with _as_stage_errors():
             message = await self.channel.fetch_message(vote_message_id)
+            by_side = {
+                side: reaction
+                for reaction in message.reactions
+                if (side := side_for_emoji(str(reaction.emoji), emoji)) is not None
+            }
+            if live is not None and live.matches(
+                {side: reaction.normal_count for side, reaction in by_side.items()},
+                {side: reaction.me for side, reaction in by_side.items()},
+            ):
+                return live.current()
             reactions: dict[Side, list[Voter]] = {Side.A: [], Side.B: []}
-            for reaction in message.reactions:
-                side = side_for_emoji(str(reaction.emoji), emoji)
-                if side is None:
-                    continue
+            for side, reaction in by_side.items():
                 async for user in reaction.users(limit=None):
                     reactions[side].append(Voter(user.id, user.bot))
         return tally(reactions)
