@@ -22,6 +22,7 @@ from bot.engine.server_settings import (
     MAX_BATTLES,
     PACE,
     ROUNDS,
+    THREADS,
     VOTE_SECONDS,
     ServerRules,
 )
@@ -66,6 +67,8 @@ class BattleRequest:
     starter_mention: str
     # Permissions the battle needs in the channel that the bot lacks, by their names.
     missing_permissions: tuple[str, ...] = ()
+    # Whether the MCs may post through a channel webhook (the bot has Manage Webhooks).
+    verses_by_webhook: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +111,12 @@ class Arena:
         self.gateway_epoch = gateway_epoch
         self.clock = clock
         self._rng = rng or random.Random()
-        self.battles: dict[int, BattleSession] = {}  # by channel id, while verses are posted
+        self.battles: dict[int, BattleSession] = {}  # by battle id, while verses are posted
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
-        self._starting: dict[int, tuple[int, int]] = {}  # channel id: (guild id, starter id)
+        # Battles passing their checks: (guild id, starter id) by channel id, or by a token of
+        # their own when they will open threads and need no channel to themselves.
+        self._starting: dict[object, tuple[int, int]] = {}
         self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
 
     async def rules_for(self, guild_id: int) -> ServerRules:
@@ -125,7 +130,11 @@ class Arena:
             raise UserError(f"I need these permissions in this channel: {missing}.")
         rules.check_allowed(battle.model_a)
         rules.check_allowed(battle.model_b)
-        if request.channel_id in self.battles or request.channel_id in self._starting:
+        # In threads, every battle has a place of its own; otherwise one battle per channel.
+        if not rules[THREADS] and (
+            request.channel_id in self._starting
+            or any(s.place_id == request.channel_id for s in self.battles.values())
+        ):
             raise UserError("A battle is already running in this channel. Wait for it to end.")
         running_here = sum(1 for s in self.battles.values() if s.guild_id == request.guild_id)
         running_here += sum(1 for g, _ in self._starting.values() if g == request.guild_id)
@@ -136,11 +145,12 @@ class Arena:
             )
         # Held from here until the battle is registered, so that two /battle commands arriving
         # together cannot both pass the checks above while the store is being asked.
-        self._starting[request.channel_id] = (request.guild_id, request.starter_id)
+        key: object = request.channel_id if not rules[THREADS] else object()
+        self._starting[key] = (request.guild_id, request.starter_id)
         try:
             return await self._start(request, battle, rules)
         finally:
-            del self._starting[request.channel_id]
+            del self._starting[key]
 
     async def _start(
         self, request: BattleRequest, battle: Battle, rules: ServerRules
@@ -153,10 +163,11 @@ class Arena:
             NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
             now=self.clock(),
         )
-        session = BattleSession(
-            self, stored, self.stages.stage_for(request.channel_id), rules, request.starter_mention
+        stage = self.stages.stage_for(
+            request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
         )
-        self.battles[request.channel_id] = session
+        session = BattleSession(self, stored, stage, rules, request.starter_mention)
+        self.battles[stored.id] = session
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
         return session
@@ -174,9 +185,9 @@ class Arena:
             raise UserError(f"You can start another battle <t:{int(self.clock() + wait) + 1}:R>.")
 
     def stop(self, channel_id: int, by_id: int, by_name: str, may_manage: bool) -> str:
-        """Stops the battle in a channel, or closes its open vote early."""
-        session = self.battles.get(channel_id)
-        vote = next((v for v in self.votes.values() if v.channel_id == channel_id), None)
+        """Stops the battle in a channel (or thread), or closes its open vote early."""
+        session = next((s for s in self.battles.values() if s.place_id == channel_id), None)
+        vote = next((v for v in self.votes.values() if v.place_id == channel_id), None)
         target = session or vote
         if target is None:
             raise UserError("No battle is running in this channel.")
@@ -227,7 +238,7 @@ class Arena:
     async def _recover_running(self, stored: StoredBattle) -> None:
         if await self.store.end_battle(stored.id, BattleState.INTERRUPTED, INTERRUPTED_REASON):
             await _quietly(
-                self.stages.stage_for(stored.channel_id).post_notice(
+                self.stages.stage_for(stored.place_id).post_notice(
                     f"Battle #{stored.id} was interrupted: {INTERRUPTED_REASON}. No contest."
                 )
             )
@@ -319,6 +330,7 @@ class BattleSession:
         self.guild_id = stored.guild_id
         self.starter_id = stored.starter_id
         self.stage = stage
+        self.place_id = stored.channel_id  # its thread's id, once the thread is open
         self.rules = rules
         self._starter_mention = starter_mention
         self.bout: Bout[object] = Bout(
@@ -358,6 +370,9 @@ class BattleSession:
     async def _battle(self) -> None:
         battle = self.stored.battle
         await self.stage.post_title_card(battle, self._starter_mention)
+        if self.stage.place_id != self.stored.channel_id:
+            self.place_id = self.stage.place_id
+            await self.arena.store.set_thread(self.stored.id, self.place_id)
         result = (await self.bout.run()).verses
         if result.outcome is Outcome.COMPLETED:
             await self._open_vote()
@@ -390,7 +405,7 @@ class BattleSession:
         await self.arena.settle(self.stored.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self.arena.battles.pop(self.stored.channel_id, None)
+        self.arena.battles.pop(self.stored.id, None)
         if task.cancelled():
             return
         error = task.exception()
@@ -420,11 +435,11 @@ class VoteSession:
         self.arena = arena
         self.stored = stored
         self._listening_since = listening_since
-        self.channel_id = stored.channel_id
+        self.place_id = stored.place_id
         self.starter_id = stored.starter_id
         self.emoji = stored.emoji or DEFAULT_EMOJI
         self.live = LiveTally()
-        self.stage = arena.stages.stage_for(stored.channel_id)
+        self.stage = arena.stages.stage_for(stored.place_id)
         self._close_now = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -491,7 +506,7 @@ class VoteSession:
                 "Results of battle %s (guild %s, channel %s) could not be posted: %s",
                 self.stored.id,
                 self.stored.guild_id,
-                self.channel_id,
+                self.place_id,
                 error,
             )
             if error.lost_access:
@@ -510,7 +525,7 @@ class VoteSession:
             "Vote of battle %s (guild %s, channel %s) crashed",
             self.stored.id,
             self.stored.guild_id,
-            self.channel_id,
+            self.place_id,
             exc_info=task.exception(),
         )
         self.arena.in_background(self._report_crash(), f"report crash of vote {self.stored.id}")

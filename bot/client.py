@@ -17,6 +17,7 @@ from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.settings import Settings
 from bot.stages.discord import DiscordStageFactory
+from bot.stages.webhooks import AvatarUrls
 from bot.standings import StandingsService
 from bot.store import Store, open_store
 
@@ -122,7 +123,9 @@ class RapBattleBot(commands.AutoShardedBot):
             self.store,
             self.llm,
             self.standings,
-            DiscordStageFactory(self.get_partial_messageable),
+            DiscordStageFactory(
+                self, AvatarUrls(self.settings.model_avatar_url, self.settings.public_url)
+            ),
             self.owns_guild,
             self.gateway_sessions.epoch,
         )

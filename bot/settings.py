@@ -48,6 +48,8 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    model_avatar_url: str | None = None
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -81,6 +83,8 @@ class Settings:
             database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
             **reader.shards("SHARD_COUNT", "SHARD_IDS"),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+            model_avatar_url=reader.optional("MODEL_AVATAR_URL"),
+            public_url=reader.optional("PUBLIC_URL"),
         )
 
 

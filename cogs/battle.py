@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.arena import BattleRequest
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
-from bot.engine.server_settings import BLIND_DEFAULT, ROUNDS
+from bot.engine.server_settings import BLIND_DEFAULT, ROUNDS, THREADS
 from bot.errors import UserError
 from bot.stages.discord import missing_permissions
 
@@ -59,7 +59,10 @@ class BattleCog(commands.Cog):
             channel_id=interaction.channel.id,
             starter_id=interaction.user.id,
             starter_mention=interaction.user.mention,
-            missing_permissions=missing_permissions(interaction.app_permissions),
+            missing_permissions=missing_permissions(
+                interaction.app_permissions, threads=rules[THREADS]
+            ),
+            verses_by_webhook=interaction.app_permissions.manage_webhooks,
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)

@@ -226,6 +226,14 @@ GLOBAL_OPT_OUT = Setting[bool](
     False,
     lambda opted_out: "opted out" if opted_out else "included",
 )
+THREADS = Setting[bool](
+    "threads",
+    "Battles in threads",
+    "Open a public thread for each battle from its title card",
+    SettingKind.SWITCH,
+    False,
+    _yes_no,
+)
 
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -239,6 +247,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     MAX_BATTLES,
     BLIND_DEFAULT,
     GLOBAL_OPT_OUT,
+    THREADS,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

@@ -27,6 +27,11 @@ class StageError(Exception):
 class BattleStage(Stage, Protocol):
     """Everything a battle shows, from its title card to its results. Failures raise StageError."""
 
+    @property
+    def place_id(self) -> int:
+        """Where the battle goes on: the channel, or a thread opened from the title card."""
+        ...
+
     async def post_title_card(self, battle: Battle, starter_mention: str) -> None: ...
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
@@ -58,4 +63,9 @@ class BattleStage(Stage, Protocol):
 
 
 class StageFactory(Protocol):
-    def stage_for(self, channel_id: int) -> BattleStage: ...
+    def stage_for(
+        self, channel_id: int, *, webhook: bool = False, thread: bool = False
+    ) -> BattleStage:
+        """A stage in a channel (or thread). ``webhook``: the MCs post under their own names;
+        ``thread``: the battle goes on in a thread opened from its title card."""
+        ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 import discord
 
@@ -13,11 +13,14 @@ from bot.engine.server_settings import SETTINGS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.stages.base import StageError
+from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookVerses
 
 TITLE_COLOUR = discord.Colour.gold()
 VOTE_COLOUR = discord.Colour.blurple()
 RESULT_COLOUR = discord.Colour.green()
 NO_CONTEST_COLOUR = discord.Colour.dark_grey()
+THREAD_NAME_LIMIT = 100
+THREAD_ARCHIVE_MINUTES = 1440
 REQUIRED_PERMISSIONS = (
     ("view_channel", "View Channel"),
     ("send_messages", "Send Messages"),
@@ -27,11 +30,18 @@ REQUIRED_PERMISSIONS = (
 )
 
 
-def missing_permissions(permissions: discord.Permissions) -> tuple[str, ...]:
+THREAD_PERMISSIONS = (
+    ("create_public_threads", "Create Public Threads"),
+    ("send_messages_in_threads", "Send Messages in Threads"),
+)
+
+
+def missing_permissions(
+    permissions: discord.Permissions, *, threads: bool = False
+) -> tuple[str, ...]:
     """The permissions a battle needs in a channel that ``permissions`` lacks, by their names."""
-    return tuple(
-        label for attribute, label in REQUIRED_PERMISSIONS if not getattr(permissions, attribute)
-    )
+    needed = REQUIRED_PERMISSIONS + (THREAD_PERMISSIONS if threads else ())
+    return tuple(label for attribute, label in needed if not getattr(permissions, attribute))
 
 
 @contextlib.contextmanager
@@ -46,27 +56,68 @@ def _as_stage_errors() -> Iterator[None]:
 
 
 class DiscordStageFactory:
-    """Stages for channels by id, through the client's partial messageables (no cache needed)."""
+    """Stages for channels (or threads) by id: plain messages, or verses through the channel's
+    webhook, and optionally the battle in a thread of its own."""
 
-    def __init__(self, channel_for: Callable[[int], discord.abc.Messageable]) -> None:
-        self._channel_for = channel_for
+    def __init__(self, client: discord.Client, avatars: AvatarUrls) -> None:
+        self._client = client
+        self._webhooks = ChannelWebhooks(client)
+        self._avatars = avatars
 
-    def stage_for(self, channel_id: int) -> DiscordStage:
-        return DiscordStage(self._channel_for(channel_id))
+    def stage_for(
+        self, channel_id: int, *, webhook: bool = False, thread: bool = False
+    ) -> DiscordStage:
+        verses = WebhookVerses(self._webhooks, self._avatars, channel_id) if webhook else None
+        opener = self._open_thread if thread else None
+        return DiscordStage(
+            self._client.get_partial_messageable(channel_id), verses=verses, open_thread=opener
+        )
+
+    async def _open_thread(self, channel_id: int, message_id: int, name: str) -> discord.Thread:
+        channel = self._client.get_channel(channel_id) or await self._client.fetch_channel(
+            channel_id
+        )
+        assert isinstance(channel, discord.TextChannel)
+        return await channel.get_partial_message(message_id).create_thread(
+            name=name[:THREAD_NAME_LIMIT], auto_archive_duration=THREAD_ARCHIVE_MINUTES
+        )
 
 
 class DiscordStage:
-    """Posts a battle to one channel as ordinary messages, showing typing while a model writes."""
+    """Posts a battle to one channel as ordinary messages, showing typing while a model writes.
 
-    def __init__(self, channel: discord.abc.Messageable) -> None:
+    With ``verses`` the MCs post through the channel's webhook under their own names; with
+    ``open_thread`` everything after the title card happens in a thread opened from it.
+    """
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        *,
+        verses: WebhookVerses | None = None,
+        open_thread: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
+    ) -> None:
         self.channel = channel
+        self._verses = verses
+        self._open_thread = open_thread
+        self._thread_id: int | None = None
+
+    @property
+    def place_id(self) -> int:
+        """Where the battle goes on: the channel, or the thread opened from its title card."""
+        return self._thread_id or self.channel.id  # type: ignore[attr-defined,no-any-return]
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
         assert turn.side is not None
         name = battle.stage_name(turn.side)
         for piece in verse_messages(name, turn.round, battle.rounds, turn.text):
-            if piece.strip():  # Discord refuses blank messages; a blank stretch shows nothing.
+            if not piece.strip():
+                continue  # Discord refuses blank messages; a blank stretch shows nothing.
+            if self._verses is None:
                 await self._send(piece)
+            else:
+                with _as_stage_errors():
+                    await self._verses.post(battle, turn.side, piece, self._thread_id)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:
         await self._send(f"📣 **{turn.text}**")
@@ -92,7 +143,12 @@ class DiscordStage:
         embed.add_field(name="Started by", value=starter_mention)
         if battle.blind:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
-        await self._send(embed=embed)
+        message = await self._send(embed=embed)
+        if self._open_thread is not None:
+            with _as_stage_errors():
+                name = f"🎤 {battle.stage_name(Side.A)} v {battle.stage_name(Side.B)}"
+                thread = await self._open_thread(message.channel.id, message.id, name)
+            self.channel, self._thread_id = thread, thread.id
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
         lines = [f"{emoji[side]} **{escape_markdown(battle.stage_name(side))}**" for side in Side]

@@ -53,6 +53,12 @@ class StoredBattle:
     votes_a: int | None = None
     votes_b: int | None = None
     results_message_id: int | None = None
+    thread_id: int | None = None  # the battle's own thread, when it went on in one
+
+    @property
+    def place_id(self) -> int:
+        """Where the battle goes on after its title card: its thread, or its channel."""
+        return self.thread_id or self.channel_id
 
 
 class Store(Protocol):
@@ -81,6 +87,10 @@ class Store(Protocol):
         ...
 
     async def set_results_message(self, battle_id: int, message_id: int) -> None: ...
+
+    async def set_thread(self, battle_id: int, thread_id: int) -> None:
+        """The battle goes on in this thread, opened from its title card."""
+        ...
 
     async def results_undeliverable(self, battle_id: int, reason: str) -> None:
         """A closed battle's results could not be posted: keep why, and stop retrying."""

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX battles_awaiting_results ON battles (id)
         WHERE state = 'closed' AND results_message_id IS NULL;
     """,
+    # 4: battles in threads of their own: the server's switch, and where each battle went on.
+    """
+    ALTER TABLE server_settings ADD COLUMN threads BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE battles ADD COLUMN thread_id BIGINT;
+    """,
 )
 
 

@@ -45,6 +45,7 @@ _BATTLE_NAMES = (
     "votes_a",
     "votes_b",
     "results_message_id",
+    "thread_id",
 )
 _BATTLE_COLUMNS = ", ".join(_BATTLE_NAMES)
 _SETTINGS_NAMES = tuple(setting.name for setting in SETTINGS)
@@ -281,6 +282,12 @@ class SQLStore(ABC):
         async with self._change() as db:
             await db.execute(
                 "UPDATE battles SET results_message_id = ? WHERE id = ?", (message_id, battle_id)
+            )
+
+    async def set_thread(self, battle_id: int, thread_id: int) -> None:
+        async with self._change() as db:
+            await db.execute(
+                "UPDATE battles SET thread_id = ? WHERE id = ?", (thread_id, battle_id)
             )
 
     async def results_undeliverable(self, battle_id: int, reason: str) -> None:
@@ -540,6 +547,7 @@ def _stored_battle(row: Row) -> StoredBattle:
         votes_a,
         votes_b,
         results_message_id,
+        thread_id,
     ) = row
     return StoredBattle(
         id=battle_id,
@@ -557,4 +565,5 @@ def _stored_battle(row: Row) -> StoredBattle:
         votes_a=votes_a,
         votes_b=votes_b,
         results_message_id=results_message_id,
+        thread_id=thread_id,
     )

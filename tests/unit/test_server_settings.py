@@ -58,6 +58,7 @@ def test_every_setting_round_trips_through_its_column():
         max_battles=2,
         blind_default=True,
         global_opt_out=True,
+        threads=True,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
