@@ -39,19 +39,19 @@ _STEP_TOLERANCE = 1e-5  # log-odds; the last step is taken too, leaving an error
 _MAX_NEWTON_STEPS = 100  # the posterior is strictly convex; Newton needs fewer than 20
 _MAX_HALVINGS = 60
 _SCORE_SLACK = 1e-9  # relative; stored aggregates may carry float rounding
-# Why a sandwich and not a bootstrap over battles, as Arena does: the leaderboard is fitted from
-# pair aggregates in well under 50 ms at 1M battles, and a bootstrap would need the battles
-# themselves and a few hundred refits. The sandwich needs one more sum per pair and two
-# matrix products.
+# Why a sandwich and not a bootstrap over battles, as Arena does: /leaderboard must answer within
+# 50 ms at 1M battles, and is fitted from pair aggregates (45,000 pairs of 300 models) in tens of
+# milliseconds. A bootstrap would have to read the million battles and refit a few hundred times,
+# seconds or minutes per refit. The sandwich needs one more sum per pair and two matrix products.
 #
 # Pairs seen in one or two battles show almost none of their scatter (one 0.5 between equals leaves
 # a residual of 0), which would make a newcomer look certain. So each pair's scatter is shrunk
 # toward the board's: the ratio of all residuals to what single votes would give, itself shrunk
 # toward single votes (ratio 1), each by this many pseudo-battles. Chosen by simulation (16
 # models with a 150-point sd, 1-20 voters a battle, 200 to 2,500 battles): shrinking each pair
-# straight toward single votes instead covers 99% on a board of 200 such battles, as a vote share
-# scatters about 5 times less than one vote; toward the board's ratio, 95-96% at every size, with
-# little change between 1 and 4 pseudo-battles.
+# straight toward single votes instead covers 99% on a board of 200 such battles, as such a vote
+# share scatters about 5 times less than one vote; toward the board's ratio, 95-97% at every size,
+# with little change between 1 and 4 pseudo-battles.
 _PSEUDO_BATTLES = 2.0
 
 
@@ -142,7 +142,8 @@ def fit_pairs(pairs: Iterable[PairRecord]) -> dict[str, Rating]:
         for name in names
     }
     # Sum records into an (n x n) table, the size of the Hessian anyway: entry [low, high] holds
-    # the pair's battles and low's score, whichever order its records named the two models in.
+    # the pair's battles, low's score and its squares, whichever order its records named the two
+    # models in; and how many of its records lack the squares.
     rated = (first != second) & (battles > 0)
     first, second, battles = first[rated], second[rated], battles[rated]
     score, square, unknown = score[rated], square[rated], unknown[rated]
