@@ -149,7 +149,8 @@ def _draw(history: History) -> _Drawn:
 
 @dataclass(frozen=True)
 class _Aggregates:
-    pairs: list[tuple[int, str, str, float, float]]  # guild, model_a < model_b, battles, score_a
+    # guild, model_a < model_b, battles, score_a, score_sq: in COPIED_TABLES["pair_stats"] order
+    pairs: list[tuple[int, str, str, float, float, float]]
     models: list[tuple[int, str, int, int, int, int, int]]  # guild, model, w, l, d, battles, votes
 
 
@@ -166,8 +167,16 @@ def _aggregates(history: History, drawn: _Drawn) -> _Aggregates:
     key = low * m + high
     battles = np.bincount(key, minlength=m * m)
     scores = np.bincount(key, weights=low_score, minlength=m * m)
+    squares = np.bincount(key, weights=low_score**2, minlength=m * m)
     pairs = [
-        (history.guild_id, names[k // m], names[k % m], float(battles[k]), float(scores[k]))
+        (
+            history.guild_id,
+            names[k // m],
+            names[k % m],
+            float(battles[k]),
+            float(scores[k]),
+            float(squares[k]),
+        )
         for k in np.flatnonzero(battles)
     ]
     a_wins = drawn.votes_a > drawn.votes_b

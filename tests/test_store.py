@@ -14,10 +14,12 @@ import pytest
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
 from bot.engine.pacing import Pace
+from bot.engine.ratings import collapse
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.errors import ConfigError
 from bot.store import BattleState, IntegrityError, NewBattle, open_store
+from bot.store import sql as store_sql
 from bot.store.migrations import MIGRATIONS, migration_scripts
 from tests.fakes.postgres import postgres_schema
 
@@ -272,6 +274,106 @@ async def test_aggregates_by_server_and_globally_without_opted_out_servers(store
     [only_first] = await store.pair_records(None)
     assert only_first.battles == 1
     assert (await store.model_records(None))["m/a"].wins == 0
+
+
+async def test_closing_adds_each_squared_score_to_the_pair(store):
+    await close_one(store, 1, "m/b", "m/a", {1: Side.A, 2: Side.A, 3: Side.B})
+    await close_one(store, 1, "m/a", "m/b", {1: Side.A, 2: Side.B})
+    await close_one(store, 2, "m/a", "m/b", {1: Side.A})
+    await close_one(store, 2, "m/a", "m/a", {1: Side.A})  # a model against itself: not rated
+    [pair] = await store.pair_records(1)
+    # In name order, m/a scored 1/3, then 1/2.
+    assert pair.score_a == pytest.approx(1 / 3 + 1 / 2)
+    assert pair.score_sq == pytest.approx(1 / 9 + 1 / 4)
+    [both] = await store.pair_records(None)
+    assert both.score_sq == pytest.approx(1 / 9 + 1 / 4 + 1)
+
+
+# Closed battles as schema 3 stored them: (guild, model_a, model_b, state, votes_a, votes_b).
+# "B/upper" sorts before "a/lower" in Python (and so in pair_stats), not under every collation.
+_VERSION_3_BATTLES = [
+    (1, "m/a", "m/b", "closed", 2, 1),
+    (1, "m/b", "m/a", "closed", 3, 1),
+    (1, "m/b", "m/a", "closed", 0, 4),
+    (1, "m/a", "m/c", "closed", 5, 5),
+    (1, "m/a", "m/b", "closed", 0, 0),  # no votes: not rated
+    (1, "m/a", "m/a", "closed", 3, 0),  # a model against itself: not rated
+    (1, "m/a", "m/b", "voting", None, None),
+    (1, "m/a", "m/b", "stopped", None, None),
+    (2, "m/b", "m/a", "closed", 1, 2),
+    (2, "a/lower", "B/upper", "closed", 4, 1),
+    (2, "B/upper", "a/lower", "closed", 1, 1),
+]
+
+
+async def test_migration_4_backfills_squared_scores_from_the_stored_votes(
+    database_url, monkeypatch
+):
+    every_script = migration_scripts
+    monkeypatch.setattr(store_sql, "migration_scripts", lambda dialect: every_script(dialect)[:3])
+    old = await open_store(database_url)
+    try:
+        assert await old.schema_version() == 3
+        rated = {
+            guild: [
+                (a, b, votes_a / (votes_a + votes_b))
+                for g, a, b, state, votes_a, votes_b in _VERSION_3_BATTLES
+                if g == guild and state == "closed" and votes_a + votes_b and a != b
+            ]
+            for guild in (1, 2)
+        }
+        async with old._change() as db:
+            await db.executemany(
+                "INSERT INTO battles (guild_id, channel_id, starter_id, model_a, model_b, rounds,"
+                " blind, sides_swapped, state, created_at, votes_a, votes_b)"
+                " VALUES (?, 10, 100, ?, ?, 1, ?, ?, ?, 1.0, ?, ?)",
+                [
+                    (guild, a, b, False, False, state, votes_a, votes_b)
+                    for guild, a, b, state, votes_a, votes_b in _VERSION_3_BATTLES
+                ],
+            )
+            # The aggregates schema 3 kept as it closed those battles: counts and score sums.
+            await db.executemany(
+                "INSERT INTO pair_stats (guild_id, model_a, model_b, battles, score_a)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (guild, pair.model_a, pair.model_b, pair.battles, pair.score_a)
+                    for guild, rows in rated.items()
+                    for pair in collapse(rows)
+                ],
+            )
+            # A pair with aggregates but no battles left to backfill from keeps 0.
+            await db.execute(
+                "INSERT INTO pair_stats (guild_id, model_a, model_b, battles, score_a)"
+                " VALUES (3, 'm/x', 'm/y', 1, 1.0)"
+            )
+    finally:
+        await old.close()
+    monkeypatch.undo()
+
+    migrated = await open_store(database_url)
+    try:
+        assert await migrated.schema_version() == len(MIGRATIONS) >= 4
+        for guild, rows in rated.items():
+            expected = collapse(rows)
+            stored = sorted(await migrated.pair_records(guild), key=lambda r: r.model_a + r.model_b)
+            assert [(r.model_a, r.model_b, r.battles) for r in stored] == [
+                (r.model_a, r.model_b, r.battles) for r in expected
+            ]
+            for got, want in zip(stored, expected, strict=True):
+                assert got.score_a == pytest.approx(want.score_a)
+                assert got.score_sq == pytest.approx(want.score_sq), (guild, got)
+        [untouched] = await migrated.pair_records(3)
+        assert untouched.score_sq == 0
+        # m/a vs m/b on server 1, as m/a saw it: 2/3, then 1/4 and 1 from m/b's side.
+        [first] = [r for r in await migrated.pair_records(1) if r.model_b == "m/b"]
+        assert first.score_sq == pytest.approx(4 / 9 + 1 / 16 + 1)
+        # Closing after the migration adds to the backfilled sums.
+        await close_one(migrated, 1, "m/a", "m/b", {1: Side.A, 2: Side.B})
+        [after] = [r for r in await migrated.pair_records(1) if r.model_b == "m/b"]
+        assert after.score_sq == pytest.approx(4 / 9 + 1 / 16 + 1 + 1 / 4)
+    finally:
+        await migrated.close()
 
 
 async def test_recent_battles_newest_first_and_by_model(store):

@@ -2,6 +2,12 @@
 
 Online Elo depends on the order of the votes; this fit depends only on the counts between each pair
 of models, so the same battles always give the same leaderboard.
+
+Each battle is one observation, its score the vote share of side A: the voters of one battle heard
+the same verses, so their votes are not independent draws. How much such a score scatters depends
+on how many voted (a share of 20 voters scatters far less than one vote), which the binomial model
+does not know. The intervals therefore come from a robust (sandwich) covariance, which takes the
+scatter from the battles themselves, through each pair's sum of squared scores.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, is_
 
 import numpy as np
 
@@ -32,6 +39,20 @@ _STEP_TOLERANCE = 1e-5  # log-odds; the last step is taken too, leaving an error
 _MAX_NEWTON_STEPS = 100  # the posterior is strictly convex; Newton needs fewer than 20
 _MAX_HALVINGS = 60
 _SCORE_SLACK = 1e-9  # relative; stored aggregates may carry float rounding
+# Why a sandwich and not a bootstrap over battles, as Arena does: /leaderboard must answer within
+# 50 ms at 1M battles, and is fitted from pair aggregates (45,000 pairs of 300 models) in tens of
+# milliseconds. A bootstrap would have to read the million battles and refit a few hundred times,
+# seconds or minutes per refit. The sandwich needs one more sum per pair and two matrix products.
+#
+# Pairs seen in one or two battles show almost none of their scatter (one 0.5 between equals leaves
+# a residual of 0), which would make a newcomer look certain. So each pair's scatter is shrunk
+# toward the board's: the ratio of all residuals to what single votes would give, itself shrunk
+# toward single votes (ratio 1), each by this many pseudo-battles. Chosen by simulation (16
+# models with a 150-point sd, 1-20 voters a battle, 200 to 2,500 battles): shrinking each pair
+# straight toward single votes instead covers 99% on a board of 200 such battles, as such a vote
+# share scatters about 5 times less than one vote; toward the board's ratio, 95-97% at every size,
+# with little change between 1 and 4 pseudo-battles.
+_PSEUDO_BATTLES = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +71,9 @@ class PairRecord:
     model_b: str
     battles: float  # number of battles between them (each battle weight 1)
     score_a: float  # sum over those battles of model_a's score (vote share, draw 0.5)
+    # Sum over those battles of model_a's score squared: how much the scores scatter. None when
+    # unknown; the fit then assumes each battle scattered like a single vote.
+    score_sq: float | None = None
 
 
 def fit_ratings(outcomes: Iterable[tuple[str, str, float]]) -> dict[str, Rating]:
@@ -73,20 +97,24 @@ def collapse(outcomes: Iterable[tuple[str, str, float]]) -> list[PairRecord]:
             raise ValueError(f"Score {score_a!r} for {model_a} vs {model_b} is not in [0, 1].")
         if model_b < model_a:
             model_a, model_b, score = model_b, model_a, 1.0 - score
-        counts = sums.setdefault((model_a, model_b), [0.0, 0.0])
+        counts = sums.setdefault((model_a, model_b), [0.0, 0.0, 0.0])
         counts[0] += 1.0
         counts[1] += score
-    return [PairRecord(a, b, n, s) for (a, b), (n, s) in sorted(sums.items())]
+        counts[2] += score * score
+    return [PairRecord(a, b, n, s, q) for (a, b), (n, s, q) in sorted(sums.items())]
 
 
 def fit_pairs(pairs: Iterable[PairRecord]) -> dict[str, Rating]:
     """The same fit from collapsed pair counts; fit_ratings collapses and calls this.
 
-    Records for the same unordered pair, in either order, are merged; a negative or non-finite
-    count, or a score outside [0, battles], raises ValueError. A model with no rated battles (only
-    self-play, or only zero-battle records) is listed at the mean with the prior's interval and 0
-    battles; it takes no part in the fit, so it moves no other rating or interval. Groups of models
-    never compared with each other are each centred on the mean, with intervals that say so.
+    Records for the same unordered pair, in either order, are merged (a reversed record's scores
+    are 1 - s, so its squares sum to battles - 2 score_a + score_sq); a negative or non-finite
+    count, or a score or a sum of squares outside [0, battles], raises ValueError. A pair with any
+    record lacking score_sq is taken to scatter like single votes. A model with no rated battles
+    (only self-play, or only zero-battle records) is listed at the mean with the prior's interval
+    and 0 battles; it takes no part in the fit, so it moves no other rating or interval. Groups of
+    models never compared with each other are each centred on the mean, with intervals that say
+    so.
     """
     records = list(pairs)
     if not records:
@@ -100,8 +128,13 @@ def fit_pairs(pairs: Iterable[PairRecord]) -> dict[str, Rating]:
     second = np.fromiter(map(index.__getitem__, second_names), np.intp, len(records))
     battles = np.fromiter(map(attrgetter("battles"), records), float, len(records))
     score = np.fromiter(map(attrgetter("score_a"), records), float, len(records))
-    _check(records, battles, score)
+    squares = list(map(attrgetter("score_sq"), records))
+    unknown = np.fromiter(map(is_, squares, repeat(None)), bool, len(records))
+    square = np.array(squares, float)  # None becomes NaN, replaced just below
+    square[unknown] = 0.0
+    _check(records, battles, score, square)
     score = np.clip(score, 0.0, battles)
+    square = np.clip(square, 0.0, battles)
 
     prior_half_width = Z_95 * PRIOR_SD_ELO
     ratings = {
@@ -109,17 +142,23 @@ def fit_pairs(pairs: Iterable[PairRecord]) -> dict[str, Rating]:
         for name in names
     }
     # Sum records into an (n x n) table, the size of the Hessian anyway: entry [low, high] holds
-    # the pair's battles and low's score, whichever order its records named the two models in.
+    # the pair's battles, low's score and its squares, whichever order its records named the two
+    # models in; and how many of its records lack the squares.
     rated = (first != second) & (battles > 0)
-    first, second, battles, score = first[rated], second[rated], battles[rated], score[rated]
+    first, second, battles = first[rated], second[rated], battles[rated]
+    score, square, unknown = score[rated], square[rated], unknown[rated]
     swap = first > second
     cells = np.where(swap, second, first) * len(names) + np.where(swap, first, second)
-    battle_table = np.bincount(cells, battles, len(names) ** 2)
-    score_table = np.bincount(cells, np.where(swap, battles - score, score), len(names) ** 2)
+    size = len(names) ** 2
+    battle_table = np.bincount(cells, battles, size)
+    score_table = np.bincount(cells, np.where(swap, battles - score, score), size)
+    square_table = np.bincount(cells, np.where(swap, battles - 2 * score + square, square), size)
+    unknown_table = np.bincount(cells, unknown, size)
     cells = np.flatnonzero(battle_table)
     if not len(cells):
         return ratings
-    battles, score = battle_table[cells], score_table[cells]
+    battles, score, square = battle_table[cells], score_table[cells], square_table[cells]
+    square = np.where(unknown_table[cells] > 0, np.nan, square)
     # Fit only the models with battles, re-indexed; the rest keep the prior.
     low, high = cells // len(names), cells % len(names)
     fitted = np.flatnonzero(
@@ -128,7 +167,7 @@ def fit_pairs(pairs: Iterable[PairRecord]) -> dict[str, Rating]:
     position = np.zeros(len(names), np.intp)
     position[fitted] = np.arange(len(fitted))
     low, high = position[low], position[high]
-    theta, variance = _fit(len(fitted), low, high, battles, score)
+    theta, variance = _fit(len(fitted), low, high, battles, score, square)
     played = np.bincount(low, battles, len(fitted)) + np.bincount(high, battles, len(fitted))
     for k, i in enumerate(fitted):
         rating = ELO_MEAN + _ELO_PER_LOGIT * float(theta[k])
@@ -153,23 +192,42 @@ def leaderboard_order(ratings: Mapping[str, Rating]) -> list[str]:
     return sorted(ratings, key=lambda name: (-ratings[name].rating, name))
 
 
-def _check(records: list[PairRecord], battles: np.ndarray, score: np.ndarray) -> None:
+def _check(
+    records: list[PairRecord], battles: np.ndarray, score: np.ndarray, square: np.ndarray
+) -> None:
     slack = _SCORE_SLACK * np.maximum(battles, 1.0)
-    bad = ~(np.isfinite(battles) & (battles >= 0) & (score >= -slack) & (score <= battles + slack))
+
+    def within(values: np.ndarray) -> np.ndarray:
+        return (values >= -slack) & (values <= battles + slack)  # also False for NaN
+
+    bad = ~(np.isfinite(battles) & (battles >= 0) & within(score))
     if bad.any():
         r = records[int(np.argmax(bad))]
         raise ValueError(
             f"Pair {r.model_a} vs {r.model_b}: score {r.score_a!r} over {r.battles!r} battles "
             "is not a score between 0 and the number of battles."
         )
+    bad = ~within(square)
+    if bad.any():
+        r = records[int(np.argmax(bad))]
+        raise ValueError(
+            f"Pair {r.model_a} vs {r.model_b}: sum of squared scores {r.score_sq!r} over "
+            f"{r.battles!r} battles is not between 0 and the number of battles."
+        )
 
 
 def _fit(
-    n: int, low: np.ndarray, high: np.ndarray, battles: np.ndarray, score: np.ndarray
+    n: int,
+    low: np.ndarray,
+    high: np.ndarray,
+    battles: np.ndarray,
+    score: np.ndarray,
+    square: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mode in log-odds, centred, and the variances of the centred ratings.
 
-    Newton's method on the negative log posterior; score is low's wins (ties half) against high.
+    Newton's method on the negative log posterior; score is low's wins (ties half) against high,
+    square the sum of their squares (NaN where unknown).
     """
     theta = _starting_point(n, low, high, battles, score)
     value, gradient, weight = _evaluate(theta, low, high, battles, score)
@@ -190,11 +248,42 @@ def _fit(
         theta, (value, gradient, weight) = candidate, evaluated
     # The prior already centres the mode (the likelihood ignores a common shift); make it exact.
     theta -= theta.mean()
-    hessian = _hessian(n, low, high, _evaluate(theta, low, high, battles, score)[2])
-    # Covariance of the centred ratings: P H^-1 P with P = I - 11'/n; only its diagonal is needed.
-    inverse = np.linalg.inv(hessian)
-    row_means = inverse.mean(axis=1)
-    return theta, np.diag(inverse) - 2 * row_means + row_means.mean()
+    weight = _evaluate(theta, low, high, battles, score)[2]
+    inverse = np.linalg.inv(_hessian(n, low, high, weight))
+    # The sandwich H^-1 M H^-1: H the curvature of the penalised likelihood, M how much its
+    # gradient really varies from battle to battle, each pair's scatter in place of the binomial
+    # one. M keeps the prior's precision, as H does: where the battles scatter like single votes
+    # (M = H) this is H^-1, the posterior covariance, and a model with few battles keeps its
+    # interval as wide as the prior and that scatter say.
+    scatter = _battle_scatter(theta[low] - theta[high], battles, score, square)
+    covariance = inverse @ _hessian(n, low, high, scatter) @ inverse
+    # Covariance of the centred ratings: P C P with P = I - 11'/n; only its diagonal is needed.
+    row_means = covariance.mean(axis=1)
+    return theta, np.diag(covariance) - 2 * row_means + row_means.mean()
+
+
+def _battle_scatter(
+    diff: np.ndarray, battles: np.ndarray, score: np.ndarray, square: np.ndarray
+) -> np.ndarray:
+    """Each pair's variance of the gradient, sum_b (s_b - p)^2, shrunk as _PSEUDO_BATTLES says.
+
+    diff is low's rating minus high's (log-odds). The residuals come from the sums, as
+    square - 2 p score + battles p^2. Where square is NaN (unknown) each battle counts as one
+    vote, battles p (1 - p): the binomial model's own figure.
+    """
+    small = np.exp(-np.abs(diff))  # as in _evaluate, so that nothing overflows
+    p_low = np.where(diff >= 0, 1.0, small) / (1.0 + small)
+    one_vote = p_low * (1.0 - p_low)
+    known = ~np.isnan(square)
+    # Rounding can take a near-perfect fit's residuals slightly below 0.
+    residual = np.where(known, square, 0.0) - 2.0 * p_low * score + battles * p_low**2
+    residual = np.maximum(residual, 0.0)
+    # A pseudo-battle of one vote at p = 1/2 adds 1/4 to both sums.
+    board_ratio = (residual[known].sum() + _PSEUDO_BATTLES / 4) / (
+        (battles * one_vote)[known].sum() + _PSEUDO_BATTLES / 4
+    )
+    shrunk = (residual + _PSEUDO_BATTLES * board_ratio * one_vote) / (battles + _PSEUDO_BATTLES)
+    return battles * np.where(known, shrunk, one_vote)
 
 
 def _starting_point(

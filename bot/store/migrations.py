@@ -104,7 +104,34 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX battles_awaiting_results ON battles (id)
         WHERE state = 'closed' AND results_message_id IS NULL;
     """,
-    # 4: battles in threads of their own: the server's switch, and where each battle went on.
+    # 4: each pair's sum of squared scores, how much its battles scatter, for the ratings'
+    # intervals; backfilled from the closed battles' vote counts, which are their ballots'. Rated
+    # battles only, as closing counted them: votes cast, two different models. A battle's score
+    # is taken for whichever model the pair's row names first, found by matching the row's names
+    # rather than comparing them here, as Postgres may collate text otherwise than Python sorts.
+    """
+    ALTER TABLE pair_stats ADD COLUMN score_sq DOUBLE PRECISION NOT NULL DEFAULT 0;
+    UPDATE pair_stats SET score_sq = sums.score_sq
+    FROM (
+        SELECT guild_id, first_model, second_model, SUM(first_share * first_share) AS score_sq
+        FROM (
+            SELECT guild_id, model_a AS first_model, model_b AS second_model,
+                CAST(votes_a AS DOUBLE PRECISION) / (votes_a + votes_b) AS first_share
+            FROM battles
+            WHERE state = 'closed' AND votes_a + votes_b > 0 AND model_a <> model_b
+            UNION ALL
+            SELECT guild_id, model_b, model_a,
+                CAST(votes_b AS DOUBLE PRECISION) / (votes_a + votes_b)
+            FROM battles
+            WHERE state = 'closed' AND votes_a + votes_b > 0 AND model_a <> model_b
+        ) AS oriented
+        GROUP BY guild_id, first_model, second_model
+    ) AS sums
+    WHERE pair_stats.guild_id = sums.guild_id
+        AND pair_stats.model_a = sums.first_model
+        AND pair_stats.model_b = sums.second_model;
+    """,
+    # 5: battles in threads of their own: the server's switch, and where each battle went on.
     """
     ALTER TABLE server_settings ADD COLUMN threads BOOLEAN NOT NULL DEFAULT FALSE;
     ALTER TABLE battles ADD COLUMN thread_id BIGINT;

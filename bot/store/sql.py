@@ -63,7 +63,7 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "ballots": (("battle_id", "user_id", "side"), "battle_id, user_id"),
     "server_settings": (("guild_id", *_SETTINGS_NAMES), "guild_id"),
     "pair_stats": (
-        ("guild_id", "model_a", "model_b", "battles", "score_a"),
+        ("guild_id", "model_a", "model_b", "battles", "score_a", "score_sq"),
         "guild_id, model_a, model_b",
     ),
     "model_stats": (
@@ -408,7 +408,8 @@ class SQLStore(ABC):
             return []  # No judges' panel has rated a battle yet.
         where, values = _scope(guild_id, "p")
         rows = await self._fetch(
-            "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a) FROM pair_stats p"
+            "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a), SUM(p.score_sq)"
+            " FROM pair_stats p"
             f" LEFT JOIN server_settings s ON s.guild_id = p.guild_id {where}"
             " GROUP BY p.model_a, p.model_b",
             values,
@@ -487,11 +488,12 @@ async def _add_to_aggregates(db: Executor, battle_id: int, tally: Tally) -> None
         (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
     )
     await db.execute(
-        "INSERT INTO pair_stats (guild_id, model_a, model_b, battles, score_a)"
-        " VALUES (?, ?, ?, 1, ?) ON CONFLICT (guild_id, model_a, model_b) DO UPDATE SET"
+        "INSERT INTO pair_stats (guild_id, model_a, model_b, battles, score_a, score_sq)"
+        " VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (guild_id, model_a, model_b) DO UPDATE SET"
         " battles = pair_stats.battles + 1,"
-        " score_a = pair_stats.score_a + excluded.score_a",
-        (guild_id, first, second, first_score),
+        " score_a = pair_stats.score_a + excluded.score_a,"
+        " score_sq = pair_stats.score_sq + excluded.score_sq",
+        (guild_id, first, second, first_score, first_score * first_score),
     )
     # In name order, so that concurrent closes lock model rows in one order (on Postgres, closes
     # of a-b, b-c and c-a at once could otherwise wait on each other in a circle).

@@ -1,5 +1,6 @@
 """Bradley-Terry ratings: agreement with a plain maximum-likelihood fit, and honest intervals."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,6 +23,7 @@ from bot.engine.ratings import (
 )
 
 LOGIT_PER_ELO = math.log(10) / ELO_SCALE
+REPETITIONS = 1000  # boards per coverage test: 16,000 intervals, a standard error near 0.2%
 
 
 def simulate(
@@ -46,9 +48,23 @@ def spread_models(count: int, half_range: float) -> dict[str, float]:
     }
 
 
-def reference_fit(rows: list[tuple[str, str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+def drawn_models(rng: np.random.Generator, count: int, sd: float) -> dict[str, float]:
+    """True ratings drawn from a normal with this sd, centred on ELO_MEAN as the fit centres."""
+    offsets = rng.normal(0.0, sd, count)
+    return {f"m{k:02d}": ELO_MEAN + offset for k, offset in enumerate(offsets - offsets.mean())}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    rating: dict[str, float]
+    information_half_width: dict[str, float]  # from the inverse observed information
+    sandwich_half_width: dict[str, float]  # from I^-1 (sum over rows of g g') I^-1
+
+
+def reference_fit(rows: list[tuple[str, str, float]]) -> Reference:
     """Unpenalised maximum likelihood over the raw rows with scipy, one model pinned at 0, then
-    centred on ELO_MEAN; plus 95% half-widths from the inverse observed information."""
+    centred on ELO_MEAN; plus 95% half-widths from the inverse observed information, and from
+    the textbook sandwich, built row by row."""
     names = sorted({a for a, _, _ in rows} | {b for _, b, _ in rows})
     index = {name: k for k, name in enumerate(names)}
     first = np.array([index[a] for a, _, _ in rows])
@@ -82,12 +98,19 @@ def reference_fit(rows: list[tuple[str, str, float]]) -> tuple[dict[str, float],
     design[np.arange(len(rows)), first] = 1.0
     design[np.arange(len(rows)), second] = -1.0
     information = (design[:, 1:] * weight[:, None]).T @ design[:, 1:]
+    inverse = np.linalg.inv(information)
+    row_gradients = design[:, 1:] * (score - 1.0 / (1.0 + np.exp(-diff)))[:, None]
+    sandwich = inverse @ (row_gradients.T @ row_gradients) @ inverse
     to_centred = (np.eye(len(names)) - 1.0 / len(names))[:, 1:]
-    covariance = to_centred @ np.linalg.inv(information) @ to_centred.T
-    half_widths = Z_95 * np.sqrt(np.diag(covariance)) / LOGIT_PER_ELO
-    return (
+
+    def half_widths(covariance: np.ndarray) -> dict[str, float]:
+        variance = np.diag(to_centred @ covariance @ to_centred.T)
+        return {name: Z_95 * math.sqrt(variance[k]) / LOGIT_PER_ELO for k, name in enumerate(names)}
+
+    return Reference(
         {name: ELO_MEAN + centred[k] / LOGIT_PER_ELO for k, name in enumerate(names)},
-        {name: half_widths[k] for k, name in enumerate(names)},
+        half_widths(inverse),
+        half_widths(sandwich),
     )
 
 
@@ -104,20 +127,32 @@ def test_matches_scipy_maximum_likelihood_within_two_points():
     rng = np.random.default_rng(20240601)
     rows = simulate(rng, spread_models(8, 250), battles=3000, max_voters=5)
     fitted = fit_ratings(rows)
-    reference, half_widths = reference_fit(rows)
+    reference = reference_fit(rows)
 
-    gaps = [abs(fitted[name].rating - reference[name]) for name in reference]
+    gaps = [abs(fitted[name].rating - reference.rating[name]) for name in reference.rating]
     # About 750 battles a model: the prior's pull is a fraction of a point, well inside 2.
     assert max(gaps) < 2.0
     # The prior only ever shrinks toward the mean, never spreads the ratings out.
     spread = sum((r.rating - ELO_MEAN) ** 2 for r in fitted.values())
-    assert spread <= sum((elo - ELO_MEAN) ** 2 for elo in reference.values()) + 1e-6
-    # The information-matrix intervals agree with the reference's, prior aside.
+    assert spread <= sum((elo - ELO_MEAN) ** 2 for elo in reference.rating.values()) + 1e-6
+    # The intervals agree with the row-by-row sandwich's, prior and shrinkage aside (about 107
+    # battles a pair, so both are slight), and are narrower than the information matrix's: a
+    # share of 1-5 voters scatters less than one vote.
     for name, rating in fitted.items():
-        assert (rating.high - rating.low) / 2 == pytest.approx(half_widths[name], rel=0.01)
+        half_width = (rating.high - rating.low) / 2
+        assert half_width == pytest.approx(reference.sandwich_half_width[name], rel=0.01)
+        assert half_width < 0.9 * reference.information_half_width[name]
         assert rating.high - rating.rating == pytest.approx(rating.rating - rating.low)
     assert sum(r.rating for r in fitted.values()) / len(fitted) == pytest.approx(ELO_MEAN)
     assert sum(r.battles for r in fitted.values()) == 2 * len(rows)
+
+    # Pairs without their sums of squares (older callers) scatter like single votes: the
+    # information-matrix intervals, as before.
+    unknown_scatter = [dataclasses.replace(pair, score_sq=None) for pair in collapse(rows)]
+    for name, rating in fit_pairs(unknown_scatter).items():
+        assert rating.rating == pytest.approx(fitted[name].rating, abs=1e-9)
+        half_width = (rating.high - rating.low) / 2
+        assert half_width == pytest.approx(reference.information_half_width[name], rel=0.01)
 
 
 def test_recovers_the_order_of_simulated_models():
@@ -132,6 +167,39 @@ def test_recovers_the_order_of_simulated_models():
     fitted = fit_ratings(simulate(rng, separated, battles=1500))
     assert leaderboard_order(fitted) == ["top", "high", "mid", "low"]
     assert rank(fitted) == {"top": 1, "high": 2, "mid": 3, "low": 4}
+
+
+@pytest.mark.parametrize("max_voters", [20, 1], ids=["1-20 voters", "one voter"])
+def test_intervals_hold_the_truth_95_percent_of_the_time_however_many_vote(max_voters):
+    """The issue's simulation: 16 models with a 150-point sd, 2,500 battles, each scoring the vote
+    share of 1 to max_voters voters (uniform). The intervals are calibrated, and no wider than
+    the error calls for (a calibrated 95% interval is 1.96 x the RMSE)."""
+    rng = np.random.default_rng(20261130 + max_voters)
+    covered = total = 0
+    half_widths, errors = [], []
+    for _ in range(REPETITIONS):
+        true_elo = drawn_models(rng, 16, sd=150.0)
+        for name, rating in fit_ratings(simulate(rng, true_elo, 2500, max_voters)).items():
+            covered += rating.low <= true_elo[name] <= rating.high
+            total += 1
+            half_widths.append((rating.high - rating.low) / 2)
+            errors.append(rating.rating - true_elo[name])
+    assert total == 16 * REPETITIONS
+    coverage = covered / total
+    width_ratio = float(np.mean(half_widths)) / math.sqrt(float(np.mean(np.square(errors))))
+    print(f"{max_voters=}: coverage {coverage:.3f}, mean half-width / RMSE {width_ratio:.2f}")
+    assert 0.93 <= coverage <= 0.97
+    assert width_ratio <= 2.5
+
+
+def test_a_vote_share_of_many_voters_counts_for_more_than_one_vote():
+    rng = np.random.default_rng(17)
+    true_elo = drawn_models(rng, 16, sd=150.0)
+    crowded = fit_ratings(simulate(rng, true_elo, 2500, max_voters=20))
+    single = fit_ratings(simulate(rng, true_elo, 2500, max_voters=1))
+    for name in true_elo:
+        # 1-20 voters: a share's variance is p(1-p) times the mean of 1/voters, 0.18.
+        assert crowded[name].high - crowded[name].low < 0.6 * (single[name].high - single[name].low)
 
 
 def test_intervals_cover_the_true_rating_about_95_percent_of_the_time():
@@ -208,6 +276,21 @@ def test_a_single_battle_gives_a_finite_modest_rating_and_a_wide_interval():
     assert newcomer.high - newcomer.low > 3 * widest_regular
 
 
+@pytest.mark.parametrize("score", [0.5, 1.0])
+def test_one_battle_among_crowded_ones_still_gives_a_wide_interval(score):
+    # A 0.5 against an equal opponent leaves a residual of 0: the pair shows no scatter of its own.
+    rng = np.random.default_rng(23)
+    true_elo = drawn_models(rng, 16, sd=150.0)
+    middle = min(true_elo, key=lambda name: abs(true_elo[name] - ELO_MEAN))
+    rows = [*simulate(rng, true_elo, 2500, max_voters=20), ("newcomer", middle, score)]
+    fitted = fit_ratings(rows)
+    newcomer = fitted.pop("newcomer")
+    assert newcomer.battles == 1
+    assert all(math.isfinite(v) for v in (newcomer.rating, newcomer.low, newcomer.high))
+    assert newcomer.high - newcomer.rating > 250  # one battle says little
+    assert newcomer.high - newcomer.low > 5 * max(r.high - r.low for r in fitted.values())
+
+
 def test_an_unbeaten_record_stays_finite():
     fitted = fit_ratings([("champ", "chump", 1.0)] * 500)
     assert all(math.isfinite(v) for r in fitted.values() for v in (r.rating, r.low, r.high))
@@ -230,8 +313,8 @@ def test_collapsed_pairs_fit_the_same_as_rows():
     rows = simulate(rng, spread_models(5, 200), battles=300, max_voters=4)
     assert fit_pairs(collapse(rows)) == fit_ratings(rows)
     assert collapse([("b", "a", 1.0), ("a", "b", 0.25), ("a", "c", 0.5)]) == [
-        PairRecord("a", "b", 2.0, 0.25),
-        PairRecord("a", "c", 1.0, 0.5),
+        PairRecord("a", "b", 2.0, 0.25, 0.0625),
+        PairRecord("a", "c", 1.0, 0.5, 0.25),
     ]
 
 
@@ -244,6 +327,30 @@ def test_reversed_pair_records_are_merged():
     merged = [PairRecord("a", "b", 5.0, 3.5), PairRecord("b", "c", 4.0, 3.0)]
     assert_same(fit_pairs(split), fit_pairs(merged), tolerance=1e-9)
     assert fit_pairs(split)["b"].battles == 9
+
+
+def test_reversed_pair_records_merge_their_squares():
+    # Reversed, a score s is 1 - s: the squares sum to battles - 2 score_a + score_sq.
+    split = [
+        PairRecord("a", "b", 3.0, 2.0, 1.5),
+        PairRecord("b", "a", 2.0, 0.5, 0.25),
+        PairRecord("c", "b", 4.0, 1.0, 0.5),
+    ]
+    merged = [PairRecord("a", "b", 5.0, 3.5, 2.75), PairRecord("b", "c", 4.0, 3.0, 2.5)]
+    assert_same(fit_pairs(split), fit_pairs(merged), tolerance=1e-9)
+    rows = [("a", "b", 1.0), ("a", "b", 0.5), ("b", "a", 0.25), ("c", "b", 0.75), ("b", "c", 0.6)]
+    assert_same(fit_pairs(collapse(rows)), fit_ratings(rows), tolerance=1e-9)
+    assert fit_pairs(merged) != fit_pairs([PairRecord("a", "b", 5.0, 3.5), merged[1]])
+
+
+def test_a_pair_with_any_record_lacking_squares_scatters_like_single_votes():
+    partly_known = [
+        PairRecord("a", "b", 3.0, 2.0, 1.5),
+        PairRecord("b", "a", 2.0, 1.0),
+        PairRecord("b", "c", 4.0, 3.0, 2.5),
+    ]
+    unknown = [PairRecord("a", "b", 5.0, 3.0), PairRecord("b", "c", 4.0, 3.0, 2.5)]
+    assert_same(fit_pairs(partly_known), fit_pairs(unknown), tolerance=1e-9)
 
 
 @pytest.mark.parametrize("score", [1.5, -0.1, math.nan])
@@ -259,6 +366,9 @@ def test_scores_outside_zero_to_one_are_refused(score):
         PairRecord("a", "b", 2.0, -1.0),
         PairRecord("a", "b", -1.0, 0.0),
         PairRecord("a", "b", math.inf, 1.0),
+        PairRecord("a", "b", 2.0, 1.0, 2.5),
+        PairRecord("a", "b", 2.0, 1.0, -0.5),
+        PairRecord("a", "b", 2.0, 1.0, math.nan),
     ],
 )
 def test_impossible_pair_records_are_refused(record):
