@@ -18,7 +18,13 @@ protocol mistakes land in ``double.violations``.
         assert (await interaction.response())["type"] == 4
 """
 
-from .double import DEFAULT_BOT_TOKEN, DiscordDouble
+from .double import (
+    DEFAULT_BOT_TOKEN,
+    WEBHOOK_CHANNEL_RATE_LIMIT,
+    WEBHOOK_RATE_LIMIT,
+    DiscordDouble,
+    RequestCounts,
+)
 from .errors import DiscordError
 from .gateway import GatewaySession
 from .interactions import AutocompleteResult, Interaction, InteractionType
@@ -27,25 +33,31 @@ from .model import (
     BOT_DEFAULT_PERMISSIONS,
     EVERYONE_DEFAULT_PERMISSIONS,
     Channel,
+    ChannelType,
     Guild,
     Intent,
     Member,
     MessageFlag,
     Permission,
     Role,
+    Thread,
     User,
+    Webhook,
     snowflake_shard,
 )
 from .rest import RecordedRequest
-from .state import CommandSync, TypingEvent
+from .state import CommandSync, TypingEvent, WebhookExecution
 
 __all__ = [
     "ALL_PERMISSIONS",
     "BOT_DEFAULT_PERMISSIONS",
     "DEFAULT_BOT_TOKEN",
     "EVERYONE_DEFAULT_PERMISSIONS",
+    "WEBHOOK_CHANNEL_RATE_LIMIT",
+    "WEBHOOK_RATE_LIMIT",
     "AutocompleteResult",
     "Channel",
+    "ChannelType",
     "CommandSync",
     "DiscordDouble",
     "DiscordError",
@@ -58,8 +70,12 @@ __all__ = [
     "MessageFlag",
     "Permission",
     "RecordedRequest",
+    "RequestCounts",
     "Role",
+    "Thread",
     "TypingEvent",
     "User",
+    "Webhook",
+    "WebhookExecution",
     "snowflake_shard",
 ]
