@@ -658,6 +658,12 @@ async def test_webhook_permission_name_and_count_refusals(
     double.revoke(scene.channel, Permission.MANAGE_WEBHOOKS)
     with pytest.raises(discord.Forbidden):
         await channel.webhooks()
+    refused_routes = [(r.method, r.route, r.status) for r in double.invalid_requests]
+    assert refused_routes == [
+        ("POST", "/channels/{channel_id}/webhooks", 403),
+        ("GET", "/channels/{channel_id}/webhooks", 403),
+        ("GET", "/channels/{channel_id}/webhooks", 403),
+    ]
     # Executing needs no permission of the bot: only the webhook's token.
     assert (await fifteenth.send("still here", wait=True)).webhook_id == fifteenth.id
 
@@ -701,6 +707,14 @@ async def test_deleted_webhook_answers_404_and_can_be_recreated(
     assert double.webhooks(scene.channel.id) == []
     with pytest.raises(discord.NotFound):
         await again.send("three", wait=True)
+    third = await channel.create_webhook(name="stage")
+    await third.delete(prefer_auth=False)  # DELETE /webhooks/{id}/{token}: no permission needed
+    assert double.webhooks(scene.channel.id) == []
+    with pytest.raises(discord.HTTPException) as nameless:
+        await channel.create_webhook(name="x" * 81)
+    assert nameless.value.code == 50035
+    assert len(double.violations) == (1 if double.validator else 0)  # the schema says 80 too
+    double.violations.clear()
     assert [p.content for p in double.webhook_messages(scene.channel.id)] == ["one", "two"]
     assert [m["content"] for m in double.messages(scene.channel.id)] == ["one", "two"]
 
@@ -848,6 +862,21 @@ async def test_thread_from_a_message_and_everything_in_it(
             await hook.send("lost", thread=stranger, wait=True)
         assert unknown.value.code == 10003
     assert len(double.webhook_messages(scene.channel.id)) == 1
+
+
+async def test_a_restarted_bot_finds_active_threads(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, Permission.CREATE_PUBLIC_THREADS)
+    title = await text_channel(bot, scene.channel).send("title")
+    thread = await title.create_thread(name="battle")
+    await thread.send("verse")
+    restarted = BattleBot()
+    async with running(restarted, double.token):
+        found = restarted.get_channel(thread.id)  # from GUILD_CREATE's threads
+        assert isinstance(found, discord.Thread) and found.parent_id == scene.channel.id
+        assert found.last_message_id is not None
+        assert [m.content async for m in found.history()] == ["verse"]
 
 
 async def test_thread_permission_refusals(

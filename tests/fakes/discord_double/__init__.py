@@ -9,6 +9,11 @@ checked like Discord checks them (auth, limits, permissions, rate limits) and, g
 Discord's OpenAPI description (``DISCORD_OPENAPI_SPEC``), against its schemas;
 protocol mistakes land in ``double.violations``.
 
+Channel webhooks (``double.webhooks``, ``double.webhook_messages``, ``double.delete_webhook``,
+``double.inject_webhook_429``) and public threads started from messages (``double.threads``)
+are served too; ``double.grant``/``double.revoke`` change the bot's permissions in a channel,
+and ``double.request_counts()`` counts what drew on the bot's global rate limit, per route.
+
     async with DiscordDouble(openapi_spec=os.environ.get("DISCORD_OPENAPI_SPEC")) as double:
         guild = double.add_guild("Test Server")
         channel = guild.add_channel("battles")

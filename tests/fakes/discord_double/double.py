@@ -203,6 +203,12 @@ class DiscordDouble:
         return self._rest.violations
 
     @property
+    def invalid_requests(self) -> list[RecordedRequest]:
+        """Requests answered 401, 403 or 429: what Discord counts toward its temporary ban
+        (10,000 in 10 minutes)."""
+        return [r for r in self._rest.requests if r.status in (401, 403, 429)]
+
+    @property
     def rate_limit_hits(self) -> int:
         """How many 429s were served."""
         return self._rest.rate_limit_hits

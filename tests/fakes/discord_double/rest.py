@@ -414,6 +414,8 @@ class RestApi:
                 False,
             ),
             ("POST", webhook, self.execute_webhook, False),
+            ("GET", webhook, self.get_webhook_with_token, False),
+            ("DELETE", webhook, self.delete_webhook_with_token, False),
             ("GET", webhook + "/messages/@original", self.get_webhook_message, False),
             ("PATCH", webhook + "/messages/@original", self.edit_webhook_message, False),
             ("DELETE", webhook + "/messages/@original", self.delete_webhook_message, False),
@@ -774,16 +776,27 @@ class RestApi:
         self._state.delete_webhook(self._managed_webhook(api))
         return NO_CONTENT
 
-    async def execute_webhook(self, api: ApiRequest) -> object:
-        """``POST /webhooks/{id}/{token}``: an interaction followup (the application's id) or
-        a post through a channel webhook."""
-        if api.id("webhook_id") == self._state.application_id:
-            return await self.create_followup(api)
+    def _webhook_by_token(self, api: ApiRequest) -> Webhook:
         webhook = self._state.webhooks.get(api.id("webhook_id"))
         if webhook is None:
             raise unknown(UNKNOWN_WEBHOOK)
         if webhook.token != api.params["webhook_token"]:
             raise DiscordError(401, 50027, "Invalid Webhook Token")
+        return webhook
+
+    async def get_webhook_with_token(self, api: ApiRequest) -> Json:
+        return self._webhook_by_token(api).to_wire()
+
+    async def delete_webhook_with_token(self, api: ApiRequest) -> object:
+        self._state.delete_webhook(self._webhook_by_token(api))
+        return NO_CONTENT
+
+    async def execute_webhook(self, api: ApiRequest) -> object:
+        """``POST /webhooks/{id}/{token}``: an interaction followup (the application's id) or
+        a post through a channel webhook."""
+        if api.id("webhook_id") == self._state.application_id:
+            return await self.create_followup(api)
+        webhook = self._webhook_by_token(api)
         body = api.body()
         if body.get("username") is not None:
             _check_webhook_name(str(body["username"]), "username")
@@ -935,6 +948,10 @@ class RestApi:
 
 
 def _check_webhook_name(name: str, field_name: str) -> None:
+    if not 1 <= len(name) <= 80:
+        raise form_errors(
+            [([field_name], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 80 in length.")]
+        )
     for word in FORBIDDEN_WEBHOOK_NAME_WORDS:
         if word in name.lower():
             raise form_errors(
