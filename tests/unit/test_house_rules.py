@@ -68,6 +68,9 @@ def test_vendor_names_beyond_the_catalog_id():
     assert not leaks_identity("My flow is adaptable", "openai/gpt-4o")  # "gpt" inside a word
     assert leaks_identity("I'm Claude and my flow is stable", "anthropic/claude-3.5-sonnet")
     assert leaks_identity("Meta made me, the llama of the game", "meta-llama/llama-3-70b")
+    # The vendor's name counts as a word even when it is also an English one.
+    assert leaks_identity("this verse is so meta", "meta-llama/llama-3-70b")
+    assert not leaks_identity("metaphors for days", "meta-llama/llama-3-70b")
     assert leaks_identity("xAI raised me", "x-ai/grok-2")
     assert leaks_identity("X-AI raised me", "x-ai/grok-2")
     assert not leaks_identity("the max aisle", "x-ai/grok-2")
@@ -150,11 +153,6 @@ def test_tokens_are_counted_conservatively():
     assert estimate_tokens("") == 0
 
 
-def _worst_case_chars(battle: Battle, side: Side, history_turns: list, max_tokens: int) -> int:
-    """Characters of the real request if every earlier verse were max_tokens * 3 chars long."""
-    return sum(len(m["content"]) for m in messages_for(battle, side, history_turns))
-
-
 def test_battle_bound_covers_the_real_requests_at_their_longest():
     battle = Battle("vendor/a", "vendor/b", rounds=3, topic="cats")
     max_tokens = 50
@@ -170,9 +168,9 @@ def test_battle_bound_covers_the_real_requests_at_their_longest():
         if slot.side is None:
             history.append(battle.turn(slot, "Final round!"))
             continue
-        prompt_chars = _worst_case_chars(battle, slot.side, history, max_tokens)
-        messages = len(messages_for(battle, slot.side, history))
-        prompt_tokens = estimate_tokens(prompt_chars) + messages * MESSAGE_OVERHEAD_TOKENS
+        messages = messages_for(battle, slot.side, history)
+        prompt_chars = sum(len(m["content"]) for m in messages)
+        prompt_tokens = estimate_tokens(prompt_chars) + len(messages) * MESSAGE_OVERHEAD_TOKENS
         actual += spend_from_usage(prompt_tokens, max_tokens, pricing[battle.model(slot.side)])
         history.append(battle.turn(slot, "x" * (max_tokens * CHARS_PER_TOKEN)))
     assert bound >= actual
