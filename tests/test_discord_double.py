@@ -845,13 +845,19 @@ async def test_thread_from_a_message_and_everything_in_it(
     )
     assert double.webhook_messages(scene.channel.id) == [post]
     assert [m["content"] for m in double.messages(thread.id)] == [
+        "",  # the thread starter message
         "First verse",
         "Vote!",
         "Second verse",
     ]
     assert [m["content"] for m in double.messages(scene.channel.id)] == [title.content]
-    history = [m.content async for m in thread.history(oldest_first=True)]
-    assert history == ["First verse", "Vote!", "Second verse"]
+    starter, *history = [m async for m in thread.history(oldest_first=True)]
+    assert [m.content for m in history] == ["First verse", "Vote!", "Second verse"]
+    assert starter.type is discord.MessageType.thread_starter_message
+    assert starter.content == "" and starter.author.id == double.bot_user.id
+    assert starter.reference is not None and starter.reference.message_id == title.id
+    assert isinstance(starter.reference.resolved, discord.Message)
+    assert starter.reference.resolved.content == title.content
     assert [t.id for t in await channel.guild.active_threads()] == [thread.id]
 
     # A webhook posts only into its own channel's threads.
@@ -876,7 +882,8 @@ async def test_a_restarted_bot_finds_active_threads(
         found = restarted.get_channel(thread.id)  # from GUILD_CREATE's threads
         assert isinstance(found, discord.Thread) and found.parent_id == scene.channel.id
         assert found.last_message_id is not None
-        assert [m.content async for m in found.history()] == ["verse"]
+        assert (found.message_count, found.total_message_sent) == (1, 1)
+        assert [m.content async for m in found.history()] == ["verse", ""]  # newest first
 
 
 async def test_thread_permission_refusals(
@@ -915,7 +922,7 @@ async def test_thread_permission_refusals(
     assert hidden.value.code == 50001
     with pytest.raises(ValueError):
         double.thread(thread.id).set_permissions(scene.alice, deny=Permission.SEND_MESSAGES)
-    assert [m["content"] for m in double.messages(thread.id)] == ["in the thread", "Vote!"]
+    assert [m["content"] for m in double.messages(thread.id)] == ["", "in the thread", "Vote!"]
 
 
 # -- counting requests -------------------------------------------------------------------------

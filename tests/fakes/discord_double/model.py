@@ -99,6 +99,7 @@ class MessageType(IntEnum):
     DEFAULT = 0
     REPLY = 19
     CHAT_INPUT_COMMAND = 20
+    THREAD_STARTER_MESSAGE = 21
 
 
 class MessageFlag(IntFlag):
@@ -445,7 +446,10 @@ class Thread(Channel):
             "last_message_id": None if last is None else str(last),
             "rate_limit_per_user": 0,
             "flags": 0,
-            "message_count": len(self.visible_messages()),
+            # Like Discord, neither count includes the thread starter message.
+            "message_count": sum(
+                1 for m in self.visible_messages() if m.type != MessageType.THREAD_STARTER_MESSAGE
+            ),
             "member_count": min(len(self.member_ids), 50),
             "total_message_sent": self.total_message_sent,
             "thread_metadata": {
@@ -749,6 +753,7 @@ class StoredMessage:
     interaction: Interaction | None = field(default=None, repr=False)
     webhook: Webhook | None = field(default=None, repr=False)
     thread: Thread | None = field(default=None, repr=False)
+    referenced: StoredMessage | None = field(default=None, repr=False)
     timestamp: datetime.datetime = field(default_factory=utcnow)
     edited_timestamp: datetime.datetime | None = None
     reactions: dict[str, ReactionEntry] = field(default_factory=dict)
@@ -799,6 +804,14 @@ class StoredMessage:
             ]
         if self.message_reference is not None:
             data["message_reference"] = self.message_reference
+        if self.type == MessageType.THREAD_STARTER_MESSAGE:
+            # It carries nothing of its own: the message the thread was started from comes
+            # along (null once that message is deleted).
+            referenced = self.referenced
+            alive = referenced is not None and referenced.id in referenced.channel.messages
+            data["referenced_message"] = (
+                referenced.to_wire(viewer_id) if alive and referenced is not None else None
+            )
         if self.webhook is not None:
             data["webhook_id"] = str(self.webhook.id)
         if self.thread is not None:

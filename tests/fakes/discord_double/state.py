@@ -297,7 +297,9 @@ class State:
         self, message: StoredMessage, owner: User, name: str, auto_archive_duration: int
     ) -> Thread:
         """Start a public thread from ``message``: the thread takes the message's id, and the
-        message shows it (HAS_THREAD and ``thread``). THREAD_CREATE goes out."""
+        message shows it (HAS_THREAD and ``thread``). THREAD_CREATE goes out. As on Discord,
+        the thread opens with a THREAD_STARTER_MESSAGE (type 21, by the thread's creator, no
+        content) pointing back at the message."""
         parent = message.channel
         guild = parent.guild
         thread = Thread(
@@ -314,6 +316,22 @@ class State:
         message.thread = thread
         message.flags |= MessageFlag.HAS_THREAD
         self.emit("THREAD_CREATE", {**thread.to_wire(), "newly_created": True}, guild.id)
+        starter = StoredMessage(
+            id=self.snowflakes.next(),
+            channel=thread,
+            author=owner,
+            type=MessageType.THREAD_STARTER_MESSAGE,
+            message_reference={
+                "type": 0,
+                "channel_id": str(parent.id),
+                "message_id": str(message.id),
+                "guild_id": str(guild.id),
+            },
+            referenced=message,
+        )
+        thread.messages[starter.id] = starter
+        self.message_index[starter.id] = starter
+        self.emit("MESSAGE_CREATE", starter.to_wire(self.bot.id, gateway=True), guild.id)
         return thread
 
     # -- webhooks -----------------------------------------------------------------------
