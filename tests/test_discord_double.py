@@ -198,6 +198,10 @@ async def double() -> AsyncIterator[DiscordDouble]:
 
 @pytest.fixture
 def scene(double: DiscordDouble) -> Scene:
+    return make_scene(double)
+
+
+def make_scene(double: DiscordDouble) -> Scene:
     guild = double.add_guild("Test Server")
     everything = int(BOT_DEFAULT_PERMISSIONS)
     return Scene(
@@ -537,3 +541,432 @@ async def test_openapi_validation_flags_invalid_bodies(double: DiscordDouble, sc
     (violation,) = double.violations
     assert violation.startswith(f"POST /channels/{scene.channel.id}/messages: $.tts")
     assert double.messages(scene.channel.id) == []
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+
+STAGE_PERMISSIONS = Permission.MANAGE_WEBHOOKS | Permission.CREATE_PUBLIC_THREADS
+QWEN_AVATAR = "https://example.org/qwen.png"
+
+
+@contextlib.asynccontextmanager
+async def bot_against(double: DiscordDouble) -> AsyncIterator[tuple[Scene, BattleBot]]:
+    """A scene and a running bot on a double configured by the test."""
+    scene = make_scene(double)
+    client = BattleBot()
+    with redirected(double):
+        async with running(client, double.token):
+            yield scene, client
+    assert double.violations == []
+
+
+def execute_statuses(double: DiscordDouble, webhook_id: int) -> list[int]:
+    prefix = f"/webhooks/{webhook_id}/"
+    return [
+        r.status
+        for r in double.requests
+        if r.method == "POST" and r.path.startswith(prefix) and "/messages" not in r.path
+    ]
+
+
+async def test_webhook_create_list_and_execute_with_name_and_face(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+    channel = text_channel(bot, scene.channel)
+    hook = await channel.create_webhook(name="rapbattle stage")
+    assert hook.token and hook.channel_id == channel.id
+    assert hook.user is not None and hook.user.id == double.bot_user.id
+    listed = await channel.webhooks()
+    assert [(w.id, w.token) for w in listed] == [(hook.id, hook.token)]
+    assert [w["name"] for w in double.webhooks(scene.channel.id)] == ["rapbattle stage"]
+
+    sent = await hook.send(
+        "Bars from the east",
+        username="qwen-max",
+        avatar_url=QWEN_AVATAR,
+        allowed_mentions=discord.AllowedMentions.none(),
+        wait=True,
+    )
+    assert sent.webhook_id == hook.id and sent.channel.id == channel.id
+    assert (sent.author.id, sent.author.name, sent.author.bot) == (hook.id, "qwen-max", True)
+    assert sent.author.avatar is not None and str(hook.id) in sent.author.display_avatar.url
+    # Without allowed_mentions the webhook still sends the client's default (none parsed):
+    # discord.py merges the ConnectionState's default into state-bound webhooks' posts.
+    await hook.send("Second verse <@&1> @everyone", username="llama-3-70b", wait=True)
+    unnamed = await hook.send("Third", wait=True)
+    assert unnamed.author.name == "rapbattle stage"  # no username: the webhook's own name
+
+    posts = double.webhook_messages(scene.channel.id)
+    assert [(p.username, p.avatar_url, p.thread_id) for p in posts] == [
+        ("qwen-max", QWEN_AVATAR, None),
+        ("llama-3-70b", None, None),
+        (None, None, None),
+    ]
+    assert [p.allowed_mentions for p in posts] == [{"parse": []}] * 3
+    assert [p.message_id for p in posts] == [sent.id, posts[1].message_id, unnamed.id]
+    assert posts[0].content == "Bars from the east" and posts[0].webhook_id == hook.id
+
+    # Channel history shows them as Discord does: authored by the webhook, with webhook_id.
+    history = [m async for m in channel.history(limit=10, oldest_first=True)]
+    assert [(m.author.name, m.webhook_id) for m in history] == [
+        ("qwen-max", hook.id),
+        ("llama-3-70b", hook.id),
+        ("rapbattle stage", hook.id),
+    ]
+    stored = double.message(sent.id)
+    assert stored["author"]["id"] == str(hook.id) and stored["webhook_id"] == str(hook.id)
+    assert stored["author"]["bot"] is True and stored["author"]["discriminator"] == "0000"
+    assert "member" not in stored  # a webhook is no member of the guild
+
+    # Executes carry no bot Authorization: counted apart from the bot's global limit.
+    counts = double.request_counts()
+    assert counts.webhook_executes == 3
+    assert not any(route.startswith("POST /webhooks") for route in counts.bot)
+    assert counts.of("POST", "/channels/{channel_id}/webhooks") == 1
+    assert counts.of("GET", "/channels/{channel_id}/webhooks") == 1
+
+
+async def test_webhook_permission_name_and_count_refusals(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    channel = text_channel(bot, scene.channel)
+    with pytest.raises(discord.Forbidden) as refused:
+        await channel.create_webhook(name="stage")
+    assert (refused.value.status, refused.value.code) == (403, 50013)
+    with pytest.raises(discord.Forbidden) as refused:
+        await channel.webhooks()
+    assert refused.value.code == 50013
+    assert double.webhooks(scene.channel.id) == []
+
+    double.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+    for name in ("My Discord Stage", "clyde"):
+        with pytest.raises(discord.HTTPException) as bad_name:
+            await channel.create_webhook(name=name)
+        assert (bad_name.value.status, bad_name.value.code) == (400, 50035)
+        assert "name" in bad_name.value.text
+
+    for number in range(14):
+        double.add_webhook(scene.channel, f"someone else's {number}")
+    fifteenth = await channel.create_webhook(name="stage")
+    with pytest.raises(discord.HTTPException) as full:
+        await channel.create_webhook(name="stage 2")
+    assert (full.value.status, full.value.code) == (400, 30007)
+    assert len(await channel.webhooks()) == 15
+    assert double.webhooks(scene.channel.id)[-1]["id"] == str(fifteenth.id)
+
+    double.revoke(scene.channel, Permission.MANAGE_WEBHOOKS)
+    with pytest.raises(discord.Forbidden):
+        await channel.webhooks()
+    refused_routes = [(r.method, r.route, r.status) for r in double.invalid_requests]
+    assert refused_routes == [
+        ("POST", "/channels/{channel_id}/webhooks", 403),
+        ("GET", "/channels/{channel_id}/webhooks", 403),
+        ("GET", "/channels/{channel_id}/webhooks", 403),
+    ]
+    # Executing needs no permission of the bot: only the webhook's token.
+    assert (await fifteenth.send("still here", wait=True)).webhook_id == fifteenth.id
+
+
+async def test_webhook_post_limits(double: DiscordDouble, scene: Scene, bot: BattleBot) -> None:
+    double.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+    hook = await text_channel(bot, scene.channel).create_webhook(name="stage")
+    with pytest.raises(discord.HTTPException) as too_long:
+        await hook.send("x" * 2001, username="qwen-max", wait=True)
+    assert (too_long.value.status, too_long.value.code) == (400, 50035)
+    assert "content" in too_long.value.text
+    with pytest.raises(discord.HTTPException) as bad_username:
+        await hook.send("hi", username="Clyde the MC", wait=True)
+    assert (bad_username.value.status, bad_username.value.code) == (400, 50035)
+    assert (await hook.send("x" * 2000, wait=True)).content == "x" * 2000
+    assert [p.content for p in double.webhook_messages(scene.channel.id)] == ["x" * 2000]
+    # With the OpenAPI description, 2001 characters also break the webhook schema (which,
+    # unlike the message one, says 2000): recorded as the client's mistake, made on purpose.
+    schema_errors = [v for v in double.violations if "content" in v]
+    assert len(schema_errors) == len(double.violations) == (1 if double.validator else 0)
+    double.violations.clear()
+
+
+async def test_deleted_webhook_answers_404_and_can_be_recreated(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+    channel = text_channel(bot, scene.channel)
+    hook = await channel.create_webhook(name="stage")
+    await hook.send("one", wait=True)
+    await double.delete_webhook(hook.id)  # a moderator removes it
+    with pytest.raises(discord.NotFound) as gone:
+        await hook.send("two", wait=True)
+    assert (gone.value.status, gone.value.code) == (404, 10015)
+    assert await channel.webhooks() == []
+
+    again = await channel.create_webhook(name="stage")
+    assert again.id != hook.id
+    await again.send("two", wait=True)
+    await again.delete()  # the bot removes its own (DELETE /webhooks/{id}, Manage Webhooks)
+    assert double.webhooks(scene.channel.id) == []
+    with pytest.raises(discord.NotFound):
+        await again.send("three", wait=True)
+    third = await channel.create_webhook(name="stage")
+    await third.delete(prefer_auth=False)  # DELETE /webhooks/{id}/{token}: no permission needed
+    assert double.webhooks(scene.channel.id) == []
+    with pytest.raises(discord.HTTPException) as nameless:
+        await channel.create_webhook(name="x" * 81)
+    assert nameless.value.code == 50035
+    assert len(double.violations) == (1 if double.validator else 0)  # the schema says 80 too
+    double.violations.clear()
+    assert [p.content for p in double.webhook_messages(scene.channel.id)] == ["one", "two"]
+    assert [m["content"] for m in double.messages(scene.channel.id)] == ["one", "two"]
+
+
+async def test_webhook_429_then_retry_delivers_every_verse_in_order(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+    hook = await text_channel(bot, scene.channel).create_webhook(name="stage")
+    double.inject_webhook_429(hook.id, count=2, retry_after=0.1)
+    verses = [f"verse {n}" for n in range(1, 5)]
+    sent = await asyncio.gather(*(hook.send(v, username="MC A", wait=True) for v in verses))
+    assert [m.content for m in sent] == verses
+    assert [p.content for p in double.webhook_messages(scene.channel.id)] == verses
+    assert [m["content"] for m in double.messages(scene.channel.id)] == verses
+    assert execute_statuses(double, hook.id) == [429, 429, 200, 200, 200, 200]
+    assert double.rate_limit_hits == 2
+    assert double.request_counts().webhook_executes == 6  # the refused ones count too
+
+
+async def test_webhook_429_answer_is_discords() -> None:
+    async with DiscordDouble(webhook_rate_limit=(1, 0.3)) as double:
+        channel = make_scene(double).channel
+        hook = double.add_webhook(channel, "stage")
+        url = f"{double.api_base}/webhooks/{hook['id']}/{hook['token']}?wait=true"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json={"content": "first"}) as response:
+                assert response.status == 200
+                assert response.headers["X-RateLimit-Limit"] == "1"
+                assert response.headers["X-RateLimit-Remaining"] == "0"
+            async with session.post(url, json={"content": "second"}) as response:
+                assert response.status == 429
+                assert response.headers["Content-Type"] == "application/json"
+                body = await response.json()
+                assert body["global"] is False and 0 < body["retry_after"] <= 0.3
+                assert float(response.headers["X-RateLimit-Reset-After"]) == body["retry_after"]
+                assert response.headers["X-RateLimit-Scope"] == "user"
+                assert response.headers["Via"]
+            unknown = f"{double.api_base}/webhooks/{hook['id']}/wrong-token?wait=true"
+            async with session.post(unknown, json={"content": "x"}) as response:
+                assert (response.status, (await response.json())["code"]) == (401, 50027)
+        assert [m["content"] for m in double.messages(channel.id)] == ["first"]
+        assert double.violations == []
+
+
+async def test_webhook_limits_per_webhook_and_per_channel_are_honoured() -> None:
+    async with DiscordDouble(webhook_rate_limit=(2, 0.4), webhook_channel_rate_limit=None) as d:
+        async with bot_against(d) as (scene, client):
+            d.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+            hook = await text_channel(client, scene.channel).create_webhook(name="stage")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for n in range(5):
+                await hook.send(f"verse {n}", wait=True)
+            # The X-RateLimit headers make discord.py wait instead of getting 429s.
+            assert loop.time() - started >= 0.75
+            assert d.rate_limit_hits == 0
+            assert len(d.webhook_messages(scene.channel.id)) == 5
+
+    async with DiscordDouble(webhook_rate_limit=None, webhook_channel_rate_limit=(3, 0.6)) as d:
+        async with bot_against(d) as (scene, client):
+            d.grant(scene.channel, Permission.MANAGE_WEBHOOKS)
+            channel = text_channel(client, scene.channel)
+            hooks = [await channel.create_webhook(name=f"stage {n}") for n in (1, 2)]
+
+            async def battle(hook: discord.Webhook, name: str) -> None:
+                for n in range(4):
+                    await hook.send(f"{name} verse {n}", wait=True)
+
+            await asyncio.gather(battle(hooks[0], "left"), battle(hooks[1], "right"))
+            # Two webhooks share the channel's bucket, so one of them runs into a 429 that
+            # its own headers could not foresee; it waits and retries, losing nothing.
+            assert d.rate_limit_hits >= 1
+            posts = d.webhook_messages(scene.channel.id)
+            for hook, name in zip(hooks, ("left", "right"), strict=True):
+                mine = [p.content for p in posts if p.webhook_id == hook.id]
+                assert mine == [f"{name} verse {n}" for n in range(4)]
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+async def test_thread_from_a_message_and_everything_in_it(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, STAGE_PERMISSIONS)
+    channel = text_channel(bot, scene.channel)
+    title = await channel.send("qwen-max vs llama-3-70b")
+    thread = await title.create_thread(name="qwen-max vs llama-3-70b")
+    assert thread.id == title.id and thread.parent_id == channel.id
+    assert (
+        thread.owner_id == double.bot_user.id and thread.type is discord.ChannelType.public_thread
+    )
+    await eventually(lambda: bot.get_channel(thread.id) is not None)  # THREAD_CREATE
+    assert channel.guild.get_thread(thread.id) is not None
+    stored_title = double.message(title.id)
+    assert stored_title["thread"]["id"] == str(thread.id)
+    assert stored_title["flags"] & MessageFlag.HAS_THREAD
+    (listed,) = double.threads(scene.channel.id)
+    assert listed["parent_id"] == str(scene.channel.id) and listed["type"] == 11
+
+    with pytest.raises(discord.HTTPException) as twice:
+        await title.create_thread(name="again")
+    assert (twice.value.status, twice.value.code) == (400, 160004)
+
+    verse = await thread.send("First verse")
+    assert verse.channel.id == thread.id
+    async with thread.typing():
+        pass
+    vote = await thread.send("Vote!")
+    await vote.add_reaction("🅰️")
+    await vote.add_reaction("🅱️")
+    await double.react(scene.alice, vote.id, "🅰️")
+    fetched = await thread.fetch_message(vote.id)
+    assert {(str(r.emoji), r.count) for r in fetched.reactions} == {("🅰️", 2), ("🅱️", 1)}
+    reaction = next(r for r in fetched.reactions if str(r.emoji) == "🅰️")
+    users = [u.id async for u in reaction.users()]
+    assert sorted(users) == sorted([double.bot_user.id, scene.alice.id])
+
+    hook = await channel.create_webhook(name="stage")
+    in_thread = await hook.send("Second verse", username="llama-3-70b", thread=thread, wait=True)
+    assert in_thread.channel.id == thread.id
+    (post,) = double.webhook_messages(thread.id)
+    assert (post.thread_id, post.channel_id, post.username) == (
+        thread.id,
+        scene.channel.id,
+        "llama-3-70b",
+    )
+    assert double.webhook_messages(scene.channel.id) == [post]
+    assert [m["content"] for m in double.messages(thread.id)] == [
+        "",  # the thread starter message
+        "First verse",
+        "Vote!",
+        "Second verse",
+    ]
+    assert [m["content"] for m in double.messages(scene.channel.id)] == [title.content]
+    starter, *history = [m async for m in thread.history(oldest_first=True)]
+    assert [m.content for m in history] == ["First verse", "Vote!", "Second verse"]
+    assert starter.type is discord.MessageType.thread_starter_message
+    assert starter.content == "" and starter.author.id == double.bot_user.id
+    assert starter.reference is not None and starter.reference.message_id == title.id
+    assert isinstance(starter.reference.resolved, discord.Message)
+    assert starter.reference.resolved.content == title.content
+    assert [t.id for t in await channel.guild.active_threads()] == [thread.id]
+
+    # A webhook posts only into its own channel's threads.
+    double.grant(scene.restricted, Permission.CREATE_PUBLIC_THREADS)
+    elsewhere = await (await text_channel(bot, scene.restricted).send("x")).create_thread(name="x")
+    for stranger in (elsewhere, discord.Object(scene.readonly.id)):
+        with pytest.raises(discord.NotFound) as unknown:
+            await hook.send("lost", thread=stranger, wait=True)
+        assert unknown.value.code == 10003
+    assert len(double.webhook_messages(scene.channel.id)) == 1
+
+
+async def test_a_restarted_bot_finds_active_threads(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, Permission.CREATE_PUBLIC_THREADS)
+    title = await text_channel(bot, scene.channel).send("title")
+    thread = await title.create_thread(name="battle")
+    await thread.send("verse")
+    restarted = BattleBot()
+    async with running(restarted, double.token):
+        found = restarted.get_channel(thread.id)  # from GUILD_CREATE's threads
+        assert isinstance(found, discord.Thread) and found.parent_id == scene.channel.id
+        assert found.last_message_id is not None
+        assert (found.message_count, found.total_message_sent) == (1, 1)
+        assert [m.content async for m in found.history()] == ["verse", ""]  # newest first
+
+
+async def test_thread_permission_refusals(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    channel = text_channel(bot, scene.channel)
+    title = await channel.send("title")
+    with pytest.raises(discord.Forbidden) as refused:
+        await title.create_thread(name="battle")
+    assert (refused.value.status, refused.value.code) == (403, 50013)
+
+    double.grant(scene.channel, Permission.CREATE_PUBLIC_THREADS)
+    thread = await title.create_thread(name="battle")
+    # Sending in a thread needs Send Messages in Threads, not Send Messages.
+    double.revoke(scene.channel, Permission.SEND_MESSAGES)
+    with pytest.raises(discord.Forbidden):
+        await channel.send("in the channel")
+    assert (await thread.send("in the thread")).channel.id == thread.id
+    double.revoke(scene.channel, Permission.SEND_MESSAGES_IN_THREADS)
+    with pytest.raises(discord.Forbidden) as refused:
+        await thread.send("in the thread again")
+    assert refused.value.code == 50013
+    with pytest.raises(discord.Forbidden):
+        async with thread.typing():
+            pass
+    double.grant(scene.channel, Permission.SEND_MESSAGES_IN_THREADS)
+
+    # Overwrites on the parent apply in the thread.
+    vote = await thread.send("Vote!")
+    double.revoke(scene.channel, Permission.ADD_REACTIONS)
+    with pytest.raises(discord.Forbidden):
+        await vote.add_reaction("🅰️")
+    double.revoke(scene.channel, Permission.VIEW_CHANNEL)
+    with pytest.raises(discord.Forbidden) as hidden:
+        await thread.send("hidden")
+    assert hidden.value.code == 50001
+    with pytest.raises(ValueError):
+        double.thread(thread.id).set_permissions(scene.alice, deny=Permission.SEND_MESSAGES)
+    assert [m["content"] for m in double.messages(thread.id)] == ["", "in the thread", "Vote!"]
+
+
+# -- counting requests -------------------------------------------------------------------------
+
+
+async def test_request_counts_cover_what_draws_on_the_global_limit(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.grant(scene.channel, STAGE_PERMISSIONS)
+    channel = text_channel(bot, scene.channel)
+    assert double.request_counts().bot_total > 0  # login and command sync
+    double.reset_request_counts()
+    assert double.request_counts() == type(double.request_counts())()
+
+    interaction = await double.invoke_command(scene.alice, scene.channel, "ping")
+    await interaction.response()  # interaction answers are exempt
+    title = await channel.send("title")
+    thread = await title.create_thread(name="battle")
+    hook = await channel.create_webhook(name="stage")
+    async with thread.typing():
+        await hook.send("verse A", username="MC A", thread=thread, wait=True)
+    await hook.send("verse B", username="MC B", thread=thread, wait=True)
+    vote = await thread.send("Vote!")
+    await vote.add_reaction("🅰️")
+    await vote.add_reaction("🅱️")
+
+    counts = double.request_counts()
+    assert counts.bot == {
+        "POST /channels/{channel_id}/messages": 2,
+        "POST /channels/{channel_id}/messages/{message_id}/threads": 1,
+        "POST /channels/{channel_id}/webhooks": 1,
+        "POST /channels/{channel_id}/typing": 1,
+        "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me": 2,
+    }
+    assert counts.webhook_executes == 2 and counts.total == 9
+
+
+async def test_scripted_429_on_bot_messages_keeps_order(
+    double: DiscordDouble, scene: Scene, bot: BattleBot
+) -> None:
+    double.inject_channel_429(scene.channel.id, count=1, retry_after=0.1)
+    channel = text_channel(bot, scene.channel)
+    await asyncio.gather(*(channel.send(f"line {n}") for n in range(3)))
+    assert [m["content"] for m in double.messages(scene.channel.id)] == [
+        f"line {n}" for n in range(3)
+    ]
+    assert double.rate_limit_hits == 1

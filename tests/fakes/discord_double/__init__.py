@@ -9,6 +9,11 @@ checked like Discord checks them (auth, limits, permissions, rate limits) and, g
 Discord's OpenAPI description (``DISCORD_OPENAPI_SPEC``), against its schemas;
 protocol mistakes land in ``double.violations``.
 
+Channel webhooks (``double.webhooks``, ``double.webhook_messages``, ``double.delete_webhook``,
+``double.inject_webhook_429``) and public threads started from messages (``double.threads``)
+are served too; ``double.grant``/``double.revoke`` change the bot's permissions in a channel,
+and ``double.request_counts()`` counts what drew on the bot's global rate limit, per route.
+
     async with DiscordDouble(openapi_spec=os.environ.get("DISCORD_OPENAPI_SPEC")) as double:
         guild = double.add_guild("Test Server")
         channel = guild.add_channel("battles")
@@ -18,7 +23,13 @@ protocol mistakes land in ``double.violations``.
         assert (await interaction.response())["type"] == 4
 """
 
-from .double import DEFAULT_BOT_TOKEN, DiscordDouble
+from .double import (
+    DEFAULT_BOT_TOKEN,
+    WEBHOOK_CHANNEL_RATE_LIMIT,
+    WEBHOOK_RATE_LIMIT,
+    DiscordDouble,
+    RequestCounts,
+)
 from .errors import DiscordError
 from .gateway import GatewaySession
 from .interactions import AutocompleteResult, Interaction, InteractionType
@@ -27,25 +38,31 @@ from .model import (
     BOT_DEFAULT_PERMISSIONS,
     EVERYONE_DEFAULT_PERMISSIONS,
     Channel,
+    ChannelType,
     Guild,
     Intent,
     Member,
     MessageFlag,
     Permission,
     Role,
+    Thread,
     User,
+    Webhook,
     snowflake_shard,
 )
 from .rest import RecordedRequest
-from .state import CommandSync, TypingEvent
+from .state import CommandSync, TypingEvent, WebhookExecution
 
 __all__ = [
     "ALL_PERMISSIONS",
     "BOT_DEFAULT_PERMISSIONS",
     "DEFAULT_BOT_TOKEN",
     "EVERYONE_DEFAULT_PERMISSIONS",
+    "WEBHOOK_CHANNEL_RATE_LIMIT",
+    "WEBHOOK_RATE_LIMIT",
     "AutocompleteResult",
     "Channel",
+    "ChannelType",
     "CommandSync",
     "DiscordDouble",
     "DiscordError",
@@ -58,8 +75,12 @@ __all__ = [
     "MessageFlag",
     "Permission",
     "RecordedRequest",
+    "RequestCounts",
     "Role",
+    "Thread",
     "TypingEvent",
     "User",
+    "Webhook",
+    "WebhookExecution",
     "snowflake_shard",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,18 +30,46 @@ from .model import (
     MessageFlag,
     Permission,
     StoredMessage,
+    Thread,
     User,
+    Webhook,
 )
 from .openapi import load_validator
 from .ratelimit import RateLimiter
-from .rest import API_PREFIX, RecordedRequest, RestApi, major_parameter
-from .state import CommandSync, State, TypingEvent
+from .rest import API_PREFIX, WEBHOOK_ROUTE, RecordedRequest, RestApi, major_parameter
+from .state import CommandSync, State, TypingEvent, WebhookExecution
 
 DEFAULT_BOT_TOKEN = "MTAx.double.bot-token"
 SPEC_ENV_VAR = "DISCORD_OPENAPI_SPEC"
 UserRef = Member | User | int
 MessageRef = StoredMessage | Mapping[str, Any] | int
 _SELECT_TYPES = {3, 5, 6, 7, 8}
+#: Reported webhook limits on Discord: about 5 requests per 2 s per webhook, 30 per minute
+#: per channel.
+WEBHOOK_RATE_LIMIT = (5, 2.0)
+WEBHOOK_CHANNEL_RATE_LIMIT = (30, 60.0)
+
+
+@dataclass(frozen=True)
+class RequestCounts:
+    """Requests that drew on the bot's global rate limit, per "METHOD /route" (429s
+    included: Discord counts them), and channel webhook executes, which carry no bot
+    Authorization and are counted apart."""
+
+    bot: Mapping[str, int] = field(default_factory=dict)
+    webhook_executes: int = 0
+
+    @property
+    def bot_total(self) -> int:
+        return sum(self.bot.values())
+
+    @property
+    def total(self) -> int:
+        """Everything a battle sent Discord's way except interaction answers."""
+        return self.bot_total + self.webhook_executes
+
+    def of(self, method: str, route: str) -> int:
+        return self.bot.get(f"{method} {route}", 0)
 
 
 class DiscordDouble:
@@ -61,6 +91,8 @@ class DiscordDouble:
         heartbeat_interval: float = 41.25,
         privileged_intents: int = 0,
         default_rate_limit: tuple[int, float] | None = (50, 1.0),
+        webhook_rate_limit: tuple[int, float] | None = WEBHOOK_RATE_LIMIT,
+        webhook_channel_rate_limit: tuple[int, float] | None = WEBHOOK_CHANNEL_RATE_LIMIT,
         interaction_timeout: float = 3.0,
     ) -> None:
         """
@@ -73,6 +105,9 @@ class DiscordDouble:
             for others gets close code 4014 like on Discord.
         :param default_rate_limit: (requests, seconds) of every route's bucket, or None for
             no rate limiting and no X-RateLimit headers.
+        :param webhook_rate_limit: (requests, seconds) of each channel webhook's executes.
+        :param webhook_channel_rate_limit: (requests, seconds) of all webhook executes into
+            one channel (and its threads), whichever webhook posts them.
         :param interaction_timeout: seconds the bot has to answer an interaction.
         """
         self.token = bot_token
@@ -87,7 +122,11 @@ class DiscordDouble:
             privileged_intents=privileged_intents,
         )
         self._state.emitter = self._gateway.dispatch
-        self._limiter = RateLimiter(default_rate_limit)
+        self._limiter = RateLimiter(
+            default_rate_limit,
+            webhook=webhook_rate_limit,
+            webhook_channel=webhook_channel_rate_limit,
+        )
         if openapi_spec is None:
             openapi_spec = os.environ.get(SPEC_ENV_VAR)
         self.validator = load_validator(os.fspath(openapi_spec)) if openapi_spec else None
@@ -164,6 +203,12 @@ class DiscordDouble:
         return self._rest.violations
 
     @property
+    def invalid_requests(self) -> list[RecordedRequest]:
+        """Requests answered 401, 403 or 429: what Discord counts toward its temporary ban
+        (10,000 in 10 minutes)."""
+        return [r for r in self._rest.requests if r.status in (401, 403, 429)]
+
+    @property
     def rate_limit_hits(self) -> int:
         """How many 429s were served."""
         return self._rest.rate_limit_hits
@@ -225,6 +270,102 @@ class DiscordDouble:
         """Limit ``POST /channels/{channel_id}/messages`` to ``per`` per ``seconds``."""
         major = major_parameter({"channel_id": str(channel_id)})
         self._limiter.configure("POST", "/channels/{channel_id}/messages", major, per, seconds)
+
+    def rate_limit_webhook(self, webhook_id: int, per: int = 5, seconds: float = 2.0) -> None:
+        """Limit one webhook's executes to ``per`` per ``seconds``."""
+        major = self._webhook_major(webhook_id)
+        self._limiter.configure("POST", WEBHOOK_ROUTE, major, per, seconds)
+
+    def inject_channel_429(
+        self, channel_id: int, *, count: int = 1, retry_after: float = 0.25
+    ) -> None:
+        """The bot's next ``count`` ``POST /channels/{channel_id}/messages`` get a 429 with
+        ``retry_after`` (and Discord's headers), as if another process used the bucket."""
+        major = major_parameter({"channel_id": str(channel_id)})
+        self._limiter.inject(
+            "POST", "/channels/{channel_id}/messages", major, count=count, retry_after=retry_after
+        )
+
+    def inject_webhook_429(
+        self, webhook_id: int, *, count: int = 1, retry_after: float = 0.25
+    ) -> None:
+        """The next ``count`` executes of the webhook get a 429 with ``retry_after``."""
+        self._limiter.inject(
+            "POST",
+            WEBHOOK_ROUTE,
+            self._webhook_major(webhook_id),
+            count=count,
+            retry_after=retry_after,
+        )
+
+    def _webhook_major(self, webhook_id: int) -> str:
+        webhook = self._webhook(webhook_id)
+        return major_parameter({"webhook_id": str(webhook.id), "webhook_token": webhook.token})
+
+    # -- counting requests ----------------------------------------------------------------
+
+    def request_counts(self) -> RequestCounts:
+        """Requests drawing on the bot's global rate limit since the start (or the last
+        :meth:`reset_request_counts`), per route; webhook executes apart."""
+        return RequestCounts(dict(self._rest.bot_request_counts), self._rest.webhook_execute_count)
+
+    def reset_request_counts(self) -> None:
+        self._rest.bot_request_counts = Counter()
+        self._rest.webhook_execute_count = 0
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def grant(self, channel: Channel | int, permissions: int) -> None:
+        """Allow the bot ``permissions`` in the channel (a thread: in its parent)."""
+        self._channel_of(channel).grant_bot(permissions)
+
+    def revoke(self, channel: Channel | int, permissions: int) -> None:
+        """Deny the bot ``permissions`` in the channel (a thread: in its parent)."""
+        self._channel_of(channel).revoke_bot(permissions)
+
+    # -- webhooks and threads -------------------------------------------------------------
+
+    def webhooks(self, channel_id: int) -> list[Json]:
+        """The channel's webhooks (wire form, with tokens), oldest first."""
+        return [w.to_wire() for w in self.channel(channel_id).webhooks.values()]
+
+    def webhook_messages(self, channel_id: int) -> list[WebhookExecution]:
+        """Posts made through webhooks, in order: for a channel, those through its webhooks
+        (into it or its threads); for a thread, those into the thread."""
+        channel = self.channel(channel_id)
+        if channel.is_thread:
+            return [e for e in self._state.webhook_executions if e.thread_id == channel_id]
+        return [e for e in self._state.webhook_executions if e.channel_id == channel_id]
+
+    def add_webhook(self, channel: Channel | int, name: str, *, by: UserRef | None = None) -> Json:
+        """Someone (default: the guild owner) makes a webhook in the channel, as in the
+        server's settings: it counts toward the channel's 15."""
+        channel = self._channel_of(channel)
+        creator = channel.guild.owner if by is None else self._member(by, channel.guild)
+        return self._state.create_webhook(channel, name, creator.user).to_wire()
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        """A moderator deletes a webhook (WEBHOOKS_UPDATE); posting through it then gets 404
+        Unknown Webhook."""
+        self._state.delete_webhook(self._webhook(webhook_id))
+        await self._flush()
+
+    def threads(self, channel_id: int) -> list[Json]:
+        """Threads started in the channel (wire form), oldest first."""
+        channel = self.channel(channel_id)
+        return [t.to_wire() for t in channel.guild.threads.values() if t.parent is channel]
+
+    def thread(self, thread_id: int) -> Thread:
+        found = self.channel(thread_id)
+        if not isinstance(found, Thread):
+            raise KeyError(f"channel {thread_id} is not a thread")
+        return found
+
+    def _webhook(self, webhook_id: int) -> Webhook:
+        webhook = self._state.webhooks.get(webhook_id)
+        if webhook is None:
+            raise KeyError(f"no webhook {webhook_id}")
+        return webhook
 
     # -- observing messages -------------------------------------------------------------
 
@@ -381,7 +522,7 @@ class DiscordDouble:
         """A user sends a message (MESSAGE_CREATE for bots with GUILD_MESSAGES)."""
         channel = self._channel_of(channel)
         member = self._member(user, channel.guild)
-        needed = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
+        needed = Permission.VIEW_CHANNEL | channel.send_permission
         if channel.permissions_for(member) & needed != needed:
             raise PermissionError(f"{member.name} may not send in #{channel.name}")
         message = self._state.create_message(channel, member.user, {"content": content, **fields})

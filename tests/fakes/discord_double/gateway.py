@@ -32,9 +32,15 @@ EVENT_INTENTS: dict[str, Intent] = {
             "CHANNEL_CREATE",
             "CHANNEL_UPDATE",
             "CHANNEL_DELETE",
+            "THREAD_CREATE",
+            "THREAD_UPDATE",
+            "THREAD_DELETE",
+            "THREAD_LIST_SYNC",
+            "THREAD_MEMBER_UPDATE",
         ],
         Intent.GUILDS,
     ),
+    "WEBHOOKS_UPDATE": Intent.GUILD_WEBHOOKS,
     **dict.fromkeys(
         ["GUILD_MEMBER_ADD", "GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE"], Intent.GUILD_MEMBERS
     ),

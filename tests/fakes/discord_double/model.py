@@ -40,7 +40,11 @@ class Permission(IntFlag):
     MENTION_EVERYONE = 1 << 17
     USE_EXTERNAL_EMOJIS = 1 << 18
     CHANGE_NICKNAME = 1 << 26
+    MANAGE_WEBHOOKS = 1 << 29
     USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_THREADS = 1 << 34
+    CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
 
 
@@ -75,6 +79,7 @@ EVERYONE_DEFAULT_PERMISSIONS = (
 class Intent(IntFlag):
     GUILDS = 1 << 0
     GUILD_MEMBERS = 1 << 1
+    GUILD_WEBHOOKS = 1 << 5
     GUILD_PRESENCES = 1 << 8
     GUILD_MESSAGES = 1 << 9
     GUILD_MESSAGE_REACTIONS = 1 << 10
@@ -85,14 +90,21 @@ class Intent(IntFlag):
 PRIVILEGED_INTENTS = Intent.GUILD_MEMBERS | Intent.GUILD_PRESENCES | Intent.MESSAGE_CONTENT
 
 
+class ChannelType(IntEnum):
+    GUILD_TEXT = 0
+    PUBLIC_THREAD = 11
+
+
 class MessageType(IntEnum):
     DEFAULT = 0
     REPLY = 19
     CHAT_INPUT_COMMAND = 20
+    THREAD_STARTER_MESSAGE = 21
 
 
 class MessageFlag(IntFlag):
     SUPPRESS_EMBEDS = 1 << 2
+    HAS_THREAD = 1 << 5
     EPHEMERAL = 1 << 6
     LOADING = 1 << 7
     SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -192,6 +204,8 @@ class User:
     id: int
     name: str
     bot: bool = False
+    avatar: str | None = None  # an avatar hash
+    discriminator: str = "0"
 
     @property
     def mention(self) -> str:
@@ -201,9 +215,9 @@ class User:
         data: Json = {
             "id": str(self.id),
             "username": self.name,
-            "discriminator": "0",
+            "discriminator": self.discriminator,
             "global_name": None if self.bot else self.name,
-            "avatar": None,
+            "avatar": self.avatar,
             "public_flags": 0,
             "flags": 0,
             "banner": None,
@@ -310,10 +324,43 @@ class Channel:
     topic: str | None = None
     overwrites: dict[int, Overwrite] = field(default_factory=dict, repr=False)
     messages: dict[int, StoredMessage] = field(default_factory=dict, repr=False)
+    webhooks: dict[int, Webhook] = field(default_factory=dict, repr=False)
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
+
+    @property
+    def is_thread(self) -> bool:
+        return False
+
+    @property
+    def send_permission(self) -> Permission:
+        """What sending a message here needs (Send Messages in Threads inside a thread)."""
+        return Permission.SEND_MESSAGES
+
+    @property
+    def permission_source(self) -> Channel:
+        """The channel whose overwrites apply here (a thread's parent)."""
+        return self
+
+    def grant_bot(self, permissions: PermissionsLike) -> None:
+        """Allow the bot ``permissions`` here through its member overwrite (CHANNEL_UPDATE)."""
+        self._change_bot_overwrite(allow=bits(permissions), deny=0)
+
+    def revoke_bot(self, permissions: PermissionsLike) -> None:
+        """Deny the bot ``permissions`` here through its member overwrite (CHANNEL_UPDATE)."""
+        self._change_bot_overwrite(allow=0, deny=bits(permissions))
+
+    def _change_bot_overwrite(self, *, allow: int, deny: int) -> None:
+        channel = self.permission_source
+        bot_id = self.guild.world.bot.id
+        current = channel.overwrites.get(bot_id) or Overwrite(bot_id, 1)
+        channel.set_permissions(
+            bot_id,
+            allow=(current.allow & ~deny) | allow,
+            deny=(current.deny & ~allow) | deny,
+        )
 
     def set_permissions(
         self,
@@ -330,6 +377,8 @@ class Channel:
         else:
             kind = 0 if target in self.guild.roles else 1
             overwrite = Overwrite(target, kind, bits(allow), bits(deny))
+        if self.is_thread:
+            raise ValueError("a thread takes its parent's overwrites: set them there")
         self.overwrites[overwrite.id] = overwrite
         self.guild.world.emit("CHANNEL_UPDATE", self.to_wire(), self.guild.id)
 
@@ -360,6 +409,108 @@ class Channel:
 
 
 @dataclass(eq=False)
+class Thread(Channel):
+    """A public thread started from a message: its id is the message's, and permissions
+    come from the parent channel's overwrites."""
+
+    parent: Channel | None = field(default=None, repr=False)
+    owner_id: int = 0
+    auto_archive_duration: int = 1440
+    created_at: datetime.datetime = field(default_factory=utcnow, repr=False)
+    member_ids: list[int] = field(default_factory=list, repr=False)
+    total_message_sent: int = 0
+
+    @property
+    def is_thread(self) -> bool:
+        return True
+
+    @property
+    def send_permission(self) -> Permission:
+        return Permission.SEND_MESSAGES_IN_THREADS
+
+    @property
+    def permission_source(self) -> Channel:
+        assert self.parent is not None
+        return self.parent
+
+    def to_wire(self) -> Json:
+        assert self.parent is not None
+        last = max((m.id for m in self.visible_messages()), default=None)
+        data: Json = {
+            "id": str(self.id),
+            "type": int(ChannelType.PUBLIC_THREAD),
+            "guild_id": str(self.guild.id),
+            "parent_id": str(self.parent.id),
+            "owner_id": str(self.owner_id),
+            "name": self.name,
+            "last_message_id": None if last is None else str(last),
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            # Like Discord, neither count includes the thread starter message.
+            "message_count": sum(
+                1 for m in self.visible_messages() if m.type != MessageType.THREAD_STARTER_MESSAGE
+            ),
+            "member_count": min(len(self.member_ids), 50),
+            "total_message_sent": self.total_message_sent,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": self.auto_archive_duration,
+                "archive_timestamp": iso(self.created_at),
+                "locked": False,
+                "create_timestamp": iso(self.created_at),
+            },
+        }
+        bot_id = self.guild.world.bot.id
+        if bot_id in self.member_ids:
+            data["member"] = {
+                "id": str(self.id),
+                "user_id": str(bot_id),
+                "join_timestamp": iso(self.created_at),
+                "flags": 0,
+            }
+        return data
+
+
+@dataclass(eq=False)
+class Webhook:
+    """An incoming webhook of a channel, made by the bot (or a test)."""
+
+    id: int
+    token: str
+    channel: Channel = field(repr=False)
+    name: str
+    creator: User = field(repr=False)
+    application_id: int | None = None
+    avatar: str | None = None
+
+    def to_wire(self, *, with_token: bool = True) -> Json:
+        data: Json = {
+            "id": str(self.id),
+            "type": 1,
+            "guild_id": str(self.channel.guild.id),
+            "channel_id": str(self.channel.id),
+            "name": self.name,
+            "avatar": self.avatar,
+            "application_id": None if self.application_id is None else str(self.application_id),
+            "user": self.creator.to_wire(),
+        }
+        if with_token:
+            data["token"] = self.token
+        return data
+
+    def author(self, username: str | None, avatar: str | None) -> User:
+        """Who a message posted through this webhook is from: the webhook, under the name and
+        avatar the post asked for."""
+        return User(
+            self.id,
+            username or self.name,
+            bot=True,
+            avatar=avatar or self.avatar,
+            discriminator="0000",
+        )
+
+
+@dataclass(eq=False)
 class Guild:
     id: int
     name: str
@@ -369,6 +520,7 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict, repr=False)
     members: dict[int, Member] = field(default_factory=dict, repr=False)
     channels: dict[int, Channel] = field(default_factory=dict, repr=False)
+    threads: dict[int, Thread] = field(default_factory=dict, repr=False)
     joined_at: datetime.datetime = field(default_factory=utcnow, repr=False)
 
     def __post_init__(self) -> None:
@@ -465,7 +617,7 @@ class Guild:
         if channel is None:
             return base
         perms = base
-        overwrites = channel.overwrites
+        overwrites = channel.permission_source.overwrites
         if everyone := overwrites.get(self.id):
             perms = (perms & ~everyone.deny) | everyone.allow
         allow = deny = 0
@@ -477,11 +629,11 @@ class Guild:
         own = overwrites.get(member.id)
         if own is not None and own.type == 1:
             perms = (perms & ~own.deny) | own.allow
-        # Implicit rules: no View Channel means nothing; no Send Messages removes what
-        # only makes sense when sending.
+        # Implicit rules: no View Channel means nothing; no Send Messages (in a thread: Send
+        # Messages in Threads) removes what only makes sense when sending.
         if not perms & Permission.VIEW_CHANNEL:
             return 0
-        if not perms & Permission.SEND_MESSAGES:
+        if not perms & channel.send_permission:
             perms &= ~(
                 Permission.SEND_TTS_MESSAGES
                 | Permission.MENTION_EVERYONE
@@ -541,7 +693,7 @@ class Guild:
             "member_count": len(self.members),
             "members": [member.to_wire() for member in members],
             "channels": [channel.to_wire() for channel in self.channels.values()],
-            "threads": [],
+            "threads": [thread.to_wire() for thread in self.threads.values()],
             "voice_states": [],
             "presences": [],
             "stage_instances": [],
@@ -599,6 +751,9 @@ class StoredMessage:
     allowed_mentions: Json | None = None
     message_reference: Json | None = None
     interaction: Interaction | None = field(default=None, repr=False)
+    webhook: Webhook | None = field(default=None, repr=False)
+    thread: Thread | None = field(default=None, repr=False)
+    referenced: StoredMessage | None = field(default=None, repr=False)
     timestamp: datetime.datetime = field(default_factory=utcnow)
     edited_timestamp: datetime.datetime | None = None
     reactions: dict[str, ReactionEntry] = field(default_factory=dict)
@@ -649,6 +804,18 @@ class StoredMessage:
             ]
         if self.message_reference is not None:
             data["message_reference"] = self.message_reference
+        if self.type == MessageType.THREAD_STARTER_MESSAGE:
+            # It carries nothing of its own: the message the thread was started from comes
+            # along (null once that message is deleted).
+            referenced = self.referenced
+            alive = referenced is not None and referenced.id in referenced.channel.messages
+            data["referenced_message"] = (
+                referenced.to_wire(viewer_id) if alive and referenced is not None else None
+            )
+        if self.webhook is not None:
+            data["webhook_id"] = str(self.webhook.id)
+        if self.thread is not None:
+            data["thread"] = self.thread.to_wire()
         if self.interaction is not None:
             data["webhook_id"] = str(self.interaction.application_id)
             data["application_id"] = str(self.interaction.application_id)

@@ -13,7 +13,15 @@ like Discord and is also appended to ``violations``. Permission rules follow Dis
 * adding a reaction needs Read Message History, and Add Reactions unless someone already
   reacted with that emoji; listing reactions needs Read Message History;
 * deleting others' messages/reactions needs Manage Messages;
-* interaction responses and followups need no channel permission.
+* interaction responses and followups need no channel permission;
+* in a thread the parent's overwrites apply, and sending (and typing) needs Send Messages in
+  Threads instead of Send Messages; starting a thread from a message needs Create Public
+  Threads;
+* creating, listing, fetching and deleting webhooks needs Manage Webhooks; executing one needs
+  only its token (no Authorization), and is rate limited per webhook and per channel.
+
+Every request with the bot's Authorization draws on its global rate limit and is counted per
+route (``bot_request_counts``); channel webhook executes are counted apart.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,14 +56,28 @@ from .errors import (
 )
 from .gateway import Gateway
 from .interactions import ALLOWED_CALLBACKS, Interaction
-from .model import Channel, Guild, Json, MessageFlag, Permission, StoredMessage, utcnow
+from .model import (
+    Channel,
+    Guild,
+    Json,
+    MessageFlag,
+    Permission,
+    StoredMessage,
+    Thread,
+    Webhook,
+    utcnow,
+)
 from .openapi import OpenApiValidator, discord_code
-from .ratelimit import RATE_LIMITED_MESSAGE, RateLimiter
+from .ratelimit import RATE_LIMITED_MESSAGE, Decision, RateLimiter
 from .state import State, TypingEvent, UploadedFile
 
 API_PREFIX = "/api/v10"
 _log = logging.getLogger(__name__)
 MAX_REACTION_EMOJIS = 20
+MAX_WEBHOOKS_PER_CHANNEL = 15
+#: Words Discord refuses in webhook names and in the usernames webhook posts ask for.
+FORBIDDEN_WEBHOOK_NAME_WORDS = ("discord", "clyde")
+WEBHOOK_ROUTE = "/webhooks/{webhook_id}/{webhook_token}"
 _TRUE = {"1", "true", "True"}
 
 
@@ -157,6 +180,9 @@ class RestApi:
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.rate_limit_hits = 0
+        #: "METHOD /route" -> requests that carried the bot's Authorization.
+        self.bot_request_counts: Counter[str] = Counter()
+        self.webhook_execute_count = 0
         self._state = state
         self._gateway = gateway
         self._token = token
@@ -192,13 +218,14 @@ class RestApi:
                 dict(request.query),
             )
             headers: dict[str, str] = {}
+            self._count(request, api)
             try:
                 if authenticated:
                     self._authenticate(request, api)
                 await self._read_body(request, api)
                 self._validate(api)
                 if "interaction_id" not in api.params:
-                    decision = self._limiter.check(method, route, major_parameter(api.params))
+                    decision = self._rate_limit(api)
                     headers = decision.headers
                     if not decision.allowed:
                         self.rate_limit_hits += 1
@@ -245,6 +272,39 @@ class RestApi:
             return response
 
         return serve
+
+    def _channel_webhook(self, api: ApiRequest) -> Webhook | None:
+        """The channel webhook a ``/webhooks/{id}/...`` request names (None for interaction
+        webhooks and unknown ids)."""
+        if "webhook_id" not in api.params:
+            return None
+        return self._state.webhooks.get(api.id("webhook_id"))
+
+    def _is_channel_webhook_execute(self, api: ApiRequest) -> bool:
+        return (
+            api.method == "POST"
+            and api.route == WEBHOOK_ROUTE
+            and api.id("webhook_id") != self._state.application_id
+        )
+
+    def _count(self, request: web.Request, api: ApiRequest) -> None:
+        """Count what draws on the bot's global limit; interaction callbacks and followups
+        don't (Discord exempts them), channel webhook executes are counted apart."""
+        if self._is_channel_webhook_execute(api):
+            self.webhook_execute_count += 1
+        elif (
+            request.headers.get(hdrs.AUTHORIZATION) == f"Bot {self._token}"
+            and "interaction_id" not in api.params
+            and not api.route.startswith(WEBHOOK_ROUTE)
+        ):
+            self.bot_request_counts[f"{api.method} {api.route}"] += 1
+
+    def _rate_limit(self, api: ApiRequest) -> Decision:
+        major = major_parameter(api.params)
+        webhook = self._channel_webhook(api)
+        if webhook is not None and self._is_channel_webhook_execute(api):
+            return self._limiter.check_webhook(api.method, api.route, major, webhook.channel.id)
+        return self._limiter.check(api.method, api.route, major)
 
     def _authenticate(self, request: web.Request, api: ApiRequest) -> None:
         header = request.headers.get(hdrs.AUTHORIZATION)
@@ -328,10 +388,16 @@ class RestApi:
             ("GET", "/guilds/{guild_id}", self.get_guild, bot),
             ("GET", "/guilds/{guild_id}/channels", self.get_guild_channels, bot),
             ("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member, bot),
+            ("GET", "/guilds/{guild_id}/threads/active", self.get_active_threads, bot),
             ("GET", "/channels/{channel_id}", self.get_channel, bot),
             ("GET", "/channels/{channel_id}/messages", self.list_messages, bot),
             ("POST", "/channels/{channel_id}/messages", self.create_message, bot),
             ("POST", "/channels/{channel_id}/typing", self.trigger_typing, bot),
+            ("POST", "/channels/{channel_id}/webhooks", self.create_webhook, bot),
+            ("GET", "/channels/{channel_id}/webhooks", self.list_webhooks, bot),
+            ("GET", "/webhooks/{webhook_id}", self.get_webhook, bot),
+            ("DELETE", "/webhooks/{webhook_id}", self.delete_webhook, bot),
+            ("POST", message + "/threads", self.start_thread, bot),
             ("GET", message, self.get_message, bot),
             ("PATCH", message, self.edit_message, bot),
             ("DELETE", message, self.delete_message, bot),
@@ -347,7 +413,9 @@ class RestApi:
                 self.interaction_callback,
                 False,
             ),
-            ("POST", webhook, self.create_followup, False),
+            ("POST", webhook, self.execute_webhook, False),
+            ("GET", webhook, self.get_webhook_with_token, False),
+            ("DELETE", webhook, self.delete_webhook_with_token, False),
             ("GET", webhook + "/messages/@original", self.get_webhook_message, False),
             ("PATCH", webhook + "/messages/@original", self.edit_webhook_message, False),
             ("DELETE", webhook + "/messages/@original", self.delete_webhook_message, False),
@@ -505,7 +573,9 @@ class RestApi:
         return [self._wire(m) for m in found]
 
     async def create_message(self, api: ApiRequest) -> Json:
-        channel, permissions = self._bot_channel(api, Permission.SEND_MESSAGES)
+        channel, permissions = self._bot_channel(api)
+        if not permissions & channel.send_permission:
+            raise missing_permissions()
         body = api.body()
         if api.files and not permissions & Permission.ATTACH_FILES:
             raise missing_permissions()
@@ -564,7 +634,9 @@ class RestApi:
         return NO_CONTENT
 
     async def trigger_typing(self, api: ApiRequest) -> object:
-        channel, _ = self._bot_channel(api, Permission.SEND_MESSAGES)
+        channel, permissions = self._bot_channel(api)
+        if not permissions & channel.send_permission:
+            raise missing_permissions()
         now = utcnow()
         bot = self._state.bot
         self._state.typing_events.append(TypingEvent(channel.id, bot.id, time.monotonic(), now))
@@ -628,6 +700,116 @@ class RestApi:
         user_ids = sorted(u for u, b in entry.users.items() if b == burst and u > after)
         users = (self._state.user(u) for u in user_ids[:limit])
         return [u.to_wire() for u in users if u is not None]
+
+    # -- threads ----------------------------------------------------------------------------
+
+    async def start_thread(self, api: ApiRequest) -> Json:
+        channel, _ = self._bot_channel(api, Permission.CREATE_PUBLIC_THREADS)
+        if channel.is_thread:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        message = self._channel_message(channel, api)
+        if message.thread is not None:
+            raise DiscordError(400, 160004, "A thread has already been created for this message")
+        body = api.body()
+        thread = self._state.create_thread(
+            message,
+            self._state.bot,
+            str(body.get("name") or ""),
+            int(body.get("auto_archive_duration") or 1440),
+        )
+        return thread.to_wire()
+
+    async def get_active_threads(self, api: ApiRequest) -> Json:
+        guild = self._guild(api)
+        bot = guild.bot_member
+        threads = [
+            t for t in guild.threads.values() if t.permissions_for(bot) & Permission.VIEW_CHANNEL
+        ]
+        members = [
+            {
+                "id": str(t.id),
+                "user_id": str(bot.id),
+                "join_timestamp": t.to_wire()["thread_metadata"]["create_timestamp"],
+                "flags": 0,
+            }
+            for t in threads
+            if bot.id in t.member_ids
+        ]
+        return {"threads": [t.to_wire() for t in threads], "members": members}
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    async def create_webhook(self, api: ApiRequest) -> Json:
+        channel, _ = self._bot_channel(api, Permission.MANAGE_WEBHOOKS)
+        if channel.is_thread:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        body = api.body()
+        name = str(body.get("name") or "")
+        _check_webhook_name(name, "name")
+        if len(channel.webhooks) >= MAX_WEBHOOKS_PER_CHANNEL:
+            raise DiscordError(
+                400, 30007, f"Maximum number of webhooks reached ({MAX_WEBHOOKS_PER_CHANNEL})"
+            )
+        webhook = self._state.create_webhook(channel, name, self._state.bot, body.get("avatar"))
+        return webhook.to_wire()
+
+    async def list_webhooks(self, api: ApiRequest) -> list[Json]:
+        channel, _ = self._bot_channel(api, Permission.MANAGE_WEBHOOKS)
+        return [w.to_wire() for w in channel.webhooks.values()]
+
+    def _managed_webhook(self, api: ApiRequest) -> Webhook:
+        webhook = self._state.webhooks.get(api.id("webhook_id"))
+        if webhook is None:
+            raise unknown(UNKNOWN_WEBHOOK)
+        channel = webhook.channel
+        permissions = channel.permissions_for(channel.guild.bot_member)
+        if not permissions & Permission.VIEW_CHANNEL:
+            raise missing_access()
+        if not permissions & Permission.MANAGE_WEBHOOKS:
+            raise missing_permissions()
+        return webhook
+
+    async def get_webhook(self, api: ApiRequest) -> Json:
+        return self._managed_webhook(api).to_wire()
+
+    async def delete_webhook(self, api: ApiRequest) -> object:
+        self._state.delete_webhook(self._managed_webhook(api))
+        return NO_CONTENT
+
+    def _webhook_by_token(self, api: ApiRequest) -> Webhook:
+        webhook = self._state.webhooks.get(api.id("webhook_id"))
+        if webhook is None:
+            raise unknown(UNKNOWN_WEBHOOK)
+        if webhook.token != api.params["webhook_token"]:
+            raise DiscordError(401, 50027, "Invalid Webhook Token")
+        return webhook
+
+    async def get_webhook_with_token(self, api: ApiRequest) -> Json:
+        return self._webhook_by_token(api).to_wire()
+
+    async def delete_webhook_with_token(self, api: ApiRequest) -> object:
+        self._state.delete_webhook(self._webhook_by_token(api))
+        return NO_CONTENT
+
+    async def execute_webhook(self, api: ApiRequest) -> object:
+        """``POST /webhooks/{id}/{token}``: an interaction followup (the application's id) or
+        a post through a channel webhook."""
+        if api.id("webhook_id") == self._state.application_id:
+            return await self.create_followup(api)
+        webhook = self._webhook_by_token(api)
+        body = api.body()
+        if body.get("username") is not None:
+            _check_webhook_name(str(body["username"]), "username")
+        check_message_body(body, file_count=len(api.files))
+        target: Channel = webhook.channel
+        thread_id = _optional_id(api, "thread_id")
+        if "thread_id" in api.query:
+            thread = self._state.channels.get(thread_id) if thread_id is not None else None
+            if not isinstance(thread, Thread) or thread.parent is not webhook.channel:
+                raise unknown(UNKNOWN_CHANNEL)
+            target = thread
+        message = self._state.execute_webhook(webhook, target, body, api.files)
+        return self._wire(message) if api.flag("wait") else NO_CONTENT
 
     # -- interactions -----------------------------------------------------------------------
 
@@ -763,6 +945,24 @@ class RestApi:
         interaction = self._webhook_interaction(api)
         self._state.delete_message(self._webhook_message(interaction, api))
         return NO_CONTENT
+
+
+def _check_webhook_name(name: str, field_name: str) -> None:
+    if not 1 <= len(name) <= 80:
+        raise form_errors(
+            [([field_name], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 80 in length.")]
+        )
+    for word in FORBIDDEN_WEBHOOK_NAME_WORDS:
+        if word in name.lower():
+            raise form_errors(
+                [
+                    (
+                        [field_name],
+                        "USERNAME_INVALID_CONTAINS",
+                        f'Username cannot contain "{word}"',
+                    )
+                ]
+            )
 
 
 class _RateLimited(Exception):

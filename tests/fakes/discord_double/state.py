@@ -7,6 +7,8 @@ everything waiting on the notifier. Nothing here does I/O.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,9 @@ from .model import (
     Snowflakes,
     StoredAttachment,
     StoredMessage,
+    Thread,
     User,
+    Webhook,
     utcnow,
 )
 
@@ -48,6 +52,21 @@ class TypingEvent:
     user_id: int
     at: float  # time.monotonic()
     timestamp: datetime.datetime
+
+
+@dataclass(frozen=True)
+class WebhookExecution:
+    """One message posted through a channel webhook, with what the post asked for."""
+
+    webhook_id: int
+    channel_id: int  # the webhook's channel (a thread's parent)
+    thread_id: int | None
+    message_id: int
+    content: str
+    username: str | None
+    avatar_url: str | None
+    allowed_mentions: Json | None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,8 @@ class State:
         self.command_syncs: list[CommandSync] = []
         self.interactions: dict[int, Interaction] = {}
         self.typing_events: list[TypingEvent] = []
+        self.webhooks: dict[int, Webhook] = {}
+        self.webhook_executions: list[WebhookExecution] = []
         self.attachments: dict[int, StoredAttachment] = {}
         self.attachment_base = ""
         self.emitter: Emitter | None = None
@@ -130,6 +151,7 @@ class State:
         interaction: Interaction | None = None,
         extra_flags: int = 0,
         strip_embeds: bool = False,
+        webhook: Webhook | None = None,
     ) -> StoredMessage:
         settable = SETTABLE_FLAGS | (MessageFlag.EPHEMERAL if interaction else 0)
         message = StoredMessage(
@@ -140,6 +162,7 @@ class State:
             tts=bool(body.get("tts")),
             nonce=body.get("nonce"),
             interaction=interaction,
+            webhook=webhook,
         )
         if interaction is not None and interaction.type == 2 and interaction.original is None:
             message.type = MessageType.CHAT_INPUT_COMMAND
@@ -155,6 +178,8 @@ class State:
         self._apply(message, body, files, strip_embeds=strip_embeds)
         channel.messages[message.id] = message
         self.message_index[message.id] = message
+        if isinstance(channel, Thread) and not message.ephemeral:
+            channel.total_message_sent += 1
         if not message.ephemeral:
             self.emit(
                 "MESSAGE_CREATE", message.to_wire(self.bot.id, gateway=True), channel.guild.id
@@ -265,6 +290,107 @@ class State:
                 ordered = [m for m in ordered if m.id < before]
             chosen = ordered[-limit:]
         return sorted(chosen, key=lambda m: m.id, reverse=True)
+
+    # -- threads ------------------------------------------------------------------------
+
+    def create_thread(
+        self, message: StoredMessage, owner: User, name: str, auto_archive_duration: int
+    ) -> Thread:
+        """Start a public thread from ``message``: the thread takes the message's id, and the
+        message shows it (HAS_THREAD and ``thread``). THREAD_CREATE goes out. As on Discord,
+        the thread opens with a THREAD_STARTER_MESSAGE (type 21, by the thread's creator, no
+        content) pointing back at the message."""
+        parent = message.channel
+        guild = parent.guild
+        thread = Thread(
+            message.id,
+            guild,
+            name,
+            parent=parent,
+            owner_id=owner.id,
+            auto_archive_duration=auto_archive_duration,
+            member_ids=[owner.id],
+        )
+        guild.threads[thread.id] = thread
+        self.channels[thread.id] = thread
+        message.thread = thread
+        message.flags |= MessageFlag.HAS_THREAD
+        self.emit("THREAD_CREATE", {**thread.to_wire(), "newly_created": True}, guild.id)
+        starter = StoredMessage(
+            id=self.snowflakes.next(),
+            channel=thread,
+            author=owner,
+            type=MessageType.THREAD_STARTER_MESSAGE,
+            message_reference={
+                "type": 0,
+                "channel_id": str(parent.id),
+                "message_id": str(message.id),
+                "guild_id": str(guild.id),
+            },
+            referenced=message,
+        )
+        thread.messages[starter.id] = starter
+        self.message_index[starter.id] = starter
+        self.emit("MESSAGE_CREATE", starter.to_wire(self.bot.id, gateway=True), guild.id)
+        return thread
+
+    # -- webhooks -----------------------------------------------------------------------
+
+    def create_webhook(
+        self, channel: Channel, name: str, creator: User, avatar_data: str | None = None
+    ) -> Webhook:
+        avatar = None
+        if avatar_data:
+            avatar = hashlib.sha1(avatar_data.encode()).hexdigest()[:32]
+        webhook = Webhook(
+            id=self.snowflakes.next(),
+            token=secrets.token_urlsafe(48),
+            channel=channel,
+            name=name,
+            creator=creator,
+            application_id=self.application_id if creator is self.bot else None,
+            avatar=avatar,
+        )
+        channel.webhooks[webhook.id] = webhook
+        self.webhooks[webhook.id] = webhook
+        self._webhooks_update(channel)
+        return webhook
+
+    def delete_webhook(self, webhook: Webhook) -> None:
+        if self.webhooks.pop(webhook.id, None) is None:
+            return
+        webhook.channel.webhooks.pop(webhook.id, None)
+        self._webhooks_update(webhook.channel)
+
+    def _webhooks_update(self, channel: Channel) -> None:
+        payload = {"guild_id": str(channel.guild.id), "channel_id": str(channel.id)}
+        self.emit("WEBHOOKS_UPDATE", payload, channel.guild.id)
+
+    def execute_webhook(
+        self,
+        webhook: Webhook,
+        target: Channel,
+        body: Json,
+        files: Sequence[UploadedFile] = (),
+    ) -> StoredMessage:
+        """Post through ``webhook`` into its channel or one of that channel's threads."""
+        avatar_url = body.get("avatar_url")
+        avatar = hashlib.sha1(avatar_url.encode()).hexdigest()[:32] if avatar_url else None
+        author = webhook.author(body.get("username"), avatar)
+        message = self.create_message(target, author, body, files, webhook=webhook)
+        self.webhook_executions.append(
+            WebhookExecution(
+                webhook_id=webhook.id,
+                channel_id=webhook.channel.id,
+                thread_id=target.id if target is not webhook.channel else None,
+                message_id=message.id,
+                content=message.content,
+                username=body.get("username"),
+                avatar_url=avatar_url,
+                allowed_mentions=body.get("allowed_mentions"),
+            )
+        )
+        return message
 
     # -- reactions ----------------------------------------------------------------------
 
