@@ -160,6 +160,15 @@ def test_migrate_with_an_unopenable_database_is_one_line(tmp_path):
     )
 
 
+def test_copy_db_with_an_unopenable_database_is_one_line(tmp_path):
+    source = f"sqlite:///{tmp_path}/source.db"
+    destination = unopenable_database(tmp_path)
+    done = rapbattle("copy-db", source, destination, env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("rapbattle: Cannot open a database: ")
+    assert done.stderr.endswith(". Check both URLs.\n") and done.stderr.count("\n") == 1
+
+
 async def test_run_with_an_unopenable_database_is_one_line(tmp_path):
     url = unopenable_database(tmp_path)
     async with DiscordDouble() as double:
