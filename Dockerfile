@@ -15,6 +15,8 @@ RUN pip install --no-deps ".[postgres]"
 RUN useradd --create-home --uid 10001 rapbattle && mkdir /data && chown rapbattle /data
 USER rapbattle
 VOLUME ["/data"]
+# On the volume, which the rapbattle user owns (/app is not writable). An --env-file that sets
+# DATABASE_URL overrides this, so .env.example leaves it commented out.
 ENV DATABASE_URL=sqlite:////data/rapbattle.db
 
 ENTRYPOINT ["rapbattle"]

@@ -300,6 +300,7 @@ class _PersistingStage:
         self._battle_id = battle_id
         self._position = 0
         self.writing = inner.writing
+        self.pausing = inner.pausing
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
         await self._inner.post_verse(battle, turn)

@@ -6,19 +6,22 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import TextIO
 
+import openai
 from rich.console import Console
 
 from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS, Battle, normalize_topic
 from bot.engine.pacing import Pace
-from bot.errors import UserError
-from bot.llm import LLMClient
+from bot.errors import ConfigError, UserError
+from bot.llm import LLMClient, ModelError, ModelInfo
 from bot.models import ModelCatalog
-from bot.referee import Outcome, Referee
+from bot.referee import BattleResult, Outcome, Referee
 from bot.settings import Settings, load_settings, require_discord
 from bot.stages.terminal import TerminalStage
 
@@ -32,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rapbattle", description="Rap battles between large language models."
     )
+    parser.add_argument("--version", action="version", version=f"rapbattle {version('rapbattle')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local = commands.add_parser(
         "local",
@@ -47,12 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default: BATTLE_ROUNDS or {DEFAULT_ROUNDS})",
     )
-    local.add_argument("--topic", default=None, help="what the battle is about (one line)")
+    local.add_argument(
+        "--topic", type=_topic, default=None, help="what the battle is about (one line)"
+    )
     local.add_argument(
         "--pace",
         type=_pace,
-        default=Pace(None),
-        help="pause after each verse: seconds, 0 for none, or 'auto' (default: auto)",
+        default=None,
+        help="pause after each verse: seconds, 0 for none, or 'auto' (default: BATTLE_PACE or "
+        "auto)",
     )
     local.add_argument("--out", type=Path, default=None, help="also write the transcript here")
     commands.add_parser(
@@ -95,6 +102,13 @@ def _pace(text: str) -> Pace:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _topic(text: str) -> str | None:
+    try:
+        return normalize_topic(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
@@ -115,10 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_migrate(database_url: str) -> int:
     try:
-        version = asyncio.run(_migrate(database_url))
+        schema_version = asyncio.run(_migrate(database_url))
     except UserError as error:
         return _fail(error)
-    print(f"Schema version {version}.")
+    print(f"Schema version {schema_version}.")
     return EXIT_OK
 
 
@@ -126,7 +140,8 @@ async def _migrate(database_url: str) -> int:
     # Imported here, as the copy below, so that terminal battles never load the store.
     from bot.store import open_store
 
-    store = await open_store(database_url)  # opening migrates
+    with _database_errors(database_url):
+        store = await open_store(database_url)  # opening migrates
     try:
         return await store.schema_version()
     finally:
@@ -138,6 +153,8 @@ def _run_copy(source: str, destination: str) -> int:
 
     try:
         report = asyncio.run(copy_database(source, destination))
+    except (OSError, sqlite3.Error) as error:
+        return _fail(f"Cannot open a database: {error}. Check both URLs.")
     except UserError as error:
         return _fail(error)
     print("\n".join(report.lines()))
@@ -146,6 +163,7 @@ def _run_copy(source: str, destination: str) -> int:
 
 def run_discord_bot(settings: Settings) -> int:
     # Imported here so that terminal battles never load discord.py.
+    import aiohttp
     import discord
 
     from bot.client import RapBattleBot, point_discord_at
@@ -164,7 +182,40 @@ def run_discord_bot(settings: Settings) -> int:
         return _fail(error)
     except discord.LoginFailure as error:
         return _fail(f"Discord refused the token: {error}")
+    except (aiohttp.ClientError, discord.GatewayNotFound, TimeoutError) as error:
+        # Logging in is the first thing the bot does, so this is Discord unreachable at start.
+        where = discord.http.Route.BASE
+        return _fail(f"Cannot reach Discord at {where}: {error or type(error).__name__}.")
+    except (OSError, sqlite3.Error) as error:
+        # Past the login, the store is opened next (in setup_hook).
+        if not _is_sqlite(settings.database_url):
+            raise
+        return _fail(_database_failure(settings.database_url, error))
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _database_errors(database_url: str) -> Iterator[None]:
+    """A SQLite file that cannot be opened or created becomes one ConfigError line."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as error:
+        if not _is_sqlite(database_url):
+            raise
+        raise ConfigError(_database_failure(database_url, error)) from None
+
+
+def _is_sqlite(database_url: str) -> bool:
+    # PostgreSQL's connection failures are ConfigErrors already; SQLite's path problems come
+    # as OSError (creating the directory) or sqlite3.Error (opening the file).
+    return database_url.startswith("sqlite:")
+
+
+def _database_failure(database_url: str, error: Exception) -> str:
+    return (
+        f"Cannot open the database {database_url}: {error}. "
+        "Check DATABASE_URL and that its directory is writable."
+    )
 
 
 def configure_logging(level: str) -> None:
@@ -188,18 +239,30 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
     llm = LLMClient(settings)
     try:
         llm.require_key()
-        catalog = ModelCatalog(llm.list_models, settings.model_aliases)
-        topic = normalize_topic(arguments.topic)
+        models = await _model_list(llm, settings.llm_base_url)
+
+        async def listed() -> list[ModelInfo]:
+            return models
+
+        catalog = ModelCatalog(listed, settings.model_aliases)
         battle = Battle(
             model_a=await catalog.resolve(arguments.model_a),
             model_b=await catalog.resolve(arguments.model_b),
             rounds=arguments.rounds or settings.battle_rounds,
-            topic=topic,
+            topic=arguments.topic,
         )
+        pace = settings.battle_pace if arguments.pace is None else arguments.pace
         with contextlib.ExitStack() as files:
             stage = _terminal_stage(files, arguments.out)
             stage.begin(battle)
-            result = await Referee(battle, llm, stage, arguments.pace).run()
+            referee = Referee(battle, llm, stage, pace)
+            try:
+                result = await referee.run()
+            except asyncio.CancelledError:
+                # Ctrl-C: the console says how far the battle got, then the interrupt goes on.
+                stage.end(BattleResult(battle, referee.posted, Outcome.STOPPED, "Ctrl-C"))
+                raise
+            stage.end(result)
     except UserError as error:
         return _fail(error)
     except OSError as error:
@@ -209,6 +272,21 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
     if result.outcome is Outcome.COMPLETED:
         return EXIT_OK
     return _fail(f"No contest: {result.reason}")
+
+
+async def _model_list(llm: LLMClient, base_url: str) -> list[ModelInfo]:
+    """The provider's models, fetched once up front, so that a provider that cannot be reached
+    at all is one line naming where it was looked for. When only the list fails, full ids and
+    aliases still battle (the catalog then has no list to check them against)."""
+    try:
+        return await llm.list_models()
+    except ModelError as error:
+        if isinstance(error.__cause__, openai.APIConnectionError):
+            raise ConfigError(
+                f"Cannot reach the model provider at {base_url}. "
+                "Check LLM_BASE_URL and your network."
+            ) from None
+        return []
 
 
 def _terminal_stage(files: contextlib.ExitStack, out: Path | None) -> TerminalStage:

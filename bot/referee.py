@@ -42,6 +42,10 @@ class Stage(Protocol):
         """Shown while the audience waits for ``turn``'s speaker (its text is still empty)."""
         ...
 
+    def pausing(self, battle: Battle, seconds: float) -> AbstractAsyncContextManager[None]:
+        """Shown while the audience reads: the next turn comes in ``seconds`` at the earliest."""
+        ...
+
 
 class Outcome(enum.Enum):
     COMPLETED = "completed"
@@ -57,30 +61,88 @@ class BattleResult:
     reason: str | None = None
 
 
-class _Generation:
-    """One verse being written in the background, with how much of it has arrived."""
+class _Writer:
+    """Writes a battle's verses one after another, each as soon as the one before it is written.
 
-    def __init__(self, referee: Referee, slot: Slot, position: int, history: list[Turn]) -> None:
-        self.slot = slot
-        self.position = position
-        self.received = 0
-        battle = referee.battle
-        assert slot.side is not None
-        messages = messages_for(battle, slot.side, history)
+    It runs ahead of the posts: a verse that is slow to write overlaps the reading time of the
+    verses before it instead of adding to it. Each verse's outcome lands in its own future, so
+    the poster takes them in order; a failure ends the writing, so nothing past it is requested.
+    """
+
+    def __init__(
+        self,
+        battle: Battle,
+        models: VerseSource,
+        plan: list[Slot],
+        on_all_written: Callable[[tuple[Turn, ...]], None] | None,
+    ) -> None:
+        self._battle = battle
+        self._models = models
+        self._plan = plan
+        self._on_all_written = on_all_written
+        loop = asyncio.get_running_loop()
+        self.verses: dict[int, asyncio.Future[Turn]] = {
+            position: loop.create_future()
+            for position, slot in enumerate(plan)
+            if not slot.is_announcement
+        }
+        self.received: dict[int, int] = dict.fromkeys(self.verses, 0)
         self.task = asyncio.create_task(
-            referee.models.generate_verse(battle.model(slot.side), messages, self._progress),
-            name=f"verse {battle.model(slot.side)} round {slot.round}",
+            self._write_all(), name=f"verses of {battle.model_a} v {battle.model_b}"
         )
 
-    def _progress(self, received: int) -> None:
-        self.received = received
+    async def _write_all(self) -> None:
+        history: list[Turn] = []
+        for position, slot in enumerate(self._plan):
+            if slot.is_announcement:
+                history.append(self._battle.turn(slot, FINAL_ROUND))
+                continue
+            try:
+                turn = await self._write(position, slot, history)
+            except Exception as error:  # Handed to the poster, which raises it in turn.
+                self.verses[position].set_exception(error)
+                return
+            self.verses[position].set_result(turn)
+            history.append(turn)
+        if self._on_all_written is not None:
+            try:
+                self._on_all_written(tuple(history))
+            except Exception:
+                log.exception(
+                    "on_all_written failed for %s v %s", self._battle.model_a, self._battle.model_b
+                )
+
+    async def _write(self, position: int, slot: Slot, history: list[Turn]) -> Turn:
+        assert slot.side is not None
+        model = self._battle.model(slot.side)
+        messages = messages_for(self._battle, slot.side, history)
+
+        def progress(received: int) -> None:
+            self.received[position] = received
+
+        text = await self._models.generate_verse(model, messages, progress)
+        return self._battle.turn(slot, text)
+
+    def progress(self, position: int) -> Callable[[], int]:
+        """How many characters of the verse at ``position`` have arrived so far."""
+        return lambda: self.received[position]
+
+    async def close(self) -> None:
+        """Cancels the verse being written; outcomes nobody will post are marked seen."""
+        await _cancel(self.task)
+        for verse in self.verses.values():
+            if verse.done() and not verse.cancelled():
+                verse.exception()
+            else:
+                verse.cancel()
 
 
 class Referee:
-    """Posts a battle's turns in order, writing each verse while the previous one is read.
+    """Posts a battle's turns in order while the verses are written ahead of them.
 
-    The next verse is requested as soon as the previous one is written, so with models taking
-    g seconds and a pause of p, n verses take about g + (n-1)·max(g, p).
+    Each verse is requested as soon as the one before it is written, and each post comes at
+    the later of "written" and "previous post + pace". With models taking g seconds and a pause
+    of p, n verses take about g + (n-1)·max(g, p), and one slow verse costs only its own delay.
     """
 
     def __init__(
@@ -90,15 +152,17 @@ class Referee:
         stage: Stage,
         pace: Pace,
         *,
-        on_all_written: Callable[[tuple[Turn, ...]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_all_written: Callable[[tuple[Turn, ...]], None] | None = None,
     ) -> None:
+        """``on_all_written`` is called once, as soon as the last verse is written (before it
+        is posted), with every turn of the battle in order; a jury can start reading then."""
         self.battle = battle
-        self._on_all_written = on_all_written
         self.models = models
         self.stage = stage
         self.pace = pace
         self._clock = clock
+        self._on_all_written = on_all_written
         self._posted: list[Turn] = []
         self._stop_requested = asyncio.Event()
         self._stop_reason: str | None = None
@@ -115,24 +179,17 @@ class Referee:
 
     async def run(self) -> BattleResult:
         plan = self.battle.plan()
-        verse_positions = [index for index, slot in enumerate(plan) if not slot.is_announcement]
-        verses: dict[int, Turn] = {}
-        generation = self._start(plan, verse_positions[0], verses)
+        writer = _Writer(self.battle, self.models, plan, self._on_all_written)
         next_post_at = self._clock()
         try:
-            for index, slot in enumerate(plan):
+            for position, slot in enumerate(plan):
                 if slot.is_announcement:
-                    await self._until(next_post_at)
+                    await self._pause(next_post_at, None)
                     await self._post(self.stage.announce, self.battle.turn(slot, FINAL_ROUND))
                     continue
-                assert generation is not None and generation.position == index
-                turn = await self._written(generation, next_post_at)
-                verses[index] = turn
-                later = [position for position in verse_positions if position > index]
-                if not later and self._on_all_written is not None:
-                    self._on_all_written(tuple(self._history(plan, len(plan), verses)))
-                generation = self._start(plan, later[0], verses) if later else None
-                await self._until(next_post_at)
+                verse = writer.verses[position]
+                await self._pause(next_post_at, verse)
+                turn = await self._written(verse, slot, writer.progress(position))
                 await self._post(self.stage.post_verse, turn)
                 next_post_at = self._clock() + self.pace.pause_after(turn.text)
         except _Stopped:
@@ -141,48 +198,47 @@ class Referee:
             log.info("Battle %s v %s ended: %s", self.battle.model_a, self.battle.model_b, error)
             return self._result(Outcome.NO_CONTEST, str(error))
         finally:
-            if generation is not None:
-                await _cancel(generation.task)
+            await writer.close()
         return self._result(Outcome.COMPLETED, None)
 
-    def _history(self, plan: list[Slot], end: int, verses: dict[int, Turn]) -> list[Turn]:
-        """The turns before plan position ``end``, as the models see them."""
-        return [
-            self.battle.turn(slot, FINAL_ROUND) if slot.is_announcement else verses[index]
-            for index, slot in enumerate(plan[:end])
-        ]
+    async def _pause(self, until: float, verse: asyncio.Future[Turn] | None) -> None:
+        """The reading time before the next post, shown as such. With a verse to post next, it
+        ends at ``until`` even if the verse is still being written (the caller then shows the
+        writing), and at once if the verse failed."""
+        delay = until - self._clock()
+        if delay <= 0:
+            if self._stop_requested.is_set():
+                raise _Stopped
+            return
+        async with self.stage.pausing(self.battle, delay):
+            if verse is not None:
+                await self._wait(verse, delay)
+                if not verse.done() or verse.exception() is not None:
+                    return  # Shown as writing, or a failure that ends the battle now.
+            await self._wait(None, until - self._clock())
 
-    def _start(self, plan: list[Slot], position: int, verses: dict[int, Turn]) -> _Generation:
-        return _Generation(self, plan[position], position, self._history(plan, position, verses))
-
-    async def _written(self, generation: _Generation, deadline: float) -> Turn:
-        """The verse once written; past the deadline the stage shows that the model is writing."""
-        await self._wait(generation.task, deadline - self._clock())
-        if not generation.task.done():
-            placeholder = self.battle.turn(generation.slot, "")
-            async with self.stage.writing(self.battle, placeholder, lambda: generation.received):
-                await self._wait(generation.task, None)
-        return self.battle.turn(generation.slot, generation.task.result())
+    async def _written(
+        self, verse: asyncio.Future[Turn], slot: Slot, progress: Callable[[], int]
+    ) -> Turn:
+        """The verse once written; while the audience waits, the stage shows who is writing."""
+        if not verse.done():
+            placeholder = self.battle.turn(slot, "")
+            async with self.stage.writing(self.battle, placeholder, progress):
+                await self._wait(verse, None)
+        return verse.result()
 
     async def _post(self, post: Callable[[Battle, Turn], Awaitable[None]], turn: Turn) -> None:
         await post(self.battle, turn)
         self._posted.append(turn)
 
-    async def _until(self, deadline: float) -> None:
-        delay = deadline - self._clock()
-        if delay > 0:
-            await self._wait(None, delay)
-        elif self._stop_requested.is_set():
-            raise _Stopped
-
-    async def _wait(self, task: asyncio.Task[str] | None, seconds: float | None) -> None:
-        """Waits for ``task`` or ``seconds``; raises _Stopped as soon as stop() is called."""
+    async def _wait(self, future: asyncio.Future[Turn] | None, seconds: float | None) -> None:
+        """Waits for ``future`` or ``seconds``; raises _Stopped as soon as stop() is called."""
         if seconds is not None and seconds <= 0 and not self._stop_requested.is_set():
             return
         stop_waiter = asyncio.ensure_future(self._stop_requested.wait())
         waiters: set[asyncio.Future[object]] = {stop_waiter}
-        if task is not None:
-            waiters.add(task)
+        if future is not None:
+            waiters.add(future)  # type: ignore[arg-type]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -22,6 +22,7 @@ DEFAULT_APP_TITLE = "rapbattle"
 
 T = TypeVar("T")
 AUTO_PACE = Pace(None)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class Settings:
             dev_guild_id=reader.snowflake("DEV_GUILD_ID"),
             database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
             **reader.shards("SHARD_COUNT", "SHARD_IDS"),
-            log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+            log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
             model_avatar_url=reader.optional("MODEL_AVATAR_URL"),
             public_url=reader.optional("PUBLIC_URL"),
         )
@@ -132,6 +133,15 @@ class _Reader:
         if not low <= value <= high:  # type: ignore[operator]
             raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw}.")
         return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        """One of ``allowed`` (given in upper case), in any case."""
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.upper() not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not '{raw}'.")
+        return raw.upper()
 
     def snowflake(self, name: str) -> int | None:
         raw = self.optional(name)

@@ -1,17 +1,25 @@
 """End to end: `rapbattle local` as a subprocess against the local model server."""
 
+import asyncio
+import io
 import os
 import pty
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from bot.engine.battle import FINAL_ROUND, Battle
+from bot.engine.pacing import Pace
 from bot.engine.transcript import parse, render
+from bot.llm import LLMClient
+from bot.referee import Outcome, Referee
+from bot.stages.terminal import TerminalStage
 from tests.fakes.model_server import HttpError, Verse, default_verse
 
 RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
@@ -111,11 +119,44 @@ def test_no_key_is_a_clear_error_before_any_request(model_server, env, tmp_path)
     assert model_server.models_requests == 0 and model_server.chat_requests() == []
 
 
-def test_bad_options_exit_with_usage(env, tmp_path):
+def test_bad_options_exit_with_usage(model_server, env, tmp_path):
     done = rapbattle("a", "b", "--rounds", "11", env=env, cwd=tmp_path)
     assert done.returncode == 2 and b"rounds must be between 1 and 10" in done.stderr
-    done = rapbattle("qwen-max", "grok", "--topic", "x" * 201, env=env, cwd=tmp_path)
-    assert done.returncode == 1 and b"keep it to 200" in done.stderr
+    for topic, message in (("x" * 201, b"keep it to 200"), ("two\nlines", b"one line")):
+        done = rapbattle("qwen-max", "grok", "--topic", topic, env=env, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(b"usage: rapbattle local")
+        assert b"error: argument --topic: " in done.stderr and message in done.stderr
+    assert model_server.models_requests == 0 and model_server.chat_requests() == []
+
+
+def test_an_unreachable_provider_is_one_line_naming_its_url(env, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/api/v1"
+    env = env | {"LLM_BASE_URL": url}
+    for models in (("qwen-max", "grok"), (QWEN, LLAMA)):  # with and without the model list
+        done = rapbattle(*models, "--pace", "0", env=env, cwd=tmp_path)
+        assert done.returncode == 1
+        assert done.stderr.decode() == (
+            f"rapbattle: Cannot reach the model provider at {url}. "
+            "Check LLM_BASE_URL and your network.\n"
+        )
+        assert done.stdout == b""
+
+
+def test_battle_pace_from_the_environment_is_the_default_and_pace_wins(model_server, env, tmp_path):
+    started = time.monotonic()
+    done = rapbattle(
+        "qwen-max", "grok", "--rounds", "1", env=env | {"BATTLE_PACE": "1.5"}, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert time.monotonic() - started >= 1.5  # one pause, between the two verses
+    started = time.monotonic()
+    slow_env = env | {"BATTLE_PACE": "60"}
+    done = rapbattle("qwen-max", "grok", "--rounds", "1", "--pace", "0", env=slow_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert time.monotonic() - started < 30
 
 
 def test_provider_failure_mid_battle_keeps_the_partial_transcript(model_server, env, tmp_path):
@@ -174,7 +215,7 @@ def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
     env = env | {"TERM": "xterm-256color", "COLUMNS": "100"}
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
-        [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "0"],
+        [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "1"],
         env=env,
         cwd=tmp_path,
         stdout=follower,
@@ -198,3 +239,57 @@ def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
     assert "qwen/qwen-max" in screen and "round 1" in screen
     assert "I'm x-ai/grok-2, verse 1" in screen
     assert not screen.startswith("# ")  # a person sees the show, not the raw transcript
+    assert "next verse in 1 s" in screen
+    assert "Battle over: completed with 2 verses." in screen
+
+
+async def run_on_a_console(battle: Battle, llm: LLMClient, pace: Pace, stop_after: int = 0):
+    """A battle on a terminal stage whose console is a forced terminal writing to a string."""
+    screen, transcript_file = io.StringIO(), io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=200, color_system="truecolor")
+    stage = TerminalStage(console, [transcript_file])
+    stage.begin(battle)
+    referee = Referee(battle, llm, stage, pace)
+    running = asyncio.create_task(referee.run())
+    if stop_after:
+        while len(referee.posted) < stop_after:
+            await asyncio.sleep(0.01)
+        referee.stop("by Ctrl-C")
+    result = await running
+    stage.end(result)
+    return result, screen.getvalue(), transcript_file.getvalue()
+
+
+async def test_the_terminal_counts_down_the_reading_pause_and_says_how_it_ended(llm_settings):
+    llm = LLMClient(llm_settings)
+    try:
+        battle = Battle(QWEN, LLAMA, rounds=1)
+        result, screen, transcript = await run_on_a_console(battle, llm, Pace(1.2))
+    finally:
+        await llm.close()
+    assert result.outcome is Outcome.COMPLETED
+    assert "next verse in 2 s" in screen and "next verse in 1 s" in screen
+    first, second = (default_verse(model, 1) for model in (QWEN, LLAMA))
+    assert screen.index(first) < screen.index("next verse in") < screen.index(second)
+    assert screen.rstrip().splitlines()[-1].count("Battle over: completed with 2 verses.") == 1
+    # The transcript has none of it: it is exactly the battle.
+    assert transcript == render(QWEN, LLAMA, result.turns)
+
+
+async def test_the_closing_line_says_no_contest_or_stopped(model_server, llm_settings):
+    llm = LLMClient(llm_settings)
+    model_server.script(LLAMA, HttpError(402, "Insufficient credits"))
+    try:
+        result, screen, transcript = await run_on_a_console(Battle(QWEN, LLAMA, 1), llm, Pace(0))
+        assert result.outcome is Outcome.NO_CONTEST
+        assert (
+            "Battle over after 1 verse: no contest: meta-llama/llama-3-70b-instruct: the "
+            "provider is out of credits (402)" in screen
+        )
+        assert transcript == render(QWEN, LLAMA, result.turns)
+        model_server.reset()
+        result, screen, _ = await run_on_a_console(Battle(QWEN, LLAMA), llm, Pace(30), 1)
+        assert result.outcome is Outcome.STOPPED
+        assert "Battle over: stopped (by Ctrl-C) after 1 verse." in screen
+    finally:
+        await llm.close()

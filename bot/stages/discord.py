@@ -134,6 +134,11 @@ class DiscordStage:
             async with self.channel.typing():
                 yield
 
+    @contextlib.asynccontextmanager
+    async def pausing(self, battle: Battle, seconds: float) -> AsyncIterator[None]:
+        # The channel shows the verse being read; a countdown would only add noise.
+        yield
+
     async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
         a, b = (escape_markdown(battle.stage_name(side)) for side in (Side.A, Side.B))
         embed = discord.Embed(title=f"🎤 {a} v {b}"[:256], colour=TITLE_COLOUR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import TextIO
 
@@ -15,9 +16,16 @@ from rich.text import Text
 
 from bot.engine import transcript
 from bot.engine.battle import Battle, Side, Turn
+from bot.referee import BattleResult, Outcome
 
 SIDE_STYLES = {Side.A: "bold cyan", Side.B: "bold magenta"}
 ANNOUNCEMENT_STYLE = "bold yellow"
+PAUSE_STYLE = "dim"
+ENDING_STYLES = {
+    Outcome.COMPLETED: "bold green",
+    Outcome.NO_CONTEST: "bold red",
+    Outcome.STOPPED: "bold yellow",
+}
 PROGRESS_REFRESH_SECONDS = 0.2
 
 
@@ -74,8 +82,46 @@ class TerminalStage:
             received = progress()
             return f"{speaker} is writing…" + (f" {received} characters" if received else "")
 
-        with self._console.status(status_text()) as status:
-            refresher = asyncio.create_task(_refresh(status, status_text))
+        async with self._status(status_text):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def pausing(self, battle: Battle, seconds: float) -> AsyncIterator[None]:
+        """A countdown while the audience reads, so a long pause never looks like a hang."""
+        if self._console is None:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + seconds
+
+        def status_text() -> str:
+            left = max(0, math.ceil(ends_at - loop.time()))
+            return f"[{PAUSE_STYLE}]next verse in {left} s[/]"
+
+        async with self._status(status_text):
+            yield
+
+    def end(self, result: BattleResult) -> None:
+        """The closing line on the console: how the battle ended (the transcript has none)."""
+        if self._console is None:
+            return
+        verses = sum(not turn.is_announcement for turn in result.turns)
+        counted = f"{verses} verse" + ("" if verses == 1 else "s")
+        if result.outcome is Outcome.COMPLETED:
+            line = f"Battle over: completed with {counted}."
+        elif result.outcome is Outcome.NO_CONTEST:
+            line = f"Battle over after {counted}: no contest: {result.reason}"
+        else:
+            line = f"Battle over: stopped ({result.reason}) after {counted}."
+        self._console.print()
+        self._console.print(Text(line, style=ENDING_STYLES[result.outcome]))
+
+    @contextlib.asynccontextmanager
+    async def _status(self, text: Callable[[], str]) -> AsyncIterator[None]:
+        """A live status line, refreshed from ``text`` until the block ends."""
+        assert self._console is not None
+        with self._console.status(text()) as status:
+            refresher = asyncio.create_task(_refresh(status, text))
             try:
                 yield
             finally:

@@ -38,6 +38,9 @@ class SQLiteStore(SQLStore):
     async def open(cls, path: str) -> SQLiteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # A path SQLite cannot open fails here, in this thread: aiosqlite's worker thread
+            # would report it again after the event loop closed, as a stray traceback.
+            sqlite3.connect(path).close()
         return await cls(await aiosqlite.connect(path, isolation_level=None))._start()
 
     async def close(self) -> None:

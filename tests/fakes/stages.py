@@ -14,6 +14,8 @@ from bot.engine.battle import Battle, Turn
 class RecordingStage:
     posts: list[tuple[float, Turn]] = field(default_factory=list)
     writing_shown: list[str] = field(default_factory=list)
+    # (when the pause began, the seconds it announced, when it ended)
+    pauses: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def turns(self) -> list[Turn]:
@@ -31,3 +33,11 @@ class RecordingStage:
     ) -> AsyncIterator[None]:
         self.writing_shown.append(turn.speaker)
         yield
+
+    @contextlib.asynccontextmanager
+    async def pausing(self, battle: Battle, seconds: float) -> AsyncIterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.pauses.append((began, seconds, time.monotonic()))

@@ -49,11 +49,20 @@ def test_values_are_parsed_and_frozen():
         ({"BATTLE_ROUNDS": "11"}, "BATTLE_ROUNDS must be between 1 and 10"),
         ({"BATTLE_PACE": "slow"}, "BATTLE_PACE: Pace must be"),
         ({"MODEL_ALIASES": "qwen"}, "MODEL_ALIASES takes alias=model_id pairs"),
+        (
+            {"LOG_LEVEL": "verbose"},
+            "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'verbose'",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_log_level_takes_any_case():
+    assert Settings.from_env({"LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    assert Settings.from_env({}).log_level == "INFO"
 
 
 def test_dotenv_file_fills_gaps_but_never_overrides(tmp_path, monkeypatch):

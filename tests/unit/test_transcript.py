@@ -6,10 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.engine.battle import FINAL_ROUND, Battle, Side
+from bot.engine.battle import FINAL_ROUND, Battle, Side, Turn
 from bot.engine.transcript import TranscriptFormatError, header, parse, render, turn_block
 from bot.engine.verses import clean_verse
 
+# Crafted in the tournament's style, with everything that makes the format hard to read back.
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tournament-style-transcript.md"
+# The tournament's own examples, where the repository sits next to them (not in a fresh clone).
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 
 
@@ -17,15 +20,34 @@ def example_files() -> list[Path]:
     return sorted(EXAMPLES.glob("*.md"))
 
 
+def assert_round_trips_as_a_full_battle(raw: bytes) -> tuple[Turn, ...]:
+    parsed = parse(raw.decode("utf-8"))
+    assert render(parsed.model_a, parsed.model_b, parsed.turns).encode("utf-8") == raw
+    assert [t.speaker for t in parsed.turns].count("system") == 1
+    assert [t.side for t in parsed.turns if t.side] == [Side.A, Side.B] * 3
+    assert parsed.turns[-1].round == 3
+    return parsed.turns
+
+
+def test_a_tournament_style_transcript_round_trips_byte_for_byte():
+    turns = assert_round_trips_as_a_full_battle(FIXTURE.read_bytes())
+    verses = [turn.text for turn in turns if not turn.is_announcement]
+    lines = [line for verse in verses for line in verse.split("\n")]
+    # The fixture keeps the features that make parsing hard; each must survive the round trip.
+    assert any(line.startswith("**") and line.rstrip().endswith("**") for line in lines)
+    assert sum(line.endswith("  ") for line in lines) >= 5
+    assert all("\n\n" in verse for verse in verses[:3]) and "\n\n\n" in verses[2]
+    not_speakers = [line for line in lines if line.startswith("> ")]
+    assert "> system" in not_speakers and "> Final round!" in not_speakers
+    assert any(line.startswith(f"> {turns[0].speaker} ") for line in not_speakers)
+    assert any(line.startswith(" ") for line in lines)
+    assert [turn.text for turn in turns if turn.is_announcement] == [FINAL_ROUND]
+
+
 @pytest.mark.skipif(not example_files(), reason=f"no tournament examples in {EXAMPLES}")
-def test_tournament_transcripts_round_trip_byte_for_byte():
+def test_the_tournaments_own_transcripts_round_trip_byte_for_byte():
     for path in example_files():
-        raw = path.read_bytes()
-        parsed = parse(raw.decode("utf-8"))
-        assert render(parsed.model_a, parsed.model_b, parsed.turns).encode("utf-8") == raw
-        assert [t.speaker for t in parsed.turns].count("system") == 1
-        assert [t.side for t in parsed.turns if t.side] == [Side.A, Side.B] * 3
-        assert parsed.turns[-1].round == 3
+        assert_round_trips_as_a_full_battle(path.read_bytes())
 
 
 def test_render_matches_the_documented_layout():
