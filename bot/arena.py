@@ -193,12 +193,13 @@ class Arena:
             raise UserError("No battle is running in this channel.")
         if by_id != target.starter_id and not may_manage:
             raise UserError("Only the battle's starter or someone with Manage Server can stop it.")
-        if session is not None:
-            session.stop(f"stopped by {by_name}")
-            return "Stopping the battle."
-        assert vote is not None
-        vote.close_now()
-        return "Closing the vote now."
+        # The vote first: for a moment after it opens, its battle's session is still registered.
+        if vote is not None:
+            vote.close_now()
+            return "Closing the vote now."
+        assert session is not None
+        session.stop(f"stopped by {by_name}")
+        return "Stopping the battle."
 
     def outcome(self, battle_id: int) -> asyncio.Future[BattleOutcome]:
         """Resolves when the battle's record is final in this process: its vote counted, or it
@@ -342,6 +343,7 @@ class BattleSession:
         )
         self.task: asyncio.Task[None] | None = None
         self._interrupted = False
+        self._stop_requested = False
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"battle {self.stored.id}")
@@ -352,6 +354,7 @@ class BattleSession:
         return await asyncio.shield(self.arena.outcome(self.stored.id))
 
     def stop(self, reason: str) -> None:
+        self._stop_requested = True
         self.bout.stop(reason)
 
     def interrupt(self) -> None:
@@ -399,7 +402,11 @@ class BattleSession:
         await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
         stored = await store.battle(self.stored.id)
         assert stored is not None
-        self.arena.open_vote(stored, listening_since=epoch)
+        vote = self.arena.open_vote(stored, listening_since=epoch)
+        if self._stop_requested:
+            # Stopped after the last verse, while the vote was being posted: the stop came too
+            # late for the verses, so it closes the vote, as a stop during the vote does.
+            vote.close_now()
 
     async def _end(self, state: BattleState, reason: str | None) -> None:
         await self.arena.store.end_battle(self.stored.id, state, reason)

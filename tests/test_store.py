@@ -1,50 +1,105 @@
-"""The store against real databases: SQLite files, and PostgreSQL when TEST_DATABASE_URL names one.
+"""The store's contract, on every backend: SQLite files, PostgreSQL when TEST_DATABASE_URL names
+one, and the in-memory store of tests/fakes, which must keep the same rules for the tests built
+on it.
 
 Each PostgreSQL test gets a schema of its own (rapbattle_test_<pid>_<random>), dropped afterwards,
 so runs sharing a server never see each other's rows. Without TEST_DATABASE_URL, or when the
 server cannot be reached, those tests are skipped with the reason.
+
+Tests of the SQL itself (migrations, dialects, several processes on one database, URLs) take the
+``database_url`` fixture, which only the SQL backends provide; the in-memory store has none of
+those things, so they have no "memory" variant.
 """
 
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
+from bot.engine.leaderboard import Board
+from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, MOVES
 from bot.engine.pacing import Pace
 from bot.engine.ratings import collapse
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.errors import ConfigError
-from bot.store import BattleState, IntegrityError, NewBattle, open_store
+from bot.store import BattleState, IntegrityError, NewBattle, Store, open_store
 from bot.store import sql as store_sql
 from bot.store.migrations import MIGRATIONS, migration_scripts
+from bot.store.sql import SQLStore
+from tests.fakes.memory_store import MemoryStore, MemoryTables
 from tests.fakes.postgres import postgres_schema
 
+SQL_BACKENDS = ["sqlite", "postgres"]
+ALL_BACKENDS = [*SQL_BACKENDS, "memory"]
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request, tmp_path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
+# Opens a store over the backend a test was given; each call is a new connection (a "reopen").
+Opener = Callable[[], Awaitable[Store]]
+
+
+async def _sql_url(backend: str, tmp_path) -> AsyncIterator[str]:
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path}/nested/rapbattle.db"
         return
     async with postgres_schema() as url:
         yield url
 
 
+@pytest.fixture(params=SQL_BACKENDS)
+async def database_url(request, tmp_path) -> AsyncIterator[str]:
+    """For tests of the SQL itself: the SQL backends only."""
+    async for url in _sql_url(request.param, tmp_path):
+        yield url
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+async def open_backend(request, tmp_path) -> AsyncIterator[Opener]:
+    """For the store's contract: every backend, the in-memory one included."""
+    if request.param == "memory":
+        tables = MemoryTables()
+
+        async def open_memory() -> Store:
+            return MemoryStore(tables)
+
+        yield open_memory
+        return
+    async for url in _sql_url(request.param, tmp_path):
+
+        async def open_sql(url: str = url) -> Store:
+            return await open_store(url)
+
+        yield open_sql
+
+
 @pytest.fixture
-async def store(database_url):
-    opened = await open_store(database_url)
+async def store(open_backend):
+    opened = await open_backend()
     yield opened
     await opened.close()
+
+
+async def insert_ballot(store: Store, battle_id: int, user_id: int, side: Side) -> None:
+    """One ballot stored on its own, outside any public method (a state only a bug could make)."""
+    if isinstance(store, MemoryStore):
+        store.insert_ballot(battle_id, user_id, side)
+        return
+    assert isinstance(store, SQLStore)
+    async with store._change() as db:
+        await db.execute(
+            "INSERT INTO ballots (battle_id, user_id, side) VALUES (?, ?, ?)",
+            (battle_id, user_id, side.value),
+        )
 
 
 def new_battle(guild=1, channel=10, starter=100, **options):
     return NewBattle(guild, channel, starter, Battle("m/a", "m/b", **options))
 
 
-async def test_migrations_create_the_schema_once(store, database_url):
+async def test_migrations_create_the_schema_once(database_url):
+    store = await open_store(database_url)
     assert await store.schema_version() == len(MIGRATIONS)
     await store.close()
     reopened = await open_store(database_url)
@@ -73,7 +128,7 @@ def test_the_dialects_differ_only_in_the_battle_id_column():
     assert sqlite[1:] == postgres[1:] == MIGRATIONS[1:]
 
 
-async def test_a_battle_its_turns_and_its_vote_survive_a_reopen(store, database_url):
+async def test_a_battle_its_turns_and_its_vote_survive_a_reopen(store, open_backend):
     created = await store.create_battle(new_battle(topic="cats", blind=True), now=1000.0)
     battle = created.battle
     for position, slot in enumerate(battle.plan()):
@@ -84,7 +139,7 @@ async def test_a_battle_its_turns_and_its_vote_survive_a_reopen(store, database_
     assert await store.close_voting(created.id, tally, now=2001.0)
     await store.close()
 
-    reopened = await open_store(database_url)
+    reopened = await open_backend()
     try:
         stored = await reopened.battle(created.id)
         assert stored is not None
@@ -159,11 +214,7 @@ async def test_a_failed_close_keeps_no_ballot_and_leaves_the_vote_open(store):
     created = await store.create_battle(new_battle(), now=1.0)
     await store.open_voting(created.id, 1, 2.0, DEFAULT_EMOJI)
     # A ballot already there makes the close's own insert fail after the state has changed.
-    async with store._change() as db:
-        await db.execute(
-            "INSERT INTO ballots (battle_id, user_id, side) VALUES (?, ?, ?)",
-            (created.id, 7, Side.A.value),
-        )
+    await insert_ballot(store, created.id, 7, Side.A)
     with pytest.raises(IntegrityError):
         await store.close_voting(created.id, Tally({7: Side.A, 8: Side.B}), 3.0)
     assert (await store.battle(created.id)).state is BattleState.VOTING
@@ -390,3 +441,100 @@ async def test_closed_battles_whose_results_never_got_out_are_found(store):
     unannounced = await close_one(store, 1, "m/a", "m/b", {1: Side.B})
     await store.set_results_message(announced.id, 999)
     assert [b.id for b in await store.unannounced_results()] == [unannounced.id]
+
+
+async def reach(store, state: BattleState):
+    """A new battle brought to ``state`` through the store's own moves."""
+    created = await store.create_battle(new_battle(), now=1.0)
+    if state is BattleState.RUNNING:
+        return created
+    if state in ENDED_WITHOUT_VOTE:
+        assert await store.end_battle(created.id, state, "ended")
+        return created
+    assert await store.open_voting(created.id, created.id, 2.0, DEFAULT_EMOJI)
+    if state is BattleState.CLOSED:
+        assert await store.close_voting(created.id, Tally({1: Side.A}), 3.0)
+    elif state is BattleState.NO_CONTEST:
+        assert await store.abandon_vote(created.id, "crashed")
+    return created
+
+
+async def test_every_move_the_store_makes_is_one_the_lifecycle_allows(store):
+    # Each of the store's moves starts from one state; from any other it changes nothing.
+    moves = {
+        BattleState.VOTING: (
+            BattleState.RUNNING,
+            lambda b: store.open_voting(b.id, 9, 5.0, DEFAULT_EMOJI),
+        ),
+        BattleState.CLOSED: (
+            BattleState.VOTING,
+            lambda b: store.close_voting(b.id, Tally({2: Side.B}), 5.0),
+        ),
+        BattleState.NO_CONTEST: (BattleState.VOTING, lambda b: store.abandon_vote(b.id, "x")),
+        BattleState.STOPPED: (
+            BattleState.RUNNING,
+            lambda b: store.end_battle(b.id, BattleState.STOPPED, "x"),
+        ),
+    }
+    for current in [BattleState.RUNNING, BattleState.VOTING, BattleState.CLOSED]:
+        for target, (source, move) in moves.items():
+            battle = await reach(store, current)
+            before = await store.battle(battle.id)
+            allowed = current is source and target in MOVES[current]
+            assert await move(battle) is allowed, (current, target)
+            after = await store.battle(battle.id)
+            assert after.state is (target if allowed else current)
+            if not allowed:
+                assert after == before
+    ended = await reach(store, BattleState.INTERRUPTED)
+    for target, (_, move) in moves.items():
+        assert not await move(ended), target
+
+
+async def test_a_vote_that_cannot_be_counted_is_abandoned_once(store):
+    running = await store.create_battle(new_battle(), now=1.0)
+    assert not await store.abandon_vote(running.id, "crashed")  # no vote is open yet
+    voting = await reach(store, BattleState.VOTING)
+    assert await store.abandon_vote(voting.id, "the vote failed")
+    assert not await store.abandon_vote(voting.id, "again")
+    assert not await store.close_voting(voting.id, Tally({1: Side.A}), 4.0)
+    stored = await store.battle(voting.id)
+    assert (stored.state, stored.reason) == (BattleState.NO_CONTEST, "the vote failed")
+    assert await store.ballots(voting.id) == {} and await store.model_records(1) == {}
+    assert await store.unannounced_results() == []
+
+
+async def test_undeliverable_results_are_kept_with_why_and_not_retried(store):
+    refused = await reach(store, BattleState.CLOSED)
+    announced = await reach(store, BattleState.CLOSED)
+    waiting = await reach(store, BattleState.CLOSED)
+    voting = await reach(store, BattleState.VOTING)
+    await store.set_results_message(announced.id, 77)
+    for battle in (refused, announced, voting):
+        await store.results_undeliverable(battle.id, "the channel refused")
+    assert (await store.battle(refused.id)).reason == "the channel refused"
+    assert (await store.battle(announced.id)).reason is None  # its results did get out
+    assert (await store.battle(voting.id)).reason is None  # no results to post yet
+    assert [b.id for b in await store.unannounced_results()] == [waiting.id]
+
+
+async def test_a_model_against_itself_is_recorded_but_not_rated(store):
+    created = await close_one(store, 1, "m/a", "m/a", {1: Side.A, 2: Side.A})
+    stored = await store.battle(created.id)
+    assert (stored.state, stored.votes_a, stored.votes_b) == (BattleState.CLOSED, 2, 0)
+    assert await store.pair_records(1) == [] and await store.model_records(1) == {}
+    assert await store.ratings_version(1) == 0
+
+
+async def test_a_turn_or_ballot_for_a_missing_battle_is_refused(store):
+    battle = Battle("m/a", "m/b")
+    with pytest.raises(IntegrityError):
+        await store.add_turn(404, 0, battle.turn(battle.plan()[0], "nobody's"))
+    assert await store.turns(404) == []
+
+
+async def test_the_judges_board_is_empty_until_a_panel_rates(store):
+    await close_one(store, 1, "m/a", "m/b", {1: Side.A})
+    assert await store.pair_records(1, Board.JUDGES) == []
+    assert await store.model_records(None, Board.JUDGES) == {}
+    assert len(await store.pair_records(1, Board.CROWD)) == 1

@@ -300,6 +300,10 @@ class ServerSettings:
     def __iter__(self) -> Iterator[tuple[Setting[Any], Any]]:
         return ((SETTINGS_BY_NAME[name], value) for name, value in self.changes.items())
 
+    def chosen(self, setting: Setting[T]) -> T | None:
+        """What this server chose for ``setting``; None when it kept the default."""
+        return self.changes.get(setting.name)  # type: ignore[no-any-return]
+
     def apply_to(self, defaults: ServerRules) -> ServerRules:
         values = dict(defaults.values)
         values.update(dict(self))

@@ -1,13 +1,21 @@
-"""A stage that records what a referee shows, with timestamps."""
+"""Stages that record what they are shown: the referee's (with timestamps), and a whole battle's
+(title card to results) per channel, for tests of the arena without a Discord double."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import enum
+import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot.engine.battle import Battle, Turn
+from bot.engine.battle import Battle, Side, Turn
+from bot.engine.leaderboard import RatingChange
+from bot.engine.votes import LiveTally, Tally, Voter
+from bot.engine.votes import tally as count_reactions
+from bot.stages.base import StageError
 
 
 @dataclass
@@ -41,3 +49,182 @@ class RecordingStage:
             yield
         finally:
             self.pauses.append((began, seconds, time.monotonic()))
+
+
+class PostKind(enum.Enum):
+    """Everything a BattleStage can be asked to do, as the recording names it."""
+
+    TITLE_CARD = "title card"
+    VERSE = "verse"
+    ANNOUNCEMENT = "announcement"
+    WRITING = "writing"
+    VOTE = "vote"
+    RECOUNT = "recount"
+    RESULTS = "results"
+    NOTICE = "notice"
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One thing a stage showed: what kind, its text or data, and its message id if it has one."""
+
+    kind: PostKind
+    content: object = None
+    message_id: int | None = None
+
+
+@dataclass
+class _Failure:
+    kinds: frozenset[PostKind] | None  # None: every kind
+    error: Exception
+    armed: bool  # False until the first post of a trigger kind is attempted
+    trigger: PostKind | None
+
+
+class RecordingBattleStage:
+    """A BattleStage in memory: one channel's posts, its vote messages and their reactions.
+
+    Tests set the reactions a ``recount`` reads (``react``), and can make the channel refuse
+    (``refuse``) or fail in another way (``fail``) from now or from a given kind of post on, as a
+    server admin taking the bot's permissions away would.
+    """
+
+    def __init__(self, channel_id: int, next_message_id: Callable[[], int]) -> None:
+        self.channel_id = channel_id
+        self.posts: list[Post] = []
+        self.refused: list[PostKind] = []  # what the channel would not show, in order
+        self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
+        # What the audience will have reacted on the next vote by the time it is counted.
+        self.next_vote_reactions: dict[Side, list[Voter]] = {}
+        self._next_message_id = next_message_id
+        self._failures: list[_Failure] = []
+        self._changed = asyncio.Event()
+
+    # Telling the stage what happens
+
+    def refuse(self, from_kind: PostKind | None = None) -> None:
+        """From now (or from the first ``from_kind`` post on), everything raises
+        StageError(lost_access=True): the bot may no longer post in this channel."""
+        self.fail(StageError("Missing Permissions", lost_access=True), from_kind=from_kind)
+
+    def fail(
+        self,
+        error: Exception,
+        from_kind: PostKind | None = None,
+        kinds: Collection[PostKind] | None = None,
+    ) -> None:
+        """Raises ``error`` for posts of ``kinds`` (every kind by default), from now or from the
+        first ``from_kind`` post on."""
+        self._failures.append(
+            _Failure(
+                frozenset(kinds) if kinds is not None else None,
+                error,
+                armed=from_kind is None,
+                trigger=from_kind,
+            )
+        )
+
+    def react(self, message_id: int, side: Side, voter: Voter) -> None:
+        """A reaction on a vote message, as its reaction list will show at the recount."""
+        self.reactions.setdefault(message_id, {Side.A: [], Side.B: []})[side].append(voter)
+
+    # What the stage was asked to show
+
+    def of_kind(self, kind: PostKind) -> list[Post]:
+        return [post for post in self.posts if post.kind is kind]
+
+    @property
+    def notices(self) -> list[str]:
+        return [str(post.content) for post in self.of_kind(PostKind.NOTICE)]
+
+    async def wait_for(self, kind: PostKind, count: int = 1, timeout: float = 2.0) -> Post:
+        """The ``count``-th post of ``kind`` once it is shown; fails the test after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while len(self.of_kind(kind)) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.of_kind(kind)[count - 1]
+
+    # The BattleStage protocol
+
+    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
+        self._show(PostKind.TITLE_CARD, (battle, starter_mention))
+
+    async def post_verse(self, battle: Battle, turn: Turn) -> None:
+        self._show(PostKind.VERSE, turn)
+
+    async def announce(self, battle: Battle, turn: Turn) -> None:
+        self._show(PostKind.ANNOUNCEMENT, turn)
+
+    @contextlib.asynccontextmanager
+    async def writing(
+        self, battle: Battle, turn: Turn, progress: Callable[[], int]
+    ) -> AsyncIterator[None]:
+        self._show(PostKind.WRITING, turn.speaker)
+        yield
+
+    async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
+        message_id = self._show(PostKind.VOTE, (dict(emoji), closes_at), has_message=True)
+        self.reactions[message_id] = {
+            side: list(self.next_vote_reactions.get(side, ())) for side in Side
+        }
+        self.next_vote_reactions = {}
+        return message_id
+
+    @contextlib.asynccontextmanager
+    async def pausing(self, battle: Battle, seconds: float) -> AsyncIterator[None]:
+        yield
+
+    @property
+    def place_id(self) -> int:
+        return self.channel_id
+
+    async def recount(
+        self, vote_message_id: int, emoji: Mapping[Side, str], live: LiveTally | None = None
+    ) -> Tally:
+        self._show(PostKind.RECOUNT, vote_message_id)
+        if vote_message_id not in self.reactions:
+            raise StageError("Unknown Message", lost_access=True)  # as Discord's 404
+        return count_reactions(self.reactions[vote_message_id])
+
+    async def post_results(
+        self,
+        battle: Battle,
+        emoji: Mapping[Side, str],
+        tally: Tally,
+        changes: Sequence[RatingChange] = (),
+    ) -> int:
+        return self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
+
+    async def post_notice(self, text: str) -> None:
+        self._show(PostKind.NOTICE, text)
+
+    def _show(self, kind: PostKind, content: object, has_message: bool = False) -> int:
+        """Records a post, or raises the failure the test asked for; returns its message id."""
+        for failure in self._failures:
+            failure.armed = failure.armed or failure.trigger is kind
+            if failure.armed and (failure.kinds is None or kind in failure.kinds):
+                self.refused.append(kind)
+                raise failure.error
+        message_id = self._next_message_id()
+        self.posts.append(Post(kind, content, message_id if has_message else None))
+        self._changed.set()
+        return message_id
+
+
+class FakeStageFactory:
+    """One RecordingBattleStage per channel, kept, so that what a test tells a channel lasts;
+    message ids are unique across channels, as Discord's are."""
+
+    def __init__(self) -> None:
+        self.stages: dict[int, RecordingBattleStage] = {}
+        self._message_ids = itertools.count(1000)
+
+    def stage_for(
+        self, channel_id: int, *, webhook: bool = False, thread: bool = False
+    ) -> RecordingBattleStage:
+        stage = self.stages.get(channel_id)
+        if stage is None:
+            stage = RecordingBattleStage(channel_id, lambda: next(self._message_ids))
+            self.stages[channel_id] = stage
+        return stage

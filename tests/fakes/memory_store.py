@@ -1,0 +1,357 @@
+"""The Store in memory: the same contract as SQLite and PostgreSQL (tests/test_store.py runs on all
+three), for fast tests of everything above storage.
+
+It keeps the SQL store's rules rather than a simplified version of them: state moves are checked
+against the lifecycle table and made only from the expected state, a turn or ballot stored twice
+raises IntegrityError, and a change that fails part-way leaves nothing behind. Each method first
+yields to the event loop, as a database round trip would, so that races between callers (two
+starts in one channel, two closes of one vote) interleave as they would against a real backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+
+from bot.engine.battle import Side, Turn
+from bot.engine.leaderboard import Board, ModelRecord
+from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
+from bot.engine.ratings import PairRecord
+from bot.engine.server_settings import GLOBAL_OPT_OUT, ServerSettings
+from bot.engine.votes import Tally
+from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
+
+
+@dataclass
+class _PairStats:
+    battles: int = 0
+    score_a: float = 0.0
+    score_sq: float = 0.0
+
+
+@dataclass
+class MemoryTables:
+    """Everything a store keeps, as the SQL tables hold it: the database, which outlives any one
+    MemoryStore opened over it (as a file outlives its connection)."""
+
+    battles: dict[int, StoredBattle] = field(default_factory=dict)
+    closed_at: dict[int, float] = field(default_factory=dict)
+    turns: dict[int, dict[int, Turn]] = field(default_factory=dict)  # battle: position: turn
+    ballots: dict[int, dict[int, Side]] = field(default_factory=dict)  # battle: user: side
+    server_settings: dict[int, ServerSettings] = field(default_factory=dict)
+    # (guild, first model, second model) in name order, as sql.py keeps pair_stats.
+    pair_stats: dict[tuple[int, str, str], _PairStats] = field(default_factory=dict)
+    model_stats: dict[tuple[int, str], ModelRecord] = field(default_factory=dict)
+    rating_versions: dict[int, int] = field(default_factory=dict)
+    next_battle_id: int = 1
+
+
+class MemoryStore:
+    """The Store protocol (bot/store/base.py) over dicts. Each method is one transaction."""
+
+    def __init__(self, tables: MemoryTables | None = None) -> None:
+        self._tables = tables if tables is not None else MemoryTables()
+
+    async def close(self) -> None:
+        """Nothing to release: the tables stay for whoever opens a store over them next."""
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[MemoryTables]:
+        """A transaction: on any error the tables are put back as they were."""
+        snapshot = copy.deepcopy(self._tables)
+        try:
+            yield self._tables
+        except BaseException:
+            # In place, so that every store opened over these tables sees the rollback.
+            for column in fields(MemoryTables):
+                setattr(self._tables, column.name, getattr(snapshot, column.name))
+            raise
+
+    # Battles
+
+    async def create_battle(self, new: NewBattle, now: float) -> StoredBattle:
+        await _round_trip()
+        with self._change() as tables:
+            stored = StoredBattle(
+                tables.next_battle_id,
+                new.guild_id,
+                new.channel_id,
+                new.starter_id,
+                new.battle,
+                new.sides_swapped,
+                BattleState.RUNNING,
+                now,
+            )
+            tables.battles[stored.id] = stored
+            tables.next_battle_id += 1
+        return stored
+
+    async def add_turn(self, battle_id: int, position: int, turn: Turn) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            _require_battle(tables, battle_id)
+            turns = tables.turns.setdefault(battle_id, {})
+            if position in turns:
+                raise IntegrityError(f"battle {battle_id} already has a turn at {position}")
+            turns[position] = turn
+
+    async def end_battle(self, battle_id: int, state: BattleState, reason: str | None) -> bool:
+        if state not in ENDED_WITHOUT_VOTE:
+            raise ValueError(f"{state} is not an end without a vote")
+        return await self._move(battle_id, BattleState.RUNNING, state, reason=reason)
+
+    async def abandon_vote(self, battle_id: int, reason: str) -> bool:
+        return await self._move(
+            battle_id, BattleState.VOTING, BattleState.NO_CONTEST, reason=reason
+        )
+
+    async def open_voting(
+        self, battle_id: int, message_id: int, closes_at: float, emoji: Mapping[Side, str]
+    ) -> bool:
+        return await self._move(
+            battle_id,
+            BattleState.RUNNING,
+            BattleState.VOTING,
+            vote_message_id=message_id,
+            vote_closes_at=closes_at,
+            emoji={Side.A: emoji[Side.A], Side.B: emoji[Side.B]},
+        )
+
+    async def close_voting(self, battle_id: int, tally: Tally, now: float) -> bool:
+        check_move(BattleState.VOTING, BattleState.CLOSED)
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.battles.get(battle_id)
+            if stored is None or stored.state is not BattleState.VOTING:
+                return False
+            tables.battles[battle_id] = replace(
+                stored,
+                state=BattleState.CLOSED,
+                votes_a=tally.votes(Side.A),
+                votes_b=tally.votes(Side.B),
+            )
+            tables.closed_at[battle_id] = now
+            ballots = tables.ballots.setdefault(battle_id, {})
+            for user, side in tally.ballots.items():
+                if user in ballots:
+                    raise IntegrityError(f"battle {battle_id} already has a ballot by {user}")
+                ballots[user] = side
+            _add_to_aggregates(tables, stored, tally)
+        return True
+
+    async def set_results_message(self, battle_id: int, message_id: int) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.battles.get(battle_id)
+            if stored is not None:
+                tables.battles[battle_id] = replace(stored, results_message_id=message_id)
+
+    async def set_thread(self, battle_id: int, thread_id: int) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.battles.get(battle_id)
+            if stored is not None:
+                tables.battles[battle_id] = replace(stored, thread_id=thread_id)
+
+    async def results_undeliverable(self, battle_id: int, reason: str) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.battles.get(battle_id)
+            if (
+                stored is not None
+                and stored.state is BattleState.CLOSED
+                and stored.results_message_id is None
+            ):
+                tables.battles[battle_id] = replace(stored, reason=reason)
+
+    async def _move(
+        self,
+        battle_id: int,
+        from_state: BattleState,
+        to_state: BattleState,
+        **changes: object,
+    ) -> bool:
+        """Moves a battle between states as the lifecycle allows, only from ``from_state``."""
+        check_move(from_state, to_state)
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.battles.get(battle_id)
+            if stored is None or stored.state is not from_state:
+                return False
+            tables.battles[battle_id] = replace(stored, state=to_state, **changes)  # type: ignore[arg-type]
+            return True
+
+    async def battle(self, battle_id: int) -> StoredBattle | None:
+        await _round_trip()
+        return self._tables.battles.get(battle_id)
+
+    async def battles_in(self, states: Collection[BattleState]) -> list[StoredBattle]:
+        await _round_trip()
+        return self._battles_where(lambda b: b.state in states)
+
+    async def unannounced_results(self) -> list[StoredBattle]:
+        await _round_trip()
+        return self._battles_where(
+            lambda b: (
+                b.state is BattleState.CLOSED and b.results_message_id is None and b.reason is None
+            )
+        )
+
+    def _battles_where(self, keep: Callable[[StoredBattle], bool]) -> list[StoredBattle]:
+        return [b for _, b in sorted(self._tables.battles.items()) if keep(b)]
+
+    async def turns(self, battle_id: int) -> list[Turn]:
+        await _round_trip()
+        turns = self._tables.turns.get(battle_id, {})
+        return [turns[position] for position in sorted(turns)]
+
+    async def ballots(self, battle_id: int) -> dict[int, Side]:
+        await _round_trip()
+        return dict(self._tables.ballots.get(battle_id, {}))
+
+    async def last_start(self, guild_id: int, user_id: int) -> float | None:
+        await _round_trip()
+        starts = [
+            b.created_at
+            for b in self._tables.battles.values()
+            if b.guild_id == guild_id and b.starter_id == user_id
+        ]
+        return max(starts, default=None)
+
+    async def recent_battles(
+        self, guild_id: int, model: str | None = None, limit: int = 10
+    ) -> list[StoredBattle]:
+        await _round_trip()
+        matching = self._battles_where(
+            lambda b: (
+                b.guild_id == guild_id
+                and (model is None or model in (b.battle.model_a, b.battle.model_b))
+            )
+        )
+        return matching[::-1][:limit]
+
+    # Server settings and the leaderboard's aggregates
+
+    async def server_settings(self, guild_id: int) -> ServerSettings:
+        await _round_trip()
+        return self._tables.server_settings.get(guild_id, ServerSettings())
+
+    async def save_server_settings(self, guild_id: int, settings: ServerSettings) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            tables.server_settings[guild_id] = settings
+            _bump_rating_version(tables, guild_id)  # The global board may gain or lose it.
+
+    async def ratings_version(self, guild_id: int | None) -> int:
+        await _round_trip()
+        versions = self._tables.rating_versions
+        if guild_id is None:
+            return sum(versions.values())
+        return versions.get(guild_id, 0)
+
+    async def pair_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> list[PairRecord]:
+        await _round_trip()
+        if board is not Board.CROWD:
+            return []  # No judges' panel has rated a battle yet.
+        summed: dict[tuple[str, str], _PairStats] = {}
+        for (guild, first, second), stats in self._tables.pair_stats.items():
+            if self._in_scope(guild, guild_id):
+                total = summed.setdefault((first, second), _PairStats())
+                total.battles += stats.battles
+                total.score_a += stats.score_a
+                total.score_sq += stats.score_sq
+        return [
+            PairRecord(
+                model_a=first,
+                model_b=second,
+                battles=s.battles,
+                score_a=s.score_a,
+                score_sq=s.score_sq,
+            )
+            for (first, second), s in sorted(summed.items())
+        ]
+
+    async def model_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> dict[str, ModelRecord]:
+        await _round_trip()
+        if board is not Board.CROWD:
+            return {}  # No judges' panel has rated a battle yet.
+        summed: dict[str, ModelRecord] = {}
+        for (guild, model), record in self._tables.model_stats.items():
+            if self._in_scope(guild, guild_id):
+                summed[model] = _plus(summed.get(model, ModelRecord()), record)
+        return summed
+
+    def _in_scope(self, guild: int, scope: int | None) -> bool:
+        """One server's rows, or every server that has not opted out of the global board."""
+        if scope is not None:
+            return guild == scope
+        settings = self._tables.server_settings.get(guild)
+        return settings is None or not settings.chosen(GLOBAL_OPT_OUT)
+
+    # Raw rows, for tests that need a store in a state no public method reaches.
+
+    def insert_ballot(self, battle_id: int, user_id: int, side: Side) -> None:
+        """Stores one ballot on its own, as an SQL test would INSERT a row."""
+        with self._change() as tables:
+            _require_battle(tables, battle_id)
+            tables.ballots.setdefault(battle_id, {})[user_id] = side
+
+
+async def _round_trip() -> None:
+    """Lets other tasks run here, as waiting for a database would."""
+    await asyncio.sleep(0)
+
+
+def _require_battle(tables: MemoryTables, battle_id: int) -> None:
+    """The foreign key the SQL tables declare from turns and ballots to battles."""
+    if battle_id not in tables.battles:
+        raise IntegrityError(f"there is no battle {battle_id}")
+
+
+def _add_to_aggregates(tables: MemoryTables, stored: StoredBattle, tally: Tally) -> None:
+    """Rated battles feed the pair and model aggregates, as sql.py's _add_to_aggregates does."""
+    score_a = tally.score_a()
+    model_a, model_b = stored.battle.model_a, stored.battle.model_b
+    if score_a is None or model_a == model_b:
+        return  # No votes, or a model against itself: recorded, not rated.
+    first, second, first_score = (
+        (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
+    )
+    pair = tables.pair_stats.setdefault((stored.guild_id, first, second), _PairStats())
+    pair.battles += 1
+    pair.score_a += first_score
+    pair.score_sq += first_score * first_score
+    for model, side in ((model_a, Side.A), (model_b, Side.B)):
+        key = (stored.guild_id, model)
+        tables.model_stats[key] = _plus(
+            tables.model_stats.get(key, ModelRecord()),
+            ModelRecord(
+                wins=int(tally.winner is side),
+                losses=int(tally.winner is side.opponent),
+                draws=int(tally.winner is None),
+                battles=1,
+                votes=tally.votes(side),
+            ),
+        )
+    _bump_rating_version(tables, stored.guild_id)
+
+
+def _bump_rating_version(tables: MemoryTables, guild_id: int) -> None:
+    tables.rating_versions[guild_id] = tables.rating_versions.get(guild_id, 0) + 1
+
+
+def _plus(one: ModelRecord, other: ModelRecord) -> ModelRecord:
+    return ModelRecord(
+        wins=one.wins + other.wins,
+        losses=one.losses + other.losses,
+        draws=one.draws + other.draws,
+        battles=one.battles + other.battles,
+        votes=one.votes + other.votes,
+    )
