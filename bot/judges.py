@@ -94,10 +94,9 @@ class JudgePanel:
                     judge,
                     pick.side,
                     pick.statement,
-                    None,
-                    marked,
-                    prompt_tokens,
-                    completion_tokens,
+                    same_vendor=marked,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
                 )
             log.info("Judge %s named neither side; asking once more", judge)
         return Ballot.abstention(

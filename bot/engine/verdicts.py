@@ -30,6 +30,8 @@ DEFAULT_PANEL: tuple[str, ...] = (
     "openai/gpt-5",
     "x-ai/grok-4",
 )
+# The most judges a server's own panel may have.
+MAX_JUDGES = 7
 VERDICT_SCHEMA_NAME = "verdict"
 WINNER_KEY = "winner"
 STATEMENT_KEY = "closing_statement"
@@ -290,6 +292,8 @@ class Verdict:
         a, b = self.votes(Side.A), self.votes(Side.B)
         if self.decision is Decision.NONE:
             judges = len(self.ballots)
+            if judges == 0:
+                return "no verdict: no judge sat"
             return f"no verdict: {'the judge' if judges == 1 else f'all {judges} judges'} abstained"
         if self.winner is None:
             line = f"split decision {a}-{b}"

@@ -214,6 +214,8 @@ def test_every_judge_abstaining_is_no_verdict():
     assert verdict.winner is None and verdict.decision is Decision.NONE
     assert verdict.summary() == "no verdict: all 3 judges abstained"
     assert VerdictFile.of(verdict) == VerdictFile({}, {})
+    assert Verdict(QWEN, LLAMA, ballots(None)).summary() == "no verdict: the judge abstained"
+    assert Verdict(QWEN, LLAMA, ()).summary() == "no verdict: no judge sat"
 
 
 def test_a_ballot_has_a_pick_or_a_reason():
