@@ -73,7 +73,7 @@ class JudgePanel:
     async def _ballot(self, judge: str, battle: Battle, request: _JudgeRequest) -> Ballot:
         marked = judges_own_vendor(judge, battle)
         prompt_tokens = completion_tokens = 0
-        for _ in range(JUDGE_ASKS):
+        for ask in range(1, JUDGE_ASKS + 1):
             try:
                 answer = await self._llm.complete(
                     judge, request.messages, response_format=request.response_format
@@ -98,7 +98,7 @@ class JudgePanel:
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
                 )
-            log.info("Judge %s named neither side; asking once more", judge)
+            log.info("Judge %s named neither side (ask %d of %d)", judge, ask, JUDGE_ASKS)
         return Ballot.abstention(
             judge,
             f"{judge}: answered {JUDGE_ASKS} times without naming either side",
