@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -15,15 +16,27 @@ from typing import TextIO
 
 import openai
 from rich.console import Console
+from rich.rule import Rule
+from rich.text import Text
 
-from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS, Battle, normalize_topic
+from bot.bout import Bout
+from bot.engine.battle import (
+    DEFAULT_ROUNDS,
+    MAX_ROUNDS,
+    MIN_ROUNDS,
+    Battle,
+    Side,
+    normalize_topic,
+)
 from bot.engine.pacing import Pace
+from bot.engine.verdicts import Verdict, VerdictFile, parse_judge_list
 from bot.errors import ConfigError, UserError
+from bot.judges import JudgePanel
 from bot.llm import LLMClient, ModelError, ModelInfo
 from bot.models import ModelCatalog
-from bot.referee import BattleResult, Outcome, Referee
+from bot.referee import BattleResult, Outcome
 from bot.settings import Settings, load_settings, require_discord
-from bot.stages.terminal import TerminalStage
+from bot.stages.terminal import SIDE_STYLES, TerminalStage
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -62,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "auto)",
     )
     local.add_argument("--out", type=Path, default=None, help="also write the transcript here")
+    _add_judge_options(local)
     commands.add_parser(
         "run",
         help="run the Discord bot",
@@ -110,7 +124,9 @@ def _topic(text: str) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    _check_judge_options(parser, arguments)
     try:
         settings = load_settings()
     except UserError as error:
@@ -251,18 +267,23 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
             rounds=arguments.rounds or settings.battle_rounds,
             topic=arguments.topic,
         )
+        panel = await _judge_panel(llm, catalog, settings, arguments)
         pace = settings.battle_pace if arguments.pace is None else arguments.pace
         with contextlib.ExitStack() as files:
             stage = _terminal_stage(files, arguments.out)
             stage.begin(battle)
-            referee = Referee(battle, llm, stage, pace)
+            # The judges (if any) start the moment the last verse is written.
+            bout = Bout(battle, llm, stage, pace, jury=panel)
             try:
-                result = await referee.run()
+                bouted = await bout.run()
             except asyncio.CancelledError:
                 # Ctrl-C: the console says how far the battle got, then the interrupt goes on.
-                stage.end(BattleResult(battle, referee.posted, Outcome.STOPPED, "Ctrl-C"))
+                stage.end(BattleResult(battle, bout.referee.posted, Outcome.STOPPED, "Ctrl-C"))
                 raise
+            result = bouted.verses
             stage.end(result)
+        if bouted.verdict is not None:
+            _report_verdict(await _await_verdict(bouted.verdict), arguments.verdicts)
     except UserError as error:
         return _fail(error)
     except OSError as error:
@@ -301,6 +322,100 @@ def _terminal_stage(files: contextlib.ExitStack, out: Path | None) -> TerminalSt
     if out is not None:
         transcripts.append(files.enter_context(out.open("w", encoding="utf-8", newline="\n")))
     return TerminalStage(console, transcripts)
+
+
+# -- the judges in the terminal ------------------------------------------------------------------
+
+
+def _add_judge_options(local: argparse.ArgumentParser) -> None:
+    local.add_argument(
+        "--judges",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="IDS",
+        help="judge the battle with a panel of models: comma-separated ids or aliases "
+        "(with no ids: JUDGE_MODELS, or the default panel of five)",
+    )
+    local.add_argument(
+        "--verdicts",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the judges' verdict here, as YAML in the tournament's verdict format",
+    )
+
+
+def _check_judge_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    if getattr(arguments, "verdicts", None) is not None and arguments.judges is None:
+        parser.error("--verdicts needs --judges")
+
+
+async def _judge_panel(
+    llm: LLMClient, catalog: ModelCatalog, settings: Settings, arguments: argparse.Namespace
+) -> JudgePanel | None:
+    """The panel ``--judges`` asks for, resolved through the catalog before the battle starts."""
+    if arguments.judges is None:
+        return None
+    names = parse_judge_list(arguments.judges) or settings.judge_models
+    judges: list[str] = []
+    for name in names:
+        try:
+            judge = await catalog.resolve(name)
+        except UserError as error:
+            raise UserError(f"judge: {error}") from None
+        if judge not in judges:
+            judges.append(judge)
+    return JudgePanel(llm, judges)
+
+
+async def _await_verdict(judging: asyncio.Task[Verdict]) -> Verdict:
+    if not sys.stdout.isatty():
+        return await judging
+    with Console(highlight=False).status("The judges are deliberating…"):
+        return await judging
+
+
+def _report_verdict(verdict: Verdict, verdicts_file: Path | None) -> None:
+    """The verdict after the battle: in full on a terminal, else one line on stderr."""
+    if verdicts_file is not None:
+        _write_verdicts(verdicts_file, VerdictFile.of(verdict))
+    if not sys.stdout.isatty():
+        # Standard output stays exactly the transcript.
+        print(f"Judges: {verdict.summary()}", file=sys.stderr)
+        return
+    console = Console(highlight=False)
+    console.print()
+    console.print(Rule(Text("Judges' verdict", style="bold")))
+    score = Text.assemble(
+        (verdict.model_a, SIDE_STYLES[Side.A]),
+        f" {verdict.votes(Side.A)} - {verdict.votes(Side.B)} ",
+        (verdict.model_b, SIDE_STYLES[Side.B]),
+    )
+    console.print(score, justify="center")
+    console.print(Text(verdict.summary(), style="bold"), justify="center")
+    for ballot in verdict.ballots:
+        line = Text.assemble((ballot.judge, "bold"), ": ")
+        if ballot.pick is None:
+            line.append("abstained", style="dim")
+        else:
+            line.append(verdict.model(ballot.pick), style=SIDE_STYLES[ballot.pick])
+        if ballot.same_vendor:
+            line.append(" (same vendor as a contestant)", style="italic")
+        console.print()
+        console.print(line)
+        console.print(Text(ballot.statement if ballot.pick is not None else ballot.abstained or ""))
+
+
+def _write_verdicts(path: Path, data: VerdictFile) -> None:
+    """Written under a temporary name, then renamed, so the file is never half a verdict."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(data.to_yaml(), encoding="utf-8", newline="\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise UserError(f"cannot write the verdicts: {error}") from None
 
 
 def _fail(error: UserError | str) -> int:

@@ -7,8 +7,9 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 
@@ -76,6 +77,36 @@ class RetryPolicy:
         return max(rng.uniform(0, ceiling), retry_after or 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer and the tokens the provider counted for it."""
+
+    content: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Retries:
+    """One request's retry budget, shared by verses and whole answers."""
+
+    def __init__(self, model: str, policy: RetryPolicy, rng: random.Random) -> None:
+        self._model = model
+        self._policy = policy
+        self._rng = rng
+        self._attempt = 1
+
+    async def wait_or_raise(self, error: ModelError) -> None:
+        """Wait before the next attempt, or raise ``error`` if it is final or retries are spent."""
+        if not error.retryable or self._attempt >= self._policy.attempts:
+            raise error
+        if (error.retry_after or 0) > self._policy.max_retry_after:
+            raise error
+        delay = self._policy.delay(self._attempt, error.retry_after, self._rng)
+        log.info("Retrying %s in %.1fs after: %s", self._model, delay, error)
+        self._attempt += 1
+        await asyncio.sleep(delay)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Retry-After as seconds to wait; it may be a number of seconds or an HTTP date."""
     if not value:
@@ -92,7 +123,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class LLMClient:
-    """Generates verses through one ``AsyncOpenAI`` client shared by every battle."""
+    """Verses and judges' answers through one ``AsyncOpenAI`` client shared by every battle."""
 
     def __init__(
         self,
@@ -136,20 +167,13 @@ class LLMClient:
     ) -> str:
         """A cleaned, non-empty verse. Raises ModelError once retries are spent."""
         self.require_key()
-        attempt = 1
+        retries = _Retries(model, self._policy, self._rng)
         empty_retry_left = True
         while True:
             try:
                 verse = clean_verse(await self._stream_once(model, messages, on_progress))
             except ModelError as error:
-                if not error.retryable or attempt >= self._policy.attempts:
-                    raise
-                if (error.retry_after or 0) > self._policy.max_retry_after:
-                    raise
-                delay = self._policy.delay(attempt, error.retry_after, self._rng)
-                log.info("Retrying %s in %.1fs after: %s", model, delay, error)
-                attempt += 1
-                await asyncio.sleep(delay)
+                await retries.wait_or_raise(error)
                 continue
             if verse is not None:
                 return verse
@@ -157,6 +181,65 @@ class LLMClient:
                 raise ModelError(model, "answered with an empty verse twice")
             empty_retry_left = False
             log.info("Retrying %s once after an empty verse", model)
+
+    async def complete(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        *,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        """One whole (not streamed) answer, with the verses' retries. Raises ModelError.
+
+        The answer arrives all at once, so the stall limit does not apply; the whole request
+        has ``LLM_TIMEOUT_SECONDS``.
+        """
+        self.require_key()
+        retries = _Retries(model, self._policy, self._rng)
+        while True:
+            try:
+                return await self._complete_once(model, messages, response_format)
+            except ModelError as error:
+                await retries.wait_or_raise(error)
+
+    async def _complete_once(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        response_format: Mapping[str, Any] | None,
+    ) -> Completion:
+        limit = self._settings.llm_timeout_seconds
+        try:
+            async with asyncio.timeout(limit):
+                response = await self._client.chat.completions.create(
+                    model=model,
+                    messages=list(messages),  # type: ignore[arg-type]
+                    response_format=(
+                        dict(response_format)  # type: ignore[arg-type]
+                        if response_format is not None
+                        else openai.NOT_GIVEN
+                    ),
+                    timeout=openai.Timeout(limit, connect=CONNECT_TIMEOUT_SECONDS),
+                )
+        except TimeoutError:
+            raise ModelError(model, f"no answer within {limit:g} seconds", retryable=True) from None
+        except openai.OpenAIError as error:
+            raise model_error(model, error) from error
+        extra = response.model_extra or {}
+        if isinstance(extra.get("error"), dict):
+            # An error object inside a 200 answer.
+            raise _body_error(model, extra, "the provider failed")
+        if not response.choices:
+            raise ModelError(model, "the provider sent no answer", retryable=True)
+        choice = response.choices[0]
+        if choice.finish_reason == "error":
+            raise ModelError(model, "the generation failed", retryable=True)
+        usage = response.usage
+        return Completion(
+            content=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
 
     async def _stream_once(
         self, model: str, messages: Sequence[Message], on_progress: ProgressCallback | None
@@ -224,14 +307,21 @@ def model_error(model: str, error: openai.OpenAIError) -> ModelError:
         retry_after = parse_retry_after(error.response.headers.get("retry-after"))
         return _status_error(model, status, _provider_message(error.body), retry_after)
     if isinstance(error, openai.APIError):
-        # An error object inside a 200 answer or an SSE event: its code is an HTTP status.
-        body = error.body if isinstance(error.body, dict) else {}
-        status = _as_status(body.get("code"))
-        message = _provider_message(body) or error.message
-        if status is None:
-            return ModelError(model, f"the provider failed: {_clip(message)}", retryable=True)
-        return _status_error(model, status, message, None)
+        # An error object inside a 200 answer or an SSE event.
+        return _body_error(model, error.body if isinstance(error.body, dict) else {}, error.message)
     return ModelError(model, f"unexpected client error: {_clip(str(error))}")
+
+
+def _body_error(model: str, body: Mapping[str, Any], fallback_message: str) -> ModelError:
+    """An error object the provider sent instead of an answer; its code is an HTTP status."""
+    inner = body.get("error", body)
+    status = _as_status(inner.get("code") if isinstance(inner, dict) else None)
+    if status is None:
+        status = _as_status(body.get("code"))
+    message = _provider_message(body) or fallback_message
+    if status is None:
+        return ModelError(model, f"the provider failed: {_clip(message)}", retryable=True)
+    return _status_error(model, status, message, None)
 
 
 def _refused(error: BaseException) -> bool:

@@ -12,6 +12,7 @@ from dotenv import load_dotenv
 
 from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS
 from bot.engine.pacing import Pace
+from bot.engine.verdicts import DEFAULT_PANEL, parse_judge_list
 from bot.engine.votes import DEFAULT_VOTE_SECONDS, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
 from bot.errors import ConfigError, InvalidBattle
 
@@ -51,6 +52,8 @@ class Settings:
     log_level: str = "INFO"
     model_avatar_url: str | None = None
     public_url: str | None = None
+    # The default judges' panel, as typed: each is resolved through the catalog when used.
+    judge_models: tuple[str, ...] = DEFAULT_PANEL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -86,6 +89,7 @@ class Settings:
             log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
             model_avatar_url=reader.optional("MODEL_AVATAR_URL"),
             public_url=reader.optional("PUBLIC_URL"),
+            judge_models=reader.judges("JUDGE_MODELS"),
         )
 
 
@@ -181,6 +185,16 @@ class _Reader:
             return Pace.parse(raw)
         except InvalidBattle as error:
             raise ConfigError(f"{name}: {error}") from None
+
+    def judges(self, name: str) -> tuple[str, ...]:
+        """Comma-separated model names; unset means the default panel."""
+        raw = self.optional(name)
+        if raw is None:
+            return DEFAULT_PANEL
+        judges = parse_judge_list(raw)
+        if not judges:
+            raise ConfigError(f"{name} takes model ids separated by commas, not '{raw}'.")
+        return judges
 
     def aliases(self, name: str) -> dict[str, str]:
         """``short=vendor/model`` pairs separated by commas."""

@@ -4,6 +4,7 @@ import asyncio
 import io
 import os
 import pty
+import re
 import signal
 import socket
 import subprocess
@@ -12,15 +13,26 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from bot.engine.battle import FINAL_ROUND, Battle
 from bot.engine.pacing import Pace
 from bot.engine.transcript import parse, render
+from bot.engine.verdicts import DEFAULT_PANEL, VerdictFile, verdict_response_format
 from bot.llm import LLMClient
 from bot.referee import Outcome, Referee
 from bot.stages.terminal import TerminalStage
-from tests.fakes.model_server import HttpError, Verse, default_verse
+from tests.fakes.model_server import (
+    DEFAULT_MODELS,
+    HttpError,
+    ModelServer,
+    Ruling,
+    Verse,
+    Wrapping,
+    default_statement,
+    default_verse,
+)
 
 RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
 QWEN, LLAMA = "qwen/qwen-max", "meta-llama/llama-3-70b-instruct"
@@ -293,3 +305,166 @@ async def test_the_closing_line_says_no_contest_or_stopped(model_server, llm_set
         assert "Battle over: stopped (by Ctrl-C) after 1 verse." in screen
     finally:
         await llm.close()
+
+
+# -- judges ------------------------------------------------------------------------------------
+
+FIVE_JUDGES = "gpt-4o,mistral-large,deepseek-r1,grok-2,claude-3.5-sonnet"
+FIVE_JUDGE_IDS = (
+    "openai/gpt-4o",
+    "mistralai/mistral-large",
+    "deepseek/deepseek-r1",
+    "x-ai/grok-2",
+    "anthropic/claude-3.5-sonnet",
+)
+
+
+@pytest.fixture(scope="module")
+def panel_server():
+    """A catalog that also holds the default panel's five judges."""
+    with ModelServer((*DEFAULT_MODELS, *DEFAULT_PANEL), api_key="test-key") as server:
+        yield server
+
+
+def test_judges_write_the_verdict_file_and_leave_stdout_the_transcript(model_server, env, tmp_path):
+    model_server.script_judge("x-ai/grok-2", Ruling(side=1, statement="Llama's rebuttals hit."))
+    model_server.script_judge("deepseek/deepseek-r1", Ruling(wrapping=Wrapping.FENCED))
+    verdicts = tmp_path / "verdicts" / "0.yml"
+    verdicts.parent.mkdir()
+    done = rapbattle(
+        "qwen-max",
+        "llama-3-70b",
+        "--pace",
+        "0",
+        "--judges",
+        FIVE_JUDGES,
+        "--verdicts",
+        str(verdicts),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    transcript = expected_transcript(QWEN, LLAMA, 3)
+    assert done.stdout.decode("utf-8") == transcript
+    assert done.stderr.decode() == f"Judges: {QWEN} wins 4-1\n"
+
+    statements = {judge: default_statement(QWEN) for judge in FIVE_JUDGE_IDS}
+    statements["x-ai/grok-2"] = "Llama's rebuttals hit."
+    expected = {"closing_statements": statements, "score": {QWEN: 4, LLAMA: 1}}
+    text = verdicts.read_text(encoding="utf-8")
+    assert yaml.safe_load(text) == expected
+    assert text == yaml.safe_dump(expected)
+    assert VerdictFile.from_yaml(text) == VerdictFile(statements, {QWEN: 4, LLAMA: 1})
+    assert os.listdir(verdicts.parent) == ["0.yml"]  # the temporary file was renamed
+
+    requests = model_server.chat_requests()
+    verses, judges = requests[:6], requests[6:]
+    assert not any(r.is_judge for r in verses)
+    assert sorted(r.model for r in judges) == sorted(FIVE_JUDGE_IDS)
+    for request in judges:
+        assert request.messages[1] == {"role": "user", "content": transcript}
+        assert request.messages[0]["role"] == "system" and len(request.messages) == 2
+        assert request.response_format == verdict_response_format(QWEN, LLAMA)
+        # The judges start only once every verse is written.
+        assert request.received_at >= verses[-1].received_at
+
+
+def test_judges_with_no_ids_is_the_default_panel(panel_server, env, tmp_path):
+    panel_server.reset()
+    env = env | {"LLM_BASE_URL": panel_server.base_url}
+    verdicts = tmp_path / "v.yml"
+    done = rapbattle(
+        QWEN,
+        LLAMA,
+        "--rounds",
+        "1",
+        "--pace",
+        "0",
+        "--verdicts",
+        str(verdicts),
+        "--judges",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode() == f"Judges: {QWEN} wins 5-0\n"
+    assert sorted(r.model for r in panel_server.chat_requests() if r.is_judge) == sorted(
+        DEFAULT_PANEL
+    )
+    loaded = VerdictFile.from_yaml(verdicts.read_text())
+    assert loaded.score == {QWEN: 5}
+    assert sorted(loaded.closing_statements) == sorted(DEFAULT_PANEL)
+
+
+def test_judge_models_setting_is_the_panel_for_bare_judges(model_server, env, tmp_path):
+    env = env | {"JUDGE_MODELS": "gpt-4o, grok-2"}
+    model_server.script_judge("openai/gpt-4o", Ruling(side=1))
+    done = rapbattle(QWEN, LLAMA, "--rounds", "1", "--pace", "0", "--judges", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode() == "Judges: split decision 1-1\n"
+    judges = [r.model for r in model_server.chat_requests() if r.is_judge]
+    assert sorted(judges) == ["openai/gpt-4o", "x-ai/grok-2"]
+
+
+def test_abstaining_judges_and_no_verdict(model_server, env, tmp_path):
+    for judge in ("openai/gpt-4o", "x-ai/grok-2"):
+        model_server.script_judge(judge, Verse("no idea"), Ruling(winner="both of them"))
+    verdicts = tmp_path / "v.yml"
+    args = ("--rounds", "1", "--pace", "0", "--judges", "gpt-4o,grok-2")
+    done = rapbattle(QWEN, LLAMA, *args, "--verdicts", str(verdicts), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode() == "Judges: no verdict: all 2 judges abstained\n"
+    assert yaml.safe_load(verdicts.read_text()) == {"closing_statements": {}, "score": {}}
+
+
+def test_an_unknown_judge_is_a_clear_error_before_the_battle(model_server, env, tmp_path):
+    done = rapbattle(
+        "qwen-max", "llama-3-70b", "--judges", "gpt-4o,gpt-9000", env=env, cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith("rapbattle: judge: No model matches `gpt-9000`.")
+    assert done.stdout == b""
+    assert model_server.chat_requests() == []
+
+
+def test_verdicts_without_judges_is_a_usage_error(env, tmp_path):
+    done = rapbattle("qwen-max", "grok", "--verdicts", "v.yml", env=env, cwd=tmp_path)
+    assert done.returncode == 2 and b"--verdicts needs --judges" in done.stderr
+    assert not (tmp_path / "v.yml").exists()
+
+
+def test_on_a_terminal_the_verdict_follows_the_battle(model_server, env, tmp_path):
+    model_server.script_judge("openai/gpt-4o", Ruling(side=1, statement="Grok flipped every line."))
+    judges = ("--judges", "gpt-4o,grok-2,mistral-large")
+    leader, follower = pty.openpty()
+    env = env | {"TERM": "xterm-256color", "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "0", *judges],
+        env=env,
+        cwd=tmp_path,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=20)
+    os.close(leader)
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert process.returncode == 0, process.stderr.read()
+    assert process.stderr.read() == b""
+    verdict = screen[screen.index("Judges' verdict") :]
+    assert screen.index("I'm x-ai/grok-2, verse 1") < screen.index("Judges' verdict")
+    assert "qwen/qwen-max 2 - 1 x-ai/grok-2" in verdict
+    assert "qwen/qwen-max wins 2-1" in verdict
+    assert "openai/gpt-4o: x-ai/grok-2" in verdict and "Grok flipped every line." in verdict
+    assert "x-ai/grok-2: qwen/qwen-max (same vendor as a contestant)" in verdict
+    assert "mistralai/mistral-large: qwen/qwen-max\r\n" in verdict
+    assert verdict.count(default_statement(QWEN)) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,9 +19,12 @@ from tests.fakes.model_server import (
     Disconnect,
     HttpError,
     ModelServer,
+    Ruling,
     Stall,
     StreamError,
     Verse,
+    Wrapping,
+    default_statement,
     default_verse,
 )
 
@@ -460,3 +464,128 @@ async def test_stop_is_quick_with_stalled_streams(caplog: pytest.LogCaptureFixtu
     assert caplog.records == []
     with pytest.raises(RuntimeError):
         _ = server.base_url
+
+
+# -- judges ----------------------------------------------------------------------------------
+
+VERDICT_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "winner": {"type": "string", "enum": ["qwen/qwen-max", "x-ai/grok-2"]},
+                "closing_statement": {"type": "string"},
+            },
+            "required": ["winner", "closing_statement"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+async def judge(client: openai.AsyncOpenAI, **kwargs: Any) -> Any:
+    return await complete(client, response_format=VERDICT_FORMAT, **kwargs)
+
+
+async def test_an_unscripted_judge_names_side_a_with_a_statement(
+    server: ModelServer, client: openai.AsyncOpenAI
+) -> None:
+    completion = await judge(client)
+
+    content = completion.choices[0].message.content
+    assert json.loads(content) == {
+        "winner": "qwen/qwen-max",
+        "closing_statement": default_statement("qwen/qwen-max"),
+    }
+    assert completion.usage.prompt_tokens == 3
+    assert completion.usage.completion_tokens == len(content.split())
+    [request] = server.chat_requests()
+    assert request.is_judge and request.response_format == VERDICT_FORMAT
+
+
+async def test_judge_scripts_are_their_own_queue(
+    server: ModelServer, client: openai.AsyncOpenAI
+) -> None:
+    server.script(MODEL, Verse("a verse"))
+    server.script_judge(MODEL, Ruling(side=1, statement="B by a mile"))
+
+    ruling = json.loads((await judge(client)).choices[0].message.content)
+    verse = (await complete(client)).choices[0].message.content
+
+    assert ruling == {"winner": "x-ai/grok-2", "closing_statement": "B by a mile"}
+    assert verse == "a verse"
+    assert [r.is_judge for r in server.chat_requests()] == [True, False]
+
+
+async def test_rulings_in_a_fence_in_prose_naming_neither_and_without_json(
+    server: ModelServer, client: openai.AsyncOpenAI
+) -> None:
+    server.script_judge(
+        MODEL,
+        Ruling(wrapping=Wrapping.FENCED),
+        Ruling(side=1, wrapping=Wrapping.PROSE),
+        Ruling(winner="Nobody"),
+        Verse("Both MCs were great, I cannot choose."),
+    )
+    fenced, prose, neither, no_json = [
+        (await judge(client)).choices[0].message.content for _ in range(4)
+    ]
+
+    assert "```json\n{" in fenced and not fenced.startswith("{")
+    block = fenced.split("```json\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(block)["winner"] == "qwen/qwen-max"
+    assert prose.startswith("My verdict: {") and '"winner": "x-ai/grok-2"' in prose
+    assert json.loads(neither)["winner"] == "Nobody"
+    assert no_json == "Both MCs were great, I cannot choose."
+
+
+@pytest.mark.parametrize(
+    ("fault", "raised"),
+    [
+        (HttpError(503), openai.InternalServerError),
+        (HttpError(429, retry_after=2), openai.RateLimitError),
+        (Disconnect(), openai.APIConnectionError),
+    ],
+)
+async def test_judge_requests_get_every_fault(
+    server: ModelServer, client: openai.AsyncOpenAI, fault: Any, raised: type[Exception]
+) -> None:
+    server.script_judge(MODEL, fault)
+    with pytest.raises(raised):
+        await judge(client)
+    assert json.loads((await judge(client)).choices[0].message.content)["winner"]
+
+
+async def test_judge_body_error_and_stall(server: ModelServer, client: openai.AsyncOpenAI) -> None:
+    server.script_judge(MODEL, BodyError("upstream down", 502), Stall(seconds=5))
+    hollow = await judge(client)
+    assert (hollow.model_extra or {})["error"]["code"] == 502
+    with pytest.raises(openai.APITimeoutError):
+        await judge(client, timeout=0.3)
+
+
+async def test_a_judge_ruling_can_be_slow(server: ModelServer, client: openai.AsyncOpenAI) -> None:
+    server.script_judge(MODEL, Ruling(latency=0.3))
+    started = time.monotonic()
+    await judge(client)
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "xml"},
+        "json",
+        {"type": "json_schema"},
+        {"type": "json_schema", "json_schema": {"name": "v"}},
+        {"type": "json_schema", "json_schema": {"name": "v", "schema": {}, "strict": "yes"}},
+    ],
+)
+async def test_malformed_response_formats_are_400(server: ModelServer, response_format) -> None:
+    body = {"model": MODEL, "messages": HELLO, "response_format": response_format}
+    status, _, payload = await post_raw(server, body)
+    assert status == 400
+    assert "response_format" in payload["error"]["message"]

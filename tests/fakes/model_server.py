@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import threading
 import time
@@ -101,7 +102,51 @@ class Disconnect:
     """Close the connection without sending a response."""
 
 
-Reply = Verse | HttpError | BodyError | StreamError | Stall | Disconnect
+class Wrapping(enum.Enum):
+    """How a ruling's JSON is sent: bare, in a ```json block with prose around, or in prose."""
+
+    PLAIN = "plain"
+    FENCED = "fenced"
+    PROSE = "prose"
+
+
+@dataclass(frozen=True)
+class Ruling:
+    """A judge's answer to a request with a ``json_schema`` response format.
+
+    The winner is ``winner`` if given (a name that may match neither side), else the name at
+    ``side`` (0 for side A, 1 for side B) in the request's ``winner`` enum.
+    """
+
+    side: int = 0
+    statement: str | None = None
+    winner: str | None = None
+    wrapping: Wrapping = Wrapping.PLAIN
+    latency: float | None = None
+
+    def content(self, names: list[str]) -> str:
+        winner = self.winner if self.winner is not None else _name_at(names, self.side)
+        statement = self.statement if self.statement is not None else default_statement(winner)
+        text = json.dumps({"winner": winner, "closing_statement": statement})
+        match self.wrapping:
+            case Wrapping.PLAIN:
+                return text
+            case Wrapping.FENCED:
+                return f"Here is my verdict.\n\n```json\n{text}\n```\n\nRespect to both MCs."
+            case Wrapping.PROSE:
+                return f"My verdict: {text} That's final."
+
+
+def default_statement(winner: str) -> str:
+    """The closing statement of an unscripted ruling."""
+    return f"{winner} won on wordplay, flow and sharper rebuttals."
+
+
+def _name_at(names: list[str], index: int) -> str:
+    return names[index] if 0 <= index < len(names) else f"side {index}"
+
+
+Reply = Verse | Ruling | HttpError | BodyError | StreamError | Stall | Disconnect
 _Answered = Verse | BodyError | StreamError | Stall  # replies that start an HTTP 200 response
 
 
@@ -119,6 +164,15 @@ class RecordedRequest:
     messages: list[dict[str, Any]]
     stream: bool
     received_at: float
+
+    @property
+    def response_format(self) -> Any:
+        return self.body.get("response_format")
+
+    @property
+    def is_judge(self) -> bool:
+        """Whether this asks for a structured verdict (a ``json_schema`` response format)."""
+        return _is_judge_request(self.body)
 
 
 class _Headers(dict[str, str]):
@@ -158,6 +212,7 @@ class ModelServer:
         self.chunk_size = chunk_size
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Reply]] = {}
+        self._judge_scripts: dict[str, deque[Reply]] = {}
         self._model_failures: deque[HttpError | Disconnect] = deque()
         self._requests: list[RecordedRequest] = []
         self._models_requests = 0
@@ -242,6 +297,14 @@ class ModelServer:
         with self._lock:
             self._scripts.setdefault(model, deque()).extend(replies)
 
+    def script_judge(self, model: str, *replies: Reply) -> None:
+        """Queue replies to ``model``'s judge requests (those with a ``json_schema`` format).
+
+        Once they are used up a ``Ruling()`` is answered: side A wins, with a statement.
+        """
+        with self._lock:
+            self._judge_scripts.setdefault(model, deque()).extend(replies)
+
     def fail_models(self, *replies: HttpError | Disconnect) -> None:
         """Queue failures for the next ``GET /models`` requests."""
         with self._lock:
@@ -262,6 +325,7 @@ class ModelServer:
         """Forget scripted replies, queued model-list failures and everything recorded."""
         with self._lock:
             self._scripts.clear()
+            self._judge_scripts.clear()
             self._model_failures.clear()
             self._requests.clear()
             self._models_requests = 0
@@ -295,7 +359,10 @@ class ModelServer:
             return _error_response(400, problem)
 
         model: str = body["model"]
-        reply = self._next_reply(model, body["messages"])
+        if _is_judge_request(body):
+            reply = self._next_ruling(model, body)
+        else:
+            reply = self._next_reply(model, body["messages"])
         latency = reply.latency if isinstance(reply, Verse) else None
         stopping = not await self._pause(self.latency if latency is None else latency)
 
@@ -380,6 +447,16 @@ class ModelServer:
         turn = 1 + sum(message["role"] == "assistant" for message in messages)
         return Verse(default_verse(model, turn))
 
+    def _next_ruling(self, model: str, body: dict[str, Any]) -> Reply:
+        """A judge's reply, with a ruling written out as the answer's text."""
+        with self._lock:
+            queue = self._judge_scripts.get(model)
+            reply: Reply = queue.popleft() if queue else Ruling()
+        if isinstance(reply, Ruling):
+            names = _winner_names(body)
+            return Verse(reply.content(names), reply.latency)
+        return reply
+
     def _deltas(self, content: str, reasoning: str | None = None) -> list[dict[str, Any]]:
         """Split an answer into stream deltas: reasoning first, the first one carrying the role."""
         deltas: list[dict[str, Any]] = [
@@ -461,7 +538,43 @@ def _validate(body: object, models: tuple[str, ...]) -> str | None:
         return "max_tokens must be a positive integer"
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         return "stream must be a boolean"
+    return _response_format_problem(body.get("response_format"))
+
+
+def _response_format_problem(response_format: object) -> str | None:
+    """Why a ``response_format`` is invalid (OpenAI's rules for it), or None."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict) or response_format.get("type") not in (
+        "text",
+        "json_object",
+        "json_schema",
+    ):
+        return "response_format.type must be text, json_object or json_schema"
+    if response_format["type"] != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return "response_format.json_schema needs a name"
+    if not isinstance(spec.get("schema"), dict):
+        return "response_format.json_schema.schema must be an object"
+    if "strict" in spec and not isinstance(spec["strict"], bool):
+        return "response_format.json_schema.strict must be a boolean"
     return None
+
+
+def _is_judge_request(body: dict[str, Any]) -> bool:
+    response_format = body.get("response_format")
+    return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+
+
+def _winner_names(body: dict[str, Any]) -> list[str]:
+    """The names a ``winner`` may take, from the request's schema (empty if it has none)."""
+    try:
+        names = body["response_format"]["json_schema"]["schema"]["properties"]["winner"]["enum"]
+    except (KeyError, TypeError):
+        return []
+    return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
 def _catalog_entry(model: str) -> dict[str, Any]:
