@@ -172,7 +172,7 @@ def test_verdict_files_round_trip_in_the_tournament_format():
     text = verdict_yaml(verdict)
     assert text.startswith("closing_statements:\n  a/judge: Long Long")
     assert text.endswith("score:\n  m/a: 1\n  m/b: 1\n")
-    assert len(text.splitlines()) == 6  # the long statement is folded over two lines
+    assert len(text.splitlines()) == 7  # the long statement is folded over two lines
     assert max(len(line) for line in text.splitlines()) < 90  # PyYAML folds near 80 columns
     assert read_verdict(text) == VerdictFile(verdict.statements, verdict.score)
     forfeit = verdict_yaml(VerdictFile({}, {}, "m/a"))
