@@ -13,6 +13,7 @@ from typing import TextIO
 
 from rich.console import Console
 
+from bot import tournament
 from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS, Battle, normalize_topic
 from bot.engine.pacing import Pace
 from bot.errors import UserError
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause after each verse: seconds, 0 for none, or 'auto' (default: auto)",
     )
     local.add_argument("--out", type=Path, default=None, help="also write the transcript here")
+    tournament.add_parser(commands, rounds_type=_rounds, pace_type=_pace)
     commands.add_parser(
         "run",
         help="run the Discord bot",
@@ -106,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # In the terminal the battle itself is the output; only problems go to stderr.
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
         return _run_local(settings, arguments)
+    if arguments.command == "tournament":
+        return tournament.main(settings, arguments)
     if arguments.command == "migrate":
         return _run_migrate(settings.database_url)
     if arguments.command == "copy-db":
