@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+import openai
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
 from bot.engine.battle import DEFAULT_ROUNDS, Battle, Turn
 from bot.engine.pacing import Pace
+from bot.engine.prompts import Message
 from bot.engine.tournament import (
     Decision,
     NoPairing,
@@ -45,7 +47,10 @@ from bot.engine.tournament import (
 )
 from bot.engine.transcript import header, transcript_of
 from bot.errors import UserError
+from bot.llm import LLMClient, ModelError
+from bot.models import ModelCatalog
 from bot.referee import Outcome, Referee, VerseSource
+from bot.settings import Settings
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
@@ -112,17 +117,66 @@ class RefereePlayer:
         self._pace = pace
 
     async def play(self, battle: Battle) -> MatchRecord:
-        result = await Referee(battle, self._models, _UnseenStage(), self._pace).run()
+        models = _FaultRecorder(self._models)
+        result = await Referee(battle, models, _UnseenStage(), self._pace).run()
         transcript = transcript_of(battle, result.turns)
         if result.outcome is Outcome.COMPLETED:
             judgement = await self._judge(battle, result.turns)  # the judges' panel (issue 9)
             verdict = VerdictFile(judgement.statements, judgement.score)
             return MatchRecord.of(battle, transcript, verdict, judgement.tokens)
         if result.outcome is Outcome.NO_CONTEST:
+            if models.fault is None or not is_the_models_fault(models.fault):
+                # Every battle would fail the same way: stop rather than forfeit the whole roster.
+                raise UserError(
+                    f"Stopped: {result.reason}. Finished battles are kept; "
+                    "run the same command again to go on."
+                )
             # The referee stops at the first verse that could not be written after the retries.
             verdict = VerdictFile({}, {}, forfeit=_next_speaker(battle, result.turns))
             return MatchRecord.of(battle, transcript, verdict, 0)
         raise RuntimeError(f"A tournament battle ended as {result.outcome.value}: {result.reason}")
+
+
+# The key rejected, or the account out of credits: no battle can be played until that is fixed.
+ACCOUNT_STATUSES = frozenset({401, 402})
+
+
+def is_the_models_fault(error: UserError) -> bool:
+    """Whether a failed verse is this model's own failure (a forfeit), not the provider's or the
+    account's, which would fail every battle alike (the run stops instead)."""
+    if not isinstance(error, ModelError) or error.status in ACCOUNT_STATUSES:
+        return False
+    cause: BaseException | None = error.__cause__
+    while cause is not None:
+        # Unreachable: the connection refused (aiohttp reports that as a timeout, too).
+        if isinstance(cause, ConnectionError):
+            return False
+        if isinstance(cause, openai.APIConnectionError) and not isinstance(
+            cause, openai.APITimeoutError
+        ):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
+class _FaultRecorder:
+    """Passes verses through, keeping the error that ended the battle, if any."""
+
+    def __init__(self, models: VerseSource) -> None:
+        self._models = models
+        self.fault: UserError | None = None
+
+    async def generate_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> str:
+        try:
+            return await self._models.generate_verse(model, messages, on_progress)
+        except UserError as error:
+            self.fault = error
+            raise
 
 
 def _next_speaker(battle: Battle, turns: Sequence[Turn]) -> str:
@@ -149,7 +203,7 @@ class _UnseenStage:
         yield
 
 
-def panel_judge(llm: Any, judge_ids: Sequence[str] | None) -> JudgeStep:
+def panel_judge(llm: LLMClient, judge_ids: Sequence[str] | None) -> JudgeStep:
     """The judges' panel of issue 9 as a judge step; ``None`` means the default panel.
 
     MERGE: bot/judges.py is being written on another branch. This adapter is the only place
@@ -258,7 +312,7 @@ class LiveProgress(SilentProgress):
         elapsed = int(self._clock() - self._started)
         number, total = self._round
         status = Text.assemble(
-            (f"Round {number + 1} of {total}", "bold"),
+            (f"Round {number} ({number + 1} of {total})", "bold"),
             f" · battles {self._done}/{self._battles}",
             f" · {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}",
             f" · {self._tokens:,} tokens",
@@ -366,9 +420,14 @@ class Tournament:
             async with slots:
                 decisions[pairing.index] = await self._play(folder, pairing)
 
-        async with asyncio.TaskGroup() as group:
-            for pairing in to_play:
-                group.create_task(play(pairing), name=f"round {number} battle {pairing.index}")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for pairing in to_play:
+                    group.create_task(play(pairing), name=f"round {number} battle {pairing.index}")
+        except BaseExceptionGroup as failed:
+            # One battle's failure cancels the round; the user sees that one error, not a group.
+            user_errors = [e for e in failed.exceptions if isinstance(e, UserError)]
+            raise (user_errors or failed.exceptions)[0] from None
         played = PlayedRound(plan, tuple(decisions[p.index] for p in plan.pairings))
         results = render_results(self.options.tournament_format, self.roster, [*earlier, played])
         write_atomically(self._results_path, results)
@@ -542,7 +601,7 @@ def add_parser(
     )
 
 
-def main(settings: Any, arguments: argparse.Namespace) -> int:
+def main(settings: Settings, arguments: argparse.Namespace) -> int:
     """Runs ``rapbattle tournament``; the exit status."""
     if bool(arguments.models) == (arguments.roster is not None):
         print("rapbattle tournament: give the models, or --roster FILE (not both)", file=sys.stderr)
@@ -559,11 +618,7 @@ def main(settings: Any, arguments: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-async def _command(settings: Any, arguments: argparse.Namespace) -> int:
-    # Imported here so that the rules above load without the model client.
-    from bot.llm import LLMClient
-    from bot.models import ModelCatalog
-
+async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
     llm = LLMClient(settings)
     try:
         llm.require_key()

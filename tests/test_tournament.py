@@ -5,6 +5,7 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -339,8 +340,8 @@ def test_a_model_without_a_verse_forfeits_and_its_transcript_so_far_is_kept(llm,
     models = MODELS[:5]
     m0, m1, m2, m3, m4 = models
     judges = ScriptedJudges({m0: 5, m1: 1, m2: 4, m3: 3, m4: 0})
-    # m3, side B of round 0's battle 0, writes one verse, then its provider is out of credits.
-    server.script(m3, Verse(default_verse(m3, 1)), HttpError(402))
+    # m3, side B of round 0's battle 0, writes one verse, then its provider no longer knows it.
+    server.script(m3, Verse(default_verse(m3, 1)), HttpError(404))
     run(models, tmp_path, llm, judges)
     transcript = parse((tmp_path / "round0/0.txt").read_text())
     assert [turn.speaker for turn in transcript.turns] == [m1, m3, m1]
@@ -352,6 +353,36 @@ def test_a_model_without_a_verse_forfeits_and_its_transcript_so_far_is_kept(llm,
     assert f"| 0 | `{m1}` | `{m3}` | forfeit | `{m1}` |" in results
     assert f"- Battle 0: `{m3}` forfeits: it delivered no verse after the retries." in results
     assert (m1, m3) not in judges.judged
+
+
+def test_a_rejected_key_stops_the_run_instead_of_forfeiting_every_battle(llm, server, tmp_path):
+    models = MODELS[:5]
+    judges = ScriptedJudges({m: i for i, m in enumerate(models)})
+    server.script(models[3], HttpError(401))
+    with pytest.raises(UserError, match="API key was rejected"):
+        run(models, tmp_path, llm, judges, concurrency=1)
+    assert sorted(tree(tmp_path)) == ["round0/contestants.txt"]
+    second = InterruptingPlayer()
+    run(models, tmp_path, llm, judges, wrap=second.around)
+    assert len(second.played) == 4
+    assert "forfeit" not in (tmp_path / "results.md").read_text()
+
+
+def test_an_unreachable_provider_stops_the_run(tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings.from_env(
+        {
+            "LLM_BASE_URL": f"http://127.0.0.1:{port}/api/v1",
+            "LLM_API_KEY": "test-key",
+            "LLM_MAX_ATTEMPTS": "1",
+        }
+    )
+    judges = ScriptedJudges(strengths(MODELS))
+    with pytest.raises(UserError, match=r"Stopped: .*reach the provider"):
+        run(MODELS[:4], tmp_path, settings, judges)
+    assert sorted(tree(tmp_path)) == ["round0/contestants.txt"]
 
 
 def test_a_different_roster_in_the_same_folder_is_refused(llm, server, tmp_path):
@@ -436,7 +467,7 @@ def test_progress_on_a_terminal_and_piped(llm, server, tmp_path):
     with LiveProgress(console) as progress:
         run(MODELS, tmp_path / "live", llm, judges, progress=progress)
     shown = screen.getvalue()
-    assert "Round 4 of 4" in shown and "battles 1/1" in shown
+    assert "Round 3 (4 of 4)" in shown and "battles 1/1" in shown
     assert f"{10 * TOKENS_PER_VERDICT:,} tokens" in shown
     assert "Champion: " in shown
     lines = io.StringIO()
