@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from bot import cli
 from bot.engine.battle import FINAL_ROUND, Battle, Turn
 from bot.engine.tournament import TournamentFormat, read_verdict
 from bot.engine.transcript import parse, render
@@ -480,3 +481,61 @@ def test_progress_on_a_terminal_and_piped(llm, server, tmp_path):
         f"Champion: {reference_bracket(MODELS, judges)[1]}; results in "
         f"{tmp_path / 'piped' / 'results.md'}",
     ]
+
+
+def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, tmp_path, capsys):
+    """`rapbattle tournament` in-process, with the scripted judges in place of the panel."""
+    server.reset()
+    for key in [k for k in os.environ if k.startswith(("LLM_", "OPENROUTER", "BATTLE_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("LLM_API_KEY", "test-key")
+    monkeypatch.chdir(tmp_path)
+    judges = ScriptedJudges(strengths(MODELS[:5]))
+    panels = []
+
+    def scripted_panel(llm, judge_ids):
+        panels.append(judge_ids)
+        return judges
+
+    monkeypatch.setattr("bot.tournament.panel_judge", scripted_panel)
+    roster = tmp_path / "roster.txt"
+    roster.write_text("".join(f"rapper-{i}\n\n" for i in range(5)))
+    out = tmp_path / "out"
+    arguments = ["tournament", "--roster", str(roster), "--out", str(out), "--rounds", "1"]
+    assert cli.main([*arguments, "--judges", "rapper-9,lab8"]) == 0
+    assert panels == [[MODELS[9], MODELS[8]]]
+    assert (out / "round0/contestants.txt").read_text() == "".join(f"{m}\n" for m in MODELS[:5])
+    assert (out / "round0/0.txt").read_text() == expected_transcript(MODELS[1], MODELS[3], 1)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[0] == "round 0: 2 battles"
+    assert captured.err.splitlines()[-1].startswith("Champion: ")
+    assert len(captured.err.splitlines()) == 4
+    # Again: nothing is played, and without --judges the default panel is asked for.
+    server.reset()
+    assert cli.main(arguments) == 0
+    assert panels[-1] is None and server.chat_requests() == []
+
+
+def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
+    server, monkeypatch, tmp_path, capsys
+):
+    server.reset()
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("LLM_API_KEY", "test-key")
+    monkeypatch.chdir(tmp_path)
+    judges = ScriptedJudges(strengths(MODELS))
+
+    async def judge_then_ctrl_c(battle, turns):
+        if judges.judged:
+            signal.raise_signal(signal.SIGINT)
+            await asyncio.sleep(60)
+        return await judges(battle, turns)
+
+    monkeypatch.setattr("bot.tournament.panel_judge", lambda llm, ids: judge_then_ctrl_c)
+    out = tmp_path / "out"
+    arguments = ["tournament", *MODELS[:4], "--out", str(out), "--concurrency", "1"]
+    assert cli.main(arguments) == 130
+    assert "Stopped. Finished battles are kept" in capsys.readouterr().err
+    assert sorted(tree(out)) == ["round0/0.txt", "round0/0.yml", "round0/contestants.txt"]
