@@ -203,26 +203,27 @@ class _UnseenStage:
         yield
 
 
-def panel_judge(llm: LLMClient, judge_ids: Sequence[str] | None) -> JudgeStep:
-    """The judges' panel of issue 9 as a judge step; ``None`` means the default panel.
+def panel_judge(llm: LLMClient, settings: Settings, judge_ids: Sequence[str] | None) -> JudgeStep:
+    """The judges' panel of issue 9 as a judge step; ``None`` means JUDGE_MODELS' panel.
 
-    MERGE: bot/judges.py is being written on another branch. This adapter is the only place
-    that knows its API (``JudgePanel.judge(battle, turns) -> Verdict``); check the constructor
-    and the Verdict's field names below when merging.
+    MERGE: bot/judges.py and bot/engine/verdicts.py come from the judges' branch; this adapter
+    is written against that branch's API (JudgePanel(llm, judges).judge(battle, turns) ->
+    Verdict, VerdictFile.of(verdict), Settings.judge_models) and is the only code that uses it.
     """
     try:
+        from bot.engine.verdicts import VerdictFile as PanelVerdict  # type: ignore[attr-defined]
         from bot.judges import JudgePanel  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise UserError(
             "This build has no judges' panel (bot/judges.py), so it cannot judge a tournament."
         ) from None
-    panel = JudgePanel(llm, judge_ids)  # MERGE: the panel's constructor
+    panel = JudgePanel(llm, judge_ids or settings.judge_models)  # type: ignore[attr-defined]
 
     async def judge(battle: Battle, turns: Sequence[Turn]) -> Judgement:
         verdict = await panel.judge(battle, turns)
-        return Judgement(  # MERGE: the Verdict's field names
-            score=verdict.score, statements=verdict.closing_statements, tokens=verdict.tokens
-        )
+        data = PanelVerdict.of(verdict)
+        tokens = verdict.prompt_tokens + verdict.completion_tokens
+        return Judgement(data.score, data.closing_statements, tokens)
 
     return judge
 
@@ -636,8 +637,9 @@ async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
         check_out_dir(options.out, roster)  # before judges or battles cost anything
         judge_ids = None
         if arguments.judges:
-            judge_ids = [await catalog.resolve(name) for name in arguments.judges.split(",")]
-        player = RefereePlayer(llm, panel_judge(llm, judge_ids), arguments.pace)
+            names = [name for name in arguments.judges.split(",") if name.strip()]
+            judge_ids = [await catalog.resolve(name) for name in names] or None
+        player = RefereePlayer(llm, panel_judge(llm, settings, judge_ids), arguments.pace)
         if sys.stdout.isatty():
             with LiveProgress(Console(highlight=False)) as progress:
                 await Tournament(roster, player, options, progress).run()

@@ -494,7 +494,7 @@ def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, t
     judges = ScriptedJudges(strengths(MODELS[:5]))
     panels = []
 
-    def scripted_panel(llm, judge_ids):
+    def scripted_panel(llm, settings, judge_ids):
         panels.append(judge_ids)
         return judges
 
@@ -533,7 +533,7 @@ def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
             await asyncio.sleep(60)
         return await judges(battle, turns)
 
-    monkeypatch.setattr("bot.tournament.panel_judge", lambda llm, ids: judge_then_ctrl_c)
+    monkeypatch.setattr("bot.tournament.panel_judge", lambda llm, settings, ids: judge_then_ctrl_c)
     out = tmp_path / "out"
     arguments = ["tournament", *MODELS[:4], "--out", str(out), "--concurrency", "1"]
     assert cli.main(arguments) == 130

@@ -162,7 +162,7 @@ class VerdictFile:
 def verdict_yaml(verdict: VerdictFile) -> str:
     """The tournament's verdict format: sorted keys, PyYAML's default folding; a forfeit adds
     ``forfeit: MODEL_ID`` beside an empty score."""
-    # MERGE: bot/engine/verdicts.py (issue 9) renders the two mappings; use it here then.
+    # The same dump as bot/engine/verdicts.py (issue 9) writes for `rapbattle local --verdicts`.
     data: dict[str, object] = {
         STATEMENTS_KEY: dict(verdict.statements),
         SCORE_KEY: {model: count for model, count in verdict.score.items() if count > 0},
@@ -170,7 +170,7 @@ def verdict_yaml(verdict: VerdictFile) -> str:
     if verdict.forfeit is not None:
         data[FORFEIT_KEY] = verdict.forfeit
         data[SCORE_KEY] = {}
-    return yaml.safe_dump(data, sort_keys=True, allow_unicode=True)
+    return yaml.safe_dump(data, sort_keys=True)
 
 
 def read_verdict(text: str) -> VerdictFile:

@@ -175,6 +175,8 @@ def test_verdict_files_round_trip_in_the_tournament_format():
     assert len(text.splitlines()) == 7  # the long statement is folded over two lines
     assert max(len(line) for line in text.splitlines()) < 90  # PyYAML folds near 80 columns
     assert read_verdict(text) == VerdictFile(verdict.statements, verdict.score)
+    quoted = VerdictFile({"j/one": "It’s fire — a “clean” sweep"}, {"m/a": 1})
+    assert read_verdict(verdict_yaml(quoted)) == quoted
     forfeit = verdict_yaml(VerdictFile({}, {}, "m/a"))
     assert forfeit == "closing_statements: {}\nforfeit: m/a\nscore: {}\n"
     assert read_verdict(forfeit).forfeit == "m/a"
