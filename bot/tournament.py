@@ -444,9 +444,12 @@ class Tournament:
                 f"The player's winner {record.winner} of {battle.model_a} v {battle.model_b} "
                 f"is not the verdict's ({decision.winner})."
             )
-        # The transcript first: a battle counts as finished only once its verdict exists too.
+        # The transcript first: a battle counts as finished only once its verdict exists too,
+        # so a verdict left from an earlier attempt goes before the new transcript arrives.
+        verdict_path = folder / f"{pairing.index}.yml"
+        verdict_path.unlink(missing_ok=True)
         write_atomically(folder / f"{pairing.index}.txt", record.transcript)
-        write_atomically(folder / f"{pairing.index}.yml", record.verdict_yaml)
+        write_atomically(verdict_path, record.verdict_yaml)
         self.progress.battle_finished(pairing, record)
         return decision
 

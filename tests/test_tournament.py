@@ -281,8 +281,10 @@ def test_a_run_stopped_mid_round_resumes_without_replaying_finished_battles(llm,
     assert sorted(p.name for p in (out / "round0").iterdir()) == [
         "0.txt", "0.yml", "1.txt", "1.yml", "2.txt", "2.yml", "contestants.txt",
     ]  # fmt: skip
-    # A battle cut off after its transcript but before its verdict is played again.
+    # A battle cut off after its transcript but before its verdict is played again, and so is
+    # one whose transcript went missing (its stale verdict is not trusted).
     (out / "round0" / "3.txt").write_text("# half a battle\n")
+    (out / "round0" / "4.yml").write_text("closing_statements: {}\nscore: {}\n")
 
     second = InterruptingPlayer()
     run(MODELS, out, llm, judges, wrap=second.around)
