@@ -8,14 +8,13 @@ while that verse is still being read, and its verdict is awaited by whoever show
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from bot.engine.battle import Battle, Turn
 from bot.engine.pacing import Pace
-from bot.referee import BattleResult, Outcome, Referee, Stage, VerseSource
+from bot.referee import BattleResult, Outcome, Referee, Stage, VerseSource, cancel_and_wait
 
 VerdictT = TypeVar("VerdictT", covariant=True)
 
@@ -78,7 +77,5 @@ class Bout(Generic[VerdictT]):
 
     async def _cancel_verdict(self) -> None:
         if self._verdict is not None:
-            self._verdict.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._verdict
+            await cancel_and_wait(self._verdict)
             self._verdict = None

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from bot import tournament
 from bot.bout import Bout
 from bot.engine.battle import (
     DEFAULT_ROUNDS,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--out", type=Path, default=None, help="also write the transcript here")
     _add_judge_options(local)
+    tournament.add_parser(commands, rounds_type=_rounds, pace_type=_pace)
     commands.add_parser(
         "run",
         help="run the Discord bot",
@@ -136,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # In the terminal the battle itself is the output; only problems go to stderr.
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
         return _run_local(settings, arguments)
+    if arguments.command == "tournament":
+        return tournament.main(settings, arguments)
     if arguments.command == "migrate":
         return _run_migrate(settings.database_url)
     if arguments.command == "copy-db":

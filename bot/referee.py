@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import time
@@ -259,6 +258,19 @@ async def _cancel(task: asyncio.Future[object]) -> None:
         if not task.cancelled():
             task.exception()  # Mark it retrieved: its error, if any, was already handled.
         return
+    await cancel_and_wait(task)
+
+
+async def cancel_and_wait(task: asyncio.Future[object]) -> None:
+    """Cancels ``task`` and waits for it to end. The task's own CancelledError is swallowed, but
+    a cancellation of the caller while it waits goes on up (suppressing every CancelledError
+    here would lose a Ctrl-C that lands at that moment)."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:
+        pass  # It failed while being cancelled; its caller no longer wants its result.

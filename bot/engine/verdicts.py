@@ -37,6 +37,7 @@ WINNER_KEY = "winner"
 STATEMENT_KEY = "closing_statement"
 STATEMENTS_KEY = "closing_statements"
 SCORE_KEY = "score"
+FORFEIT_KEY = "forfeit"
 BLIND_JUDGING_NAMES = ("MC A", "MC B")
 # z for a two-sided 95% interval.
 Z_95 = 1.959963984540054
@@ -310,10 +311,15 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class VerdictFile:
-    """A verdict file's data: judge id -> statement, and model id -> judges who chose it."""
+    """A verdict file's data: judge id -> statement, and model id -> judges who chose it.
+
+    A tournament battle that a model forfeited (no verse after the retries) says so with a third
+    key, ``forfeit: MODEL_ID``, beside an empty score.
+    """
 
     closing_statements: Mapping[str, str]
     score: Mapping[str, int]
+    forfeit: str | None = None
 
     @classmethod
     def of(cls, verdict: Verdict) -> VerdictFile:
@@ -329,9 +335,13 @@ class VerdictFile:
 
     def to_yaml(self) -> str:
         """PyYAML's default dump: keys sorted, long text folded at about 80 columns."""
-        return yaml.safe_dump(
-            {STATEMENTS_KEY: dict(self.closing_statements), SCORE_KEY: dict(self.score)}
-        )
+        data: dict[str, object] = {
+            STATEMENTS_KEY: dict(self.closing_statements),
+            SCORE_KEY: {model: count for model, count in self.score.items() if count > 0},
+        }
+        if self.forfeit is not None:
+            data[FORFEIT_KEY] = self.forfeit
+        return yaml.safe_dump(data)
 
     @classmethod
     def from_yaml(cls, text: str) -> VerdictFile:
@@ -339,10 +349,15 @@ class VerdictFile:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise VerdictFormatError(f"Not YAML: {error}") from None
-        if not isinstance(data, dict) or set(data) != {STATEMENTS_KEY, SCORE_KEY}:
+        keys = set(data) if isinstance(data, dict) else set()
+        if keys not in ({STATEMENTS_KEY, SCORE_KEY}, {STATEMENTS_KEY, SCORE_KEY, FORFEIT_KEY}):
             raise VerdictFormatError(
-                f"A verdict file has exactly two mappings: {STATEMENTS_KEY} and {SCORE_KEY}."
+                f"A verdict file has exactly two mappings: {STATEMENTS_KEY} and {SCORE_KEY}"
+                f" (and {FORFEIT_KEY} after a forfeit)."
             )
+        forfeit = data.get(FORFEIT_KEY)
+        if forfeit is not None and not isinstance(forfeit, str):
+            raise VerdictFormatError(f"{FORFEIT_KEY} names the model id that forfeited.")
         statements, score = data[STATEMENTS_KEY] or {}, data[SCORE_KEY] or {}
         if not isinstance(statements, dict) or not all(
             isinstance(key, str) and isinstance(value, str) for key, value in statements.items()
@@ -353,7 +368,7 @@ class VerdictFile:
             for key, value in score.items()
         ):
             raise VerdictFormatError(f"{SCORE_KEY} maps model ids to numbers of judges.")
-        return cls(statements, score)
+        return cls(statements, score, forfeit)
 
 
 # -- agreement statistics -----------------------------------------------------------------------

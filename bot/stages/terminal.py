@@ -16,7 +16,7 @@ from rich.text import Text
 
 from bot.engine import transcript
 from bot.engine.battle import Battle, Side, Turn
-from bot.referee import BattleResult, Outcome
+from bot.referee import BattleResult, Outcome, cancel_and_wait
 
 SIDE_STYLES = {Side.A: "bold cyan", Side.B: "bold magenta"}
 ANNOUNCEMENT_STYLE = "bold yellow"
@@ -125,9 +125,7 @@ class TerminalStage:
             try:
                 yield
             finally:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                await cancel_and_wait(refresher)
 
     def _write(self, text: str) -> None:
         for file in self._files:
