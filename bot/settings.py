@@ -48,6 +48,9 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    web_host: str = "127.0.0.1"  # the address the web arena listens on
+    web_port: int | None = None  # serve the web arena from inside `rapbattle run`
+    public_url: str | None = None  # where people reach the web arena, for links to it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -81,6 +84,9 @@ class Settings:
             database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
             **reader.shards("SHARD_COUNT", "SHARD_IDS"),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+            web_host=reader.text("WEB_HOST", "127.0.0.1"),
+            web_port=reader.number("WEB_PORT", None, int, 1, 65_535),
+            public_url=(reader.optional("PUBLIC_URL") or "").rstrip("/") or None,
         )
 
 

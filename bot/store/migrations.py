@@ -104,6 +104,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX battles_awaiting_results ON battles (id)
         WHERE state = 'closed' AND results_message_id IS NULL;
     """,
+    # 4 (the web arena): servers that publish their pages (private by default); each model's
+    # closed battles newest first, for model pages, head-to-head records and last-battle dates; and
+    # daily rating snapshots, which draw each model's rating over time without refitting history.
+    """
+    ALTER TABLE server_settings ADD COLUMN public_page BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE INDEX battles_by_model_a ON battles (model_a, state, closed_at);
+    CREATE INDEX battles_by_model_b ON battles (model_b, state, closed_at);
+    CREATE TABLE rating_snapshots (
+        board TEXT NOT NULL,
+        model TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        rating DOUBLE PRECISION NOT NULL,
+        low DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL,
+        battles DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (board, model, day)
+    );
+    """,
 )
 
 

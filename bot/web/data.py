@@ -1,0 +1,206 @@
+"""What the pages show, read from the store and cached until the ratings move.
+
+Boards come from the standings service (which fits once per ratings version); the rest (pair
+tables for the matrices, last-battle dates, head-to-head records) is cached here under the same
+ratings version, so a page served twice between two votes costs two version reads.
+
+Rating over time reads ``rating_snapshots``, a cache of fitted global ratings, one row per model
+and day. Refitting the history on every request would cost a scan of every battle and a fit per
+point (seconds at a million battles); instead the history is written as it happens: whenever the
+global board is refitted, today's row is updated (at most every ``SNAPSHOT_SECONDS``). Days when
+no web server ran are filled in at start by ``fill_history``: one grouped pass over the battles
+for up to ``HISTORY_POINTS`` cut-offs, each then fitted from the pair counts before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bot.engine.leaderboard import Board, Standing
+from bot.engine.ratings import PairRecord, fit_pairs
+from bot.standings import StandingsService
+from bot.store.sql import SQLStore
+from bot.store.web_queries import HeadToHead
+from bot.web.charts import HistoryPoint
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400
+SNAPSHOT_SECONDS = 15 * 60
+HISTORY_POINTS = 12
+CACHE_SIZE = 512
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judges' verdict on a battle, as the tournament's verdict file holds it."""
+
+    score: Mapping[str, int]  # judges per contestant; a contestant no judge chose is absent
+    closing_statements: Mapping[str, str]  # judge id -> statement
+    yaml: str  # the verdict file itself
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "score": dict(self.score),
+            "closing_statements": dict(self.closing_statements),
+        }
+
+
+async def battle_verdict(store: SQLStore, battle_id: int) -> Verdict | None:
+    """The judges' verdict on a battle, or None. The one place pages and open data get it from:
+    None until the judges' store lands (issue 9), which fills this in."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BoardView:
+    board: Board
+    scope: int | None
+    version: int
+    rows: list[Standing]
+    last_battle: Mapping[str, float] = field(default_factory=dict)  # global boards only
+
+    def standing(self, model: str) -> Standing | None:
+        return next((row for row in self.rows if row.model == model), None)
+
+
+class ArenaData:
+    """The store and standings as the web pages need them, with a cache keyed by version."""
+
+    def __init__(
+        self,
+        store: SQLStore,
+        standings: StandingsService,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        self.store = store
+        self._standings = standings
+        self._clock = clock
+        self._cache: OrderedDict[tuple[Any, ...], tuple[int, Any]] = OrderedDict()
+        self._cache_size = cache_size
+        self._snapshot_written: dict[Board, float] = {}
+        self.history_filled = asyncio.Event()
+
+    async def version(self, scope: int | None) -> int:
+        return await self.store.ratings_version(scope)
+
+    async def cached(
+        self, key: tuple[Any, ...], version: int, compute: Callable[[], Awaitable[T]]
+    ) -> T:
+        """``compute()``'s value, reused while the ratings version stays ``version``."""
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            self._cache.move_to_end(key)
+            return hit[1]
+        value = await compute()
+        self._cache[key] = (version, value)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return value
+
+    async def board(self, board: Board, scope: int | None) -> BoardView:
+        version = await self.version(scope)
+
+        async def compute() -> BoardView:
+            rows = await self._standings.standings(scope, board)
+            if scope is not None:
+                return BoardView(board, scope, version, rows)
+            await self._snapshot(board, rows)
+            dates = await self.store.last_battle_dates() if board is Board.CROWD else {}
+            return BoardView(board, scope, version, rows, dates)
+
+        return await self.cached(("board", board, scope), version, compute)
+
+    async def pairs(self, board: Board, scope: int | None) -> list[PairRecord]:
+        version = await self.version(scope)
+        return await self.cached(
+            ("pairs", board, scope), version, lambda: self.store.pair_records(scope, board)
+        )
+
+    async def head_to_head(self, model: str) -> list[HeadToHead]:
+        version = await self.version(None)
+        return await self.cached(
+            ("head_to_head", model), version, lambda: self.store.head_to_head(model)
+        )
+
+    async def history(self, model: str, board: Board) -> list[HistoryPoint]:
+        """A model's daily global ratings, today's from the live board."""
+        points = {
+            s.day: HistoryPoint(s.day, s.rating, s.low, s.high)
+            for s in await self.store.rating_snapshots(board.value, model)
+        }
+        current = (await self.board(board, None)).standing(model)
+        if current is not None:
+            today = self._today()
+            rating = current.rating
+            points[today] = HistoryPoint(today, rating.rating, rating.low, rating.high)
+        return [points[day] for day in sorted(points)]
+
+    def _today(self) -> int:
+        return int(self._clock() // SECONDS_PER_DAY)
+
+    async def _snapshot(self, board: Board, rows: Sequence[Standing]) -> None:
+        """Today's row of the rating history, refreshed at most every SNAPSHOT_SECONDS, once
+        the history before today has been filled in."""
+        now = self._clock()
+        if not rows or not self.history_filled.is_set():
+            return
+        if now - self._snapshot_written.get(board, float("-inf")) < SNAPSHOT_SECONDS:
+            return
+        self._snapshot_written[board] = now
+        await self.store.save_rating_snapshot(
+            board.value, self._today(), {row.model: row.rating for row in rows}
+        )
+
+    async def fill_history(self) -> None:
+        """Fits the crowd's global ratings at up to HISTORY_POINTS days before today that have
+        no snapshot yet (all of history on first start), and stores them."""
+        try:
+            await self._fill_history()
+        finally:
+            self.history_filled.set()
+
+    async def _fill_history(self) -> None:
+        span = await self.store.rated_span()
+        if span is None:
+            return
+        first_day = int(span[0] // SECONDS_PER_DAY)
+        last_day = min(int(span[1] // SECONDS_PER_DAY), self._today() - 1)
+        latest = await self.store.latest_snapshot_day(Board.CROWD.value)
+        start = first_day if latest is None else max(first_day, latest + 1)
+        if start > last_day:
+            return
+        days = _spread(start, last_day, HISTORY_POINTS)
+        started = time.monotonic()
+        cutoffs = [float((day + 1) * SECONDS_PER_DAY) for day in days]
+        periods = await self.store.pair_records_by_period(cutoffs)
+        # Each cut-off's pair records are those of every period up to it, summed.
+        totals: dict[tuple[str, str], tuple[float, float]] = {}
+        for day, period in zip(days, periods, strict=True):
+            for pair in period:
+                key = (pair.model_a, pair.model_b)
+                battles, score = totals.get(key, (0.0, 0.0))
+                totals[key] = (battles + pair.battles, score + pair.score_a)
+            records = [PairRecord(a, b, n, s) for (a, b), (n, s) in totals.items()]
+            ratings = await asyncio.to_thread(fit_pairs, records)
+            await self.store.save_rating_snapshot(Board.CROWD.value, day, ratings)
+        log.info(
+            "Rating history filled in for %d days in %.1f s", len(days), time.monotonic() - started
+        )
+
+
+def _spread(first: int, last: int, count: int) -> list[int]:
+    """Up to ``count`` distinct days from first to last, evenly spread, both ends included."""
+    if last - first + 1 <= count:
+        return list(range(first, last + 1))
+    step = (last - first) / (count - 1)
+    return sorted({first + round(step * k) for k in range(count)})
