@@ -44,8 +44,7 @@ XSS_VERSE = (
     "<script>alert('verse')</script>\n"
     "</textarea><img src=x onerror=alert(1)>\n"
     '<a href="javascript:alert(2)">click me</a>\n'
-    "\u202eevil reversed\u202c and zalgo z\u0351\u0352\u0357\u0358a\u035b\u0340\n"
-    + "W" * 5000
+    "\u202eevil reversed\u202c and zalgo z\u0351\u0352\u0357\u0358a\u035b\u0340\n" + "W" * 5000
 )
 
 

@@ -229,7 +229,7 @@ async def test_unknown_paths_get_a_page_not_a_traceback(client):
         response = await client.get(path)
         assert response.status == 404, path
         text = await response.text()
-        assert "Traceback" not in text and "File \"" not in text
+        assert "Traceback" not in text and 'File "' not in text
     response = await client.post("/")
     assert response.status == 405
 
