@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -210,9 +210,10 @@ def history_chart(model: str, points: Sequence[HistoryPoint]) -> Chart:
             f' fill="{ACCENT}"><title>{_date(p.day)}: {p.rating:.0f}'
             f" ({p.low:.0f} to {p.high:.0f})</title></circle>"
         )
-    for day in sorted({first, last}):
+    ends = {first: "start", last: "end"} if first != last else {first: "middle"}
+    for day, anchor in ends.items():
         parts.append(
-            f'<text x="{x(day):.1f}" y="{height - 12}" text-anchor="middle" font-size="11"'
+            f'<text x="{x(day):.1f}" y="{height - 12}" text-anchor="{anchor}" font-size="11"'
             f' fill="{MUTED}">{_date(day)}</text>'
         )
     return Chart(_svg(width, height, f"Rating of {model} over time", parts), data)
@@ -233,7 +234,8 @@ def _matrix(
         return _empty("No rated battles yet.")
     cell = max(4, min(28, 720 // n))
     font = max(6, min(12, cell - 2))
-    label = min(240, 16 + font * LABEL_CHARS * 0.6)
+    longest = max(min(len(model), LABEL_CHARS) for model in models)
+    label = round(12 + font * 0.62 * longest)
     width = height = round(label + cell * n + 8)
     parts = []
     for i, model in enumerate(models):
@@ -268,7 +270,7 @@ def _matrix(
             if valued:
                 parts.append(
                     f'<text x="{x + cell / 2}" y="{y + cell / 2 + 3}" text-anchor="middle"'
-                    f' font-size="{max(6, cell // 3)}">{shown}</text>'
+                    f' font-size="{max(6, cell // 3)}" fill="{_ink_on(fill)}">{shown}</text>'
                 )
     return _svg(width, height, title, parts)
 
@@ -312,6 +314,12 @@ def _sequential(value: float, most: float) -> str:
     return _mix((0xF1, 0xF5, 0xFB), (0x08, 0x30, 0x6B), share)
 
 
+def _ink_on(fill: str) -> str:
+    """Dark text on light cells, white on dark ones."""
+    red, green, blue = (int(fill[i : i + 2], 16) for i in (1, 3, 5))
+    return INK if 0.299 * red + 0.587 * green + 0.114 * blue > 140 else "#ffffff"
+
+
 def _mix(start: tuple[int, int, int], end: tuple[int, int, int], share: float) -> str:
     share = min(max(share, 0.0), 1.0)
     red, green, blue = (round(a + (b - a) * share) for a, b in zip(start, end, strict=True))
@@ -348,12 +356,3 @@ def _text(value: str) -> str:
 
 def _date(day: int) -> str:
     return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
-
-
-def models_by_rating(rows: Sequence[Standing], top: int | None = None) -> list[str]:
-    """The first ``top`` models of a leaderboard (all of them for None)."""
-    return [row.model for row in (rows if top is None else rows[:top])]
-
-
-def ratings_by_model(rows: Sequence[Standing]) -> Mapping[str, Standing]:
-    return {row.model: row for row in rows}
