@@ -105,12 +105,15 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE state = 'closed' AND results_message_id IS NULL;
     """,
     # 4 (the web arena): servers that publish their pages (private by default); each model's
-    # closed battles newest first, for model pages, head-to-head records and last-battle dates; and
-    # daily rating snapshots, which draw each model's rating over time without refitting history.
+    # closed battles newest first, for model pages and last-battle dates, holding the columns of
+    # a head-to-head record so that it is read from the index alone; and daily rating snapshots,
+    # which draw each model's rating over time without refitting the history.
     """
     ALTER TABLE server_settings ADD COLUMN public_page BOOLEAN NOT NULL DEFAULT FALSE;
-    CREATE INDEX battles_by_model_a ON battles (model_a, state, closed_at);
-    CREATE INDEX battles_by_model_b ON battles (model_b, state, closed_at);
+    CREATE INDEX battles_by_model_a
+        ON battles (model_a, state, closed_at, model_b, guild_id, votes_a, votes_b);
+    CREATE INDEX battles_by_model_b
+        ON battles (model_b, state, closed_at, model_a, guild_id, votes_a, votes_b);
     CREATE TABLE rating_snapshots (
         board TEXT NOT NULL,
         model TEXT NOT NULL,

@@ -12,6 +12,7 @@ only; the store's ``_VISIBLE`` rule decides which battles a page may show.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -32,7 +33,7 @@ from bot.store.base import BattleState
 from bot.store.web_queries import WebBattle
 from bot.web import charts, links
 from bot.web.avatars import avatar_png
-from bot.web.data import ArenaData, BoardView, battle_verdict
+from bot.web.data import ArenaData, BoardView, VersionedCache, battle_verdict
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ MATRIX_MODELS = 20  # the matrices on a page show the top models, as Arena's do
 MAX_CHART_MODELS = 1000
 AVATAR_CACHE = 1024
 PAGE_CACHE = 256
+CHART_CACHE = 16
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -70,8 +72,7 @@ _STATE_NAMES = {
 Handler = Callable[[web.Request], Any]
 
 
-def create_app(data: ArenaData, public_url: str | None = None) -> web.Application:
-    site = ArenaSite(data, public_url)
+def create_app(site: ArenaSite) -> web.Application:
     app = web.Application(middlewares=[_error_pages(site)])
     app.on_response_prepare.append(_add_security_headers)
     routes = app.router
@@ -117,13 +118,16 @@ class ArenaSite:
             Markup=Markup,
         )
         self._avatars: OrderedDict[str, bytes] = OrderedDict()
-        self._pages: OrderedDict[tuple[Any, ...], tuple[int, str]] = OrderedDict()
+        self.pages = VersionedCache(PAGE_CACHE)
+        # Few entries: a 300-model matrix is several megabytes.
+        self.charts = VersionedCache(CHART_CACHE)
 
     # -- pages ---------------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
         version = await self.data.version(None)
-        html = await self._page(("index",), version, self._render_index)
+        # The front page holds only numbers from the boards: it may be a vote behind.
+        html = await self.pages.get(("index",), version, self._render_index, stale_ok=True)
         return _html(html)
 
     async def _render_index(self) -> str:
@@ -172,7 +176,8 @@ class ArenaSite:
     async def model_page(self, request: web.Request) -> web.Response:
         model = request.match_info["model"]
         version = await self.data.version(None)
-        html = await self._page(("model", model), version, lambda: self._render_model(model))
+        # Not stale: it lists battles, which a server going private must take off at once.
+        html = await self.pages.get(("model", model), version, lambda: self._render_model(model))
         return _html(html)
 
     async def _render_model(self, model: str) -> str:
@@ -264,7 +269,7 @@ class ArenaSite:
     async def server_page(self, request: web.Request) -> web.Response:
         guild_id = await self._public_guild(request.match_info["guild_id"])
         version = await self.data.version(guild_id)
-        html = await self._page(
+        html = await self.pages.get(
             ("server", guild_id), version, lambda: self._render_server(guild_id)
         )
         return _html(html)
@@ -322,14 +327,15 @@ class ArenaSite:
     # -- charts --------------------------------------------------------------------------------
 
     async def chart_svg(self, request: web.Request) -> web.Response:
-        chart = await self._chart(request)
-        return web.Response(text=chart.svg, content_type="image/svg+xml", charset="utf-8")
+        svg, _ = await self._chart(request)
+        return web.Response(text=svg, content_type="image/svg+xml", charset="utf-8")
 
     async def chart_json(self, request: web.Request) -> web.Response:
-        chart = await self._chart(request)
-        return _json(chart.data)
+        _, data = await self._chart(request)
+        return web.Response(text=data, content_type="application/json", charset="utf-8")
 
-    async def _chart(self, request: web.Request) -> charts.Chart:
+    async def _chart(self, request: web.Request) -> tuple[str, str]:
+        """A chart's SVG and its data as JSON text."""
         name = request.match_info["chart"]
         if name not in CHARTS:
             raise web.HTTPNotFound(text=f"There is no chart called {name}.")
@@ -339,19 +345,26 @@ class ArenaSite:
             view = await self.data.board(board, None)
             if view.standing(model) is None:
                 raise web.HTTPNotFound(text="No such model on that board.")
-            return charts.history_chart(model, await self.data.history(model, board))
+            return _drawn(charts.history_chart(model, await self.data.history(model, board)))
         scope = await self._scope(request)
-        view = await self.data.board(board, scope)
         top = _number(request, "top", MATRIX_MODELS, 1, MAX_CHART_MODELS)
-        if name == "ratings":
-            return charts.ratings_chart(view.rows)
-        if name == "average":
-            return charts.average_winrate_chart(view.rows)
-        models = [row.model for row in view.rows[:top]]
-        pairs = await self.data.pairs(board, scope)
-        if name == "winrate":
-            return charts.winrate_chart(models, pairs)
-        return charts.battle_count_chart(models, pairs)
+        version = await self.data.version(scope)
+
+        async def draw() -> tuple[str, str]:
+            view = await self.data.board(board, scope)
+            if name == "ratings":
+                return _drawn(charts.ratings_chart(view.rows))
+            if name == "average":
+                return _drawn(charts.average_winrate_chart(view.rows))
+            models = [row.model for row in view.rows[:top]]
+            pairs = await self.data.pairs(board, scope)
+            # 300 models make 90,000 cells: drawn off the event loop.
+            matrix = charts.winrate_chart if name == "winrate" else charts.battle_count_chart
+            return await asyncio.to_thread(lambda: _drawn(matrix(models, pairs)))
+
+        # Numbers only, so a chart may be a vote behind while it is redrawn.
+        key = (name, board, scope, top if name in ("winrate", "battles") else None)
+        return await self.charts.get(key, version, draw, stale_ok=True)
 
     # -- open data -----------------------------------------------------------------------------
 
@@ -441,17 +454,14 @@ class ArenaSite:
             raise web.HTTPBadRequest(text="scope is 'global' or a server id.")
         return await self._public_guild(raw)
 
-    async def _page(self, key: tuple[Any, ...], version: int, render: Callable[[], Any]) -> str:
-        """A rendered page, reused while the ratings version stays the same."""
-        hit = self._pages.get(key)
-        if hit is not None and hit[0] == version:
-            self._pages.move_to_end(key)
-            return hit[1]
-        html = await render()
-        self._pages[key] = (version, html)
-        while len(self._pages) > PAGE_CACHE:
-            self._pages.popitem(last=False)
-        return html
+    async def settle(self) -> None:
+        """Waits for the background redraws running now (tests, shutdown)."""
+        for cache in (self.data.cache, self.pages, self.charts):
+            await cache.settle()
+
+    async def close(self) -> None:
+        for cache in (self.data.cache, self.pages, self.charts):
+            await cache.close()
 
     def render(self, template: str, **context: Any) -> str:
         return self.templates.get_template(template).render(public_url=self.public_url, **context)
@@ -584,6 +594,10 @@ def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _drawn(chart: charts.Chart) -> tuple[str, str]:
+    return chart.svg, json.dumps(chart.data, ensure_ascii=False)
 
 
 def _html(text: str) -> web.Response:

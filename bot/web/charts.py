@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+import numpy as np
+
 from bot.engine.leaderboard import Standing
 from bot.engine.ratings import ELO_SCALE, PairRecord
 
@@ -27,6 +29,7 @@ ACCENT = "#3b5bdb"
 # Matrices label every cell with its value only while the labels stay legible.
 CELL_VALUES_UP_TO = 20
 CELL_TITLES_UP_TO = 60
+PALETTE_STEPS = 65  # matrix colours are this many steps of their scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,52 +78,58 @@ def ratings_chart(rows: Sequence[Standing]) -> Chart:
     return Chart(_svg(width, height, "Ratings with 95% intervals", parts), data)
 
 
-def pair_tables(
-    models: Sequence[str], pairs: Sequence[PairRecord]
-) -> tuple[list[list[float | None]], list[list[int]]]:
-    """Among ``models``: the row model's average score against the column model (its mean vote
-    share, draws half; None when they never met) and the number of battles between them."""
+def pair_tables(models: Sequence[str], pairs: Sequence[PairRecord]) -> tuple[Any, Any]:
+    """Among ``models``, as n x n arrays: the row model's average score against the column model
+    (its mean vote share, draws half; NaN when they never met), and the battles between them."""
     index = {model: i for i, model in enumerate(models)}
-    n = len(models)
-    battles = [[0.0] * n for _ in range(n)]
-    scores = [[0.0] * n for _ in range(n)]
-    for pair in pairs:
-        i, j = index.get(pair.model_a), index.get(pair.model_b)
-        if i is None or j is None or i == j:
-            continue
-        battles[i][j] += pair.battles
-        battles[j][i] += pair.battles
-        scores[i][j] += pair.score_a
-        scores[j][i] += pair.battles - pair.score_a
-    rates = [
-        [scores[i][j] / battles[i][j] if battles[i][j] else None for j in range(n)]
-        for i in range(n)
-    ]
-    return rates, [[round(count) for count in row] for row in battles]
+    n, size = len(models), len(pairs)
+    first = np.fromiter((index.get(p.model_a, -1) for p in pairs), np.intp, size)
+    second = np.fromiter((index.get(p.model_b, -1) for p in pairs), np.intp, size)
+    count = np.fromiter((p.battles for p in pairs), float, size)
+    score = np.fromiter((p.score_a for p in pairs), float, size)
+    keep = (first >= 0) & (second >= 0) & (first != second)
+    first, second, count, score = first[keep], second[keep], count[keep], score[keep]
+    forward, backward = first * n + second, second * n + first
+    battles = (np.bincount(forward, count, n * n) + np.bincount(backward, count, n * n)).reshape(
+        n, n
+    )
+    scores = (
+        np.bincount(forward, score, n * n) + np.bincount(backward, count - score, n * n)
+    ).reshape(n, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.where(battles > 0, scores / battles, np.nan)
+    return rates, battles
 
 
 def winrate_chart(models: Sequence[str], pairs: Sequence[PairRecord]) -> Chart:
     """Arena's pairwise win-rate heatmap: row model's score against the column model."""
     rates, _ = pair_tables(models, pairs)
-    data = {"models": list(models), "winrate": rates}
-    return Chart(
-        _matrix(models, rates, _diverging, "{:.2f}", "Win rate of the row model (vote share)"),
-        data,
-    )
+    data = {"models": list(models), "winrate": _nullable(rates)}
+    bins = np.rint(np.nan_to_num(rates) * (PALETTE_STEPS - 1)).astype(int)
+    palette = [_diverging(k / (PALETTE_STEPS - 1)) for k in range(PALETTE_STEPS)]
+    svg = _matrix(models, rates, bins, palette, "{:.2f}", "Win rate of the row model (vote share)")
+    return Chart(svg, data)
 
 
 def battle_count_chart(models: Sequence[str], pairs: Sequence[PairRecord]) -> Chart:
     """Arena's battle-count matrix: rated battles between each pair of models."""
-    _, counts = pair_tables(models, pairs)
-    data = {"models": list(models), "battles": counts}
-    most = max((count for row in counts for count in row), default=0)
-    cells: list[list[float | None]] = [
-        [count if count else None for count in row] for row in counts
+    _, battles = pair_tables(models, pairs)
+    counts = np.rint(battles).astype(int)
+    data = {"models": list(models), "battles": counts.tolist()}
+    most = int(counts.max()) if counts.size else 0
+    shares = np.log1p(counts) / math.log1p(most) if most else np.zeros_like(battles)
+    bins = np.rint(shares * (PALETTE_STEPS - 1)).astype(int)
+    palette = [_sequential(k / (PALETTE_STEPS - 1)) for k in range(PALETTE_STEPS)]
+    values = np.where(counts > 0, counts, np.nan)
+    return Chart(_matrix(models, values, bins, palette, "{:.0f}", "Battles between models"), data)
+
+
+def _nullable(matrix: Any) -> list[list[float | None]]:
+    """A float matrix as nested lists, NaN as None (null in JSON)."""
+    return [
+        [None if value != value else value for value in row]  # NaN is not equal to itself
+        for row in matrix.tolist()
     ]
-    return Chart(
-        _matrix(models, cells, lambda v: _sequential(v, most), "{:.0f}", "Battles between models"),
-        data,
-    )
 
 
 def average_winrate_chart(rows: Sequence[Standing]) -> Chart:
@@ -224,11 +233,16 @@ def history_chart(model: str, points: Sequence[HistoryPoint]) -> Chart:
 
 def _matrix(
     models: Sequence[str],
-    cells: Sequence[Sequence[float | None]],
-    colour: Any,
+    values: Any,
+    bins: Any,
+    palette: Sequence[str],
     value_format: str,
     title: str,
 ) -> str:
+    """A heatmap: one rect per cell with a value (NaN cells are left out), coloured by bin.
+
+    Drawn with whole-pixel coordinates and concatenated strings: 300 models make 90,000 cells.
+    """
     n = len(models)
     if not n:
         return _empty("No rated battles yet.")
@@ -236,38 +250,34 @@ def _matrix(
     font = max(6, min(12, cell - 2))
     longest = max(min(len(model), LABEL_CHARS) for model in models)
     label = round(12 + font * 0.62 * longest)
-    width = height = round(label + cell * n + 8)
+    width = height = label + cell * n + 8
     parts = []
     for i, model in enumerate(models):
-        centre = label + cell * i + cell / 2
+        centre = label + cell * i + cell / 2 + font / 3
         parts.append(
-            f'<text x="{label - 4:.1f}" y="{centre + font / 3:.1f}" text-anchor="end"'
+            f'<text x="{label - 4}" y="{centre:.1f}" text-anchor="end"'
             f' font-size="{font}">{_label(model)}</text>'
-            f'<text x="{centre + font / 3:.1f}" y="{label - 4:.1f}" font-size="{font}"'
-            f' transform="rotate(-90 {centre + font / 3:.1f} {label - 4:.1f})">'
-            f"{_label(model)}</text>"
+            f'<text x="{centre:.1f}" y="{label - 4}" font-size="{font}"'
+            f' transform="rotate(-90 {centre:.1f} {label - 4})">{_label(model)}</text>'
         )
     titled, valued = n <= CELL_TITLES_UP_TO, n <= CELL_VALUES_UP_TO
-    for i, row in enumerate(cells):
-        y = round(label + cell * i, 1)
-        for j, value in enumerate(row):
-            if value is None:
-                continue
-            x = round(label + cell * j, 1)
-            shown = value_format.format(value)
-            fill = colour(value)
-            if titled:
-                parts.append(
-                    f'<rect class="mark" x="{x}" y="{y}" width="{cell}" height="{cell}"'
-                    f' fill="{fill}"><title>{_text(models[i])} v {_text(models[j])}: {shown}'
-                    "</title></rect>"
-                )
-            else:
-                parts.append(
-                    f'<rect class="mark" x="{x}" y="{y}" width="{cell}" height="{cell}"'
-                    f' fill="{fill}"/>'
-                )
+    starts = [f'<rect class="mark" x="{label + cell * j}" y="' for j in range(n)]
+    present = ~np.isnan(values)
+    for i in range(n):
+        y = label + cell * i
+        middle = f'{y}" width="{cell}" height="{cell}" fill="'
+        columns = np.flatnonzero(present[i]).tolist()
+        row_bins = bins[i].tolist()
+        if not titled and not valued:
+            parts.extend(starts[j] + middle + palette[row_bins[j]] + '"/>' for j in columns)
+            continue
+        row_values = values[i].tolist()
+        for j in columns:
+            fill, shown = palette[row_bins[j]], value_format.format(row_values[j])
+            title_text = f"{_text(models[i])} v {_text(models[j])}: {shown}"
+            parts.append(f'{starts[j]}{middle}{fill}"><title>{title_text}</title></rect>')
             if valued:
+                x = label + cell * j
                 parts.append(
                     f'<text x="{x + cell / 2}" y="{y + cell / 2 + 3}" text-anchor="middle"'
                     f' font-size="{max(6, cell // 3)}" fill="{_ink_on(fill)}">{shown}</text>'
@@ -309,8 +319,8 @@ def _diverging(value: float) -> str:
     return _mix(middle, high, (value - 0.5) * 2)
 
 
-def _sequential(value: float, most: float) -> str:
-    share = math.log1p(value) / math.log1p(most) if most > 0 else 0.0
+def _sequential(share: float) -> str:
+    """Pale for few battles, deep blue for the most (on a log scale)."""
     return _mix((0xF1, 0xF5, 0xFB), (0x08, 0x30, 0x6B), share)
 
 

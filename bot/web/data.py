@@ -71,8 +71,70 @@ class BoardView:
         return next((row for row in self.rows if row.model == model), None)
 
 
+class VersionedCache:
+    """Values computed for a ratings version, kept (least recently used first out) until the
+    version moves.
+
+    With ``stale_ok`` a value from an older version is returned at once while one background
+    task recomputes it: after a vote, readers of a board never wait for its refit. Only numbers
+    that hold no private detail may be served stale; what a server's privacy decides is not.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[tuple[Any, ...], tuple[int, Any]] = OrderedDict()
+        self._refreshing: dict[tuple[Any, ...], asyncio.Task[None]] = {}
+
+    async def get(
+        self,
+        key: tuple[Any, ...],
+        version: int,
+        compute: Callable[[], Awaitable[T]],
+        stale_ok: bool = False,
+    ) -> T:
+        hit = self._values.get(key)
+        if hit is not None and (hit[0] == version or stale_ok):
+            self._values.move_to_end(key)
+            if hit[0] != version and key not in self._refreshing:
+                self._refreshing[key] = asyncio.create_task(self._refresh(key, version, compute))
+            return hit[1]
+        value = await compute()
+        self._put(key, version, value)
+        return value
+
+    async def _refresh(
+        self, key: tuple[Any, ...], version: int, compute: Callable[[], Awaitable[Any]]
+    ) -> None:
+        try:
+            self._put(key, version, await compute())
+        except Exception:
+            log.exception("Refreshing %s failed; the older value stays", key)
+        finally:
+            self._refreshing.pop(key, None)
+
+    def _put(self, key: tuple[Any, ...], version: int, value: Any) -> None:
+        hit = self._values.get(key)
+        if hit is not None and hit[0] > version:
+            return  # a newer value got here first
+        self._values[key] = (version, value)
+        self._values.move_to_end(key)
+        while len(self._values) > self._size:
+            self._values.popitem(last=False)
+
+    async def settle(self) -> None:
+        """Waits for the background refreshes running now."""
+        while self._refreshing:
+            await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self._refreshing.values():
+            task.cancel()
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+        self._refreshing.clear()
+
+
 class ArenaData:
-    """The store and standings as the web pages need them, with a cache keyed by version."""
+    """The store and standings as the web pages need them, cached by ratings version."""
 
     def __init__(
         self,
@@ -84,28 +146,12 @@ class ArenaData:
         self.store = store
         self._standings = standings
         self._clock = clock
-        self._cache: OrderedDict[tuple[Any, ...], tuple[int, Any]] = OrderedDict()
-        self._cache_size = cache_size
+        self.cache = VersionedCache(cache_size)
         self._snapshot_written: dict[Board, float] = {}
         self.history_filled = asyncio.Event()
 
     async def version(self, scope: int | None) -> int:
         return await self.store.ratings_version(scope)
-
-    async def cached(
-        self, key: tuple[Any, ...], version: int, compute: Callable[[], Awaitable[T]]
-    ) -> T:
-        """``compute()``'s value, reused while the ratings version stays ``version``."""
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] == version:
-            self._cache.move_to_end(key)
-            return hit[1]
-        value = await compute()
-        self._cache[key] = (version, value)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return value
 
     async def board(self, board: Board, scope: int | None) -> BoardView:
         version = await self.version(scope)
@@ -118,17 +164,20 @@ class ArenaData:
             dates = await self.store.last_battle_dates() if board is Board.CROWD else {}
             return BoardView(board, scope, version, rows, dates)
 
-        return await self.cached(("board", board, scope), version, compute)
+        return await self.cache.get(("board", board, scope), version, compute, stale_ok=True)
 
     async def pairs(self, board: Board, scope: int | None) -> list[PairRecord]:
         version = await self.version(scope)
-        return await self.cached(
-            ("pairs", board, scope), version, lambda: self.store.pair_records(scope, board)
+        return await self.cache.get(
+            ("pairs", board, scope),
+            version,
+            lambda: self.store.pair_records(scope, board),
+            stale_ok=True,
         )
 
     async def head_to_head(self, model: str) -> list[HeadToHead]:
         version = await self.version(None)
-        return await self.cached(
+        return await self.cache.get(
             ("head_to_head", model), version, lambda: self.store.head_to_head(model)
         )
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.settings import Settings
 from bot.standings import StandingsService
 from bot.store.sql import SQLStore
-from bot.web.app import create_app
+from bot.web.app import ArenaSite, create_app
 from bot.web.data import ArenaData
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ class WebServer:
         port: int | None = None,
     ) -> None:
         self.data = ArenaData(store, standings)
-        self.app = create_app(self.data, settings.public_url)
+        self.site = ArenaSite(self.data, settings.public_url)
+        self.app = create_app(self.site)
         self.host = host or settings.web_host
         self.port = port if port is not None else settings.web_port or DEFAULT_PORT
         self._runner: web.AppRunner | None = None
@@ -59,6 +60,7 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.site.close()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.standings import StandingsService
 from bot.store import BattleState, NewBattle, open_store
 from bot.store.sql import SQLStore
-from bot.web.app import create_app
+from bot.web.app import ArenaSite, create_app
 from bot.web.data import ArenaData
 from tests.fakes.postgres import postgres_schema
 
@@ -194,7 +194,13 @@ async def data(arena) -> ArenaData:
 
 
 @pytest.fixture
-async def client(data) -> AsyncIterator[TestClient]:
-    app = create_app(data, Settings().public_url)
-    async with TestClient(TestServer(app)) as test_client:
+async def site(data) -> AsyncIterator[ArenaSite]:
+    arena_site = ArenaSite(data, Settings().public_url)
+    yield arena_site
+    await arena_site.close()
+
+
+@pytest.fixture
+async def client(site) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(site))) as test_client:
         yield test_client

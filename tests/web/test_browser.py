@@ -44,8 +44,8 @@ def database_url(tmp_path) -> str:
 
 
 @pytest.fixture
-async def site(data) -> AsyncIterator[str]:
-    server = TestServer(create_app(data, None), host="127.0.0.1")
+async def origin(site) -> AsyncIterator[str]:
+    server = TestServer(create_app(site), host="127.0.0.1")
     await server.start_server()
     try:
         yield str(server.make_url("")).rstrip("/")
@@ -105,12 +105,12 @@ class Watched:
         assert self.foreign == []
 
 
-async def open_page(browser, site: str, path: str, shots: Path, name: str) -> Watched:
+async def open_page(browser, origin: str, path: str, shots: Path, name: str) -> Watched:
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await context.new_page()
-    watched = Watched(page, site)
+    watched = Watched(page, origin)
     await page.route("**/*", watched.route)
-    response = await page.goto(site + path, wait_until="networkidle")
+    response = await page.goto(origin + path, wait_until="networkidle")
     assert response is not None and response.status == 200
     await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     return watched
@@ -123,8 +123,8 @@ def shots(tmp_path) -> Path:
     return folder
 
 
-async def test_the_leaderboard_in_a_browser(browser, site, data, shots):
-    watched = await open_page(browser, site, "/", shots, "leaderboard")
+async def test_the_leaderboard_in_a_browser(browser, origin, data, shots):
+    watched = await open_page(browser, origin, "/", shots, "leaderboard")
     page = watched.page
     rows = (await data.board(Board.CROWD, None)).rows
     assert await page.locator("#board-crowd tbody tr").count() == len(rows)
@@ -150,8 +150,8 @@ async def test_the_leaderboard_in_a_browser(browser, site, data, shots):
     assert any(url.endswith("/static/sort.js") for url in watched.requests)
 
 
-async def test_a_battle_page_shows_the_hostile_verse_as_text(browser, site, arena, shots):
-    watched = await open_page(browser, site, f"/battles/{arena.xss}", shots, "battle")
+async def test_a_battle_page_shows_the_hostile_verse_as_text(browser, origin, arena, shots):
+    watched = await open_page(browser, origin, f"/battles/{arena.xss}", shots, "battle")
     page = watched.page
     verses = page.locator("article.verse .text")
     assert await verses.count() == 4
@@ -171,10 +171,10 @@ async def test_a_battle_page_shows_the_hostile_verse_as_text(browser, site, aren
     watched.check_clean()
 
 
-async def test_a_model_page_draws_its_rating_over_time(browser, site, data, shots):
+async def test_a_model_page_draws_its_rating_over_time(browser, origin, data, shots):
     await data.fill_history()
     points = await data.history(ALPHA, Board.CROWD)
-    watched = await open_page(browser, site, f"/models/{ALPHA}", shots, "model")
+    watched = await open_page(browser, origin, f"/models/{ALPHA}", shots, "model")
     page = watched.page
     assert await page.locator("h1.model-id").inner_text() == ALPHA
     assert await page.locator("#chart-history svg .mark").count() == len(points) > 3

@@ -12,11 +12,14 @@ from bot.web.app import CONTENT_SECURITY_POLICY
 from tests.web.conftest import (
     ALPHA,
     BETA,
+    DAY,
     GAMMA,
     PRIVATE_GUILD,
     PRIVATE_ONLY,
     PUBLIC_GUILD,
+    START,
     XSS_VERSE,
+    add_battle,
 )
 
 LEADERBOARD_FIELDS = {
@@ -238,3 +241,23 @@ async def test_health(client):
     response = await client.get("/healthz")
     assert response.status == 200
     assert (await response.json())["status"] == "ok"
+
+
+async def test_after_a_vote_the_board_is_redrawn_in_the_background(client, site, arena):
+    def gamma_wins(board):
+        return next(m["wins"] for m in board["models"] if m["model"] == GAMMA)
+
+    before = await (await client.get("/api/leaderboard.json")).json()
+    await client.get("/")
+    await add_battle(arena.store, PUBLIC_GUILD, GAMMA, ALPHA, (7, 0), START + 8 * DAY)
+    # The first reader after the vote gets the board as it was (no wait for the refit)...
+    assert await (await client.get("/api/leaderboard.json")).json() == before
+    await site.settle()
+    # ...and once the refit is done, everyone gets the new one, on the page too.
+    after = await (await client.get("/api/leaderboard.json")).json()
+    assert gamma_wins(after) == gamma_wins(before) + 1
+    await client.get("/")
+    await site.settle()
+    gamma = next(m for m in after["models"] if m["model"] == GAMMA)
+    page = await (await client.get("/")).text()
+    assert f"{gamma['wins']}-{gamma['losses']}-{gamma['draws']}" in page
