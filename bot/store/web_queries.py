@@ -243,25 +243,27 @@ class WebQueries:
         first, last = rows[0] if rows else (None, None)
         return None if first is None else (float(first), float(last))
 
-    async def pair_records_by_period(self, cutoffs: Sequence[float]) -> list[list[PairRecord]]:
-        """The global board's rated battles, collapsed by pair, for each period between
-        consecutive ``cutoffs`` (the first period is everything up to ``cutoffs[0]``).
+    async def battle_id_bounds(self) -> tuple[int, int]:
+        rows = await self._fetch("SELECT MIN(id), MAX(id) FROM battles")
+        first, last = rows[0] if rows else (None, None)
+        return (0, 0) if first is None else (int(first), int(last))
 
-        One pass over the battles: summed up, they give the pair records at each cut-off.
-        """
-        cases = " ".join(f"WHEN b.closed_at <= ? THEN {i}" for i in range(len(cutoffs)))
+    async def rated_pairs_between(
+        self, closed_after: float, closed_until: float, id_after: int, id_until: int
+    ) -> list[PairRecord]:
+        """The global board's rated battles with ids in (id_after, id_until] that closed in
+        (closed_after, closed_until], collapsed by pair: one short walk along the primary key,
+        so that a long history is read in slices that leave the connection to others between
+        them."""
         rows = await self._fetch(
-            f"SELECT CASE {cases} END AS period, b.model_a, b.model_b, COUNT(*),"
+            "SELECT b.model_a, b.model_b, COUNT(*),"
             " SUM(CAST(b.votes_a AS DOUBLE PRECISION) / (b.votes_a + b.votes_b))"
             " FROM battles b LEFT JOIN server_settings s ON s.guild_id = b.guild_id"
-            f" WHERE {_RATED} AND {_GLOBAL} AND b.closed_at <= ?"
-            " GROUP BY period, b.model_a, b.model_b",
-            (*cutoffs, cutoffs[-1]),
+            f" WHERE b.id > ? AND b.id <= ? AND b.closed_at > ? AND b.closed_at <= ?"
+            f" AND {_RATED} AND {_GLOBAL} GROUP BY b.model_a, b.model_b",
+            (id_after, id_until, closed_after, closed_until),
         )
-        periods: list[list[PairRecord]] = [[] for _ in cutoffs]
-        for period, model_a, model_b, battles, score_a in rows:
-            periods[period].append(PairRecord(model_a, model_b, float(battles), float(score_a)))
-        return periods
+        return [PairRecord(a, b, float(n), float(score)) for a, b, n, score in rows]
 
 
 def _web_battle(row: Row) -> WebBattle:

@@ -8,8 +8,9 @@ Rating over time reads ``rating_snapshots``, a cache of fitted global ratings, o
 and day. Refitting the history on every request would cost a scan of every battle and a fit per
 point (seconds at a million battles); instead the history is written as it happens: whenever the
 global board is refitted, today's row is updated (at most every ``SNAPSHOT_SECONDS``). Days when
-no web server ran are filled in at start by ``fill_history``: one grouped pass over the battles
-for up to ``HISTORY_POINTS`` cut-offs, each then fitted from the pair counts before it.
+no web server ran are filled in at start by ``fill_history``: for up to ``HISTORY_POINTS``
+cut-offs, the battles closed before each are summed by pair (in short slices of ids, so that the
+bot's own queries are never held up for long) and fitted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400
 SNAPSHOT_SECONDS = 15 * 60
 HISTORY_POINTS = 12
+# Battles read per query while filling in the history: on SQLite's one connection, each query
+# holds up the bot's own writes, so none may take long.
+HISTORY_SLICE = 50_000
 CACHE_SIZE = 512
 T = TypeVar("T")
 
@@ -230,15 +234,21 @@ class ArenaData:
             return
         days = _spread(start, last_day, HISTORY_POINTS)
         started = time.monotonic()
-        cutoffs = [float((day + 1) * SECONDS_PER_DAY) for day in days]
-        periods = await self.store.pair_records_by_period(cutoffs)
-        # Each cut-off's pair records are those of every period up to it, summed.
+        first_id, last_id = await self.store.battle_id_bounds()
+        # Running totals per pair; each period's battles are read in slices of ids.
         totals: dict[tuple[str, str], tuple[float, float]] = {}
-        for day, period in zip(days, periods, strict=True):
-            for pair in period:
-                key = (pair.model_a, pair.model_b)
-                battles, score = totals.get(key, (0.0, 0.0))
-                totals[key] = (battles + pair.battles, score + pair.score_a)
+        closed_after = -1.0  # before any closing time
+        for day in days:
+            cutoff = float((day + 1) * SECONDS_PER_DAY)
+            for id_after in range(first_id - 1, last_id, HISTORY_SLICE):
+                slice_pairs = await self.store.rated_pairs_between(
+                    closed_after, cutoff, id_after, id_after + HISTORY_SLICE
+                )
+                for pair in slice_pairs:
+                    key = (pair.model_a, pair.model_b)
+                    battles, score = totals.get(key, (0.0, 0.0))
+                    totals[key] = (battles + pair.battles, score + pair.score_a)
+            closed_after = cutoff
             records = [PairRecord(a, b, n, s) for (a, b), (n, s) in totals.items()]
             ratings = await asyncio.to_thread(fit_pairs, records)
             await self.store.save_rating_snapshot(Board.CROWD.value, day, ratings)

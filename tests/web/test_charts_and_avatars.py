@@ -178,3 +178,21 @@ async def test_blind_names_get_neutral_avatars(client):
 async def test_bad_avatar_names(client):
     assert (await client.get("/avatars/" + "x" * 300 + ".png")).status == 404
     assert (await client.get("/avatars/.png")).status == 404
+
+
+async def test_the_history_read_in_small_slices_is_the_same(data, arena, monkeypatch):
+    from bot.web import data as data_module
+
+    await data.fill_history()
+    models = (ALPHA, BETA, GAMMA, PRIVATE_ONLY)
+    whole = {m: await arena.store.rating_snapshots("crowd", m) for m in models}
+    async with arena.store._change() as db:
+        await db.execute("DELETE FROM rating_snapshots")
+    monkeypatch.setattr(data_module, "HISTORY_SLICE", 2)
+    await data.fill_history()
+    sliced = {m: await arena.store.rating_snapshots("crowd", m) for m in models}
+    assert sliced.keys() == whole.keys()
+    for model in models:
+        assert [s.day for s in sliced[model]] == [s.day for s in whole[model]]
+        for a, b in zip(sliced[model], whole[model], strict=True):
+            assert abs(a.rating - b.rating) < 1e-6

@@ -261,3 +261,15 @@ async def test_after_a_vote_the_board_is_redrawn_in_the_background(client, site,
     gamma = next(m for m in after["models"] if m["model"] == GAMMA)
     page = await (await client.get("/")).text()
     assert f"{gamma['wins']}-{gamma['losses']}-{gamma['draws']}" in page
+
+
+async def test_a_failure_inside_a_page_is_a_plain_500(client, arena):
+    await arena.store.close()  # every query now fails
+    for path, kind in (("/battles/1", "text/html"), ("/api/battles.jsonl", "application/json")):
+        response = await client.get(path)
+        assert response.status == 500
+        assert response.content_type == kind
+        text = await response.text()
+        assert "Something went wrong on our side" in text
+        assert "Traceback" not in text and "sqlite" not in text.lower()
+    assert (await client.get("/healthz")).status == 503
