@@ -97,9 +97,8 @@ def create_app(site: ArenaSite) -> web.Application:
 class ArenaSite:
     """The request handlers, over the arena's data."""
 
-    def __init__(self, data: ArenaData, public_url: str | None) -> None:
+    def __init__(self, data: ArenaData) -> None:
         self.data = data
-        self.public_url = public_url
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,  # every value is text unless marked otherwise
@@ -114,8 +113,7 @@ class ArenaSite:
             battle_url=links.battle_path,
             server_url=links.server_path,
             plus_minus=_plus_minus,
-            # Only for the charts' SVG, which charts.py builds with every text escaped.
-            Markup=Markup,
+            chart_svg=_chart_markup,
         )
         self._avatars: OrderedDict[str, bytes] = OrderedDict()
         self.pages = VersionedCache(PAGE_CACHE)
@@ -464,7 +462,7 @@ class ArenaSite:
             await cache.close()
 
     def render(self, template: str, **context: Any) -> str:
-        return self.templates.get_template(template).render(public_url=self.public_url, **context)
+        return self.templates.get_template(template).render(**context)
 
 
 # -- middleware ---------------------------------------------------------------------------------
@@ -577,6 +575,14 @@ def _stage_names(battle: WebBattle, side: Side) -> str | None:
     if not battle.blind:
         return None
     return Battle(battle.model_a, battle.model_b, blind=True).stage_name(side)
+
+
+def _chart_markup(chart: charts.Chart) -> Markup:
+    """The one markup a template inserts unescaped: a chart's SVG, which charts.py builds with
+    every piece of text escaped."""
+    if not isinstance(chart, charts.Chart):
+        raise TypeError(f"chart_svg takes a Chart, not {type(chart).__name__}")
+    return Markup(chart.svg)
 
 
 def _plus_minus(standing: Standing) -> str:

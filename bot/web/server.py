@@ -32,7 +32,7 @@ class WebServer:
         port: int | None = None,
     ) -> None:
         self.data = ArenaData(store, standings)
-        self.site = ArenaSite(self.data, settings.public_url)
+        self.site = ArenaSite(self.data)
         self.app = create_app(self.site)
         self.host = host or settings.web_host
         self.port = port if port is not None else settings.web_port or DEFAULT_PORT

@@ -17,7 +17,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.engine.battle import FINAL_ROUND, Battle, Side
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally
-from bot.settings import Settings
 from bot.standings import StandingsService
 from bot.store import BattleState, NewBattle, open_store
 from bot.store.sql import SQLStore
@@ -195,7 +194,7 @@ async def data(arena) -> ArenaData:
 
 @pytest.fixture
 async def site(data) -> AsyncIterator[ArenaSite]:
-    arena_site = ArenaSite(data, Settings().public_url)
+    arena_site = ArenaSite(data)
     yield arena_site
     await arena_site.close()
 
