@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     copy_db.add_argument("source", metavar="SRC_URL", help="the database to copy from")
     copy_db.add_argument("destination", metavar="DST_URL", help="the empty database to copy to")
+    web = commands.add_parser(
+        "web",
+        help="serve the web arena (leaderboards, battles, charts, open data)",
+        description="Serve the read-only website from DATABASE_URL, beside any bot processes.",
+    )
+    web.add_argument("--host", default=None, help="address to listen on (default: WEB_HOST)")
+    web.add_argument("--port", type=int, default=None, help="port (default: WEB_PORT or 8080)")
     return parser
 
 
@@ -144,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_migrate(settings.database_url)
     if arguments.command == "copy-db":
         return _run_copy(arguments.source, arguments.destination)
+    if arguments.command == "web":
+        return _run_web(settings, arguments.host, arguments.port)
     return run_discord_bot(settings)
 
 
@@ -179,6 +188,18 @@ def _run_copy(source: str, destination: str) -> int:
         return _fail(error)
     print("\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _run_web(settings: Settings, host: str | None, port: int | None) -> int:
+    from bot.web.server import serve
+
+    try:
+        asyncio.run(serve(settings, host, port))
+    except UserError as error:
+        return _fail(error)
+    except OSError as error:
+        return _fail(f"cannot serve the web arena: {error}")
+    return EXIT_OK
 
 
 def run_discord_bot(settings: Settings) -> int:

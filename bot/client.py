@@ -118,6 +118,11 @@ class RapBattleBot(commands.AutoShardedBot):
         self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
         self.store = await open_store(self.settings.database_url)
         self.standings = StandingsService(self.store)
+        if self.settings.web_port is not None:  # the web arena in this process
+            from bot.web import WebServer
+
+            self.web = WebServer(self.settings, self.store, self.standings)
+            await self.web.start()
         self.arena = Arena(
             self.settings,
             self.store,
@@ -170,5 +175,7 @@ class RapBattleBot(commands.AutoShardedBot):
         await super().close()
         if hasattr(self, "llm"):
             await self.llm.close()
+        if hasattr(self, "web"):
+            await self.web.stop()
         if hasattr(self, "store"):
             await self.store.close()

@@ -51,9 +51,11 @@ class Settings:
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
     model_avatar_url: str | None = None
-    public_url: str | None = None
     # The default judges' panel, as typed: each is resolved through the catalog when used.
     judge_models: tuple[str, ...] = DEFAULT_PANEL
+    web_host: str = "127.0.0.1"  # the address the web arena listens on
+    web_port: int | None = None  # serve the web arena from inside `rapbattle run`
+    public_url: str | None = None  # where people reach the web arena, for links to it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -88,8 +90,10 @@ class Settings:
             **reader.shards("SHARD_COUNT", "SHARD_IDS"),
             log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
             model_avatar_url=reader.optional("MODEL_AVATAR_URL"),
-            public_url=reader.optional("PUBLIC_URL"),
             judge_models=reader.judges("JUDGE_MODELS"),
+            web_host=reader.text("WEB_HOST", "127.0.0.1"),
+            web_port=reader.number("WEB_PORT", None, int, 1, 65_535),
+            public_url=(reader.optional("PUBLIC_URL") or "").rstrip("/") or None,
         )
 
 

@@ -234,6 +234,14 @@ THREADS = Setting[bool](
     False,
     _yes_no,
 )
+PUBLIC_PAGE = Setting[bool](
+    "public_page",
+    "Public web page",
+    "Show this server's battles on the public web arena (off keeps them private)",
+    SettingKind.SWITCH,
+    False,
+    _yes_no,
+)
 
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -248,6 +256,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     BLIND_DEFAULT,
     GLOBAL_OPT_OUT,
     THREADS,
+    PUBLIC_PAGE,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

@@ -136,6 +136,27 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE server_settings ADD COLUMN threads BOOLEAN NOT NULL DEFAULT FALSE;
     ALTER TABLE battles ADD COLUMN thread_id BIGINT;
     """,
+    # 6 (the web arena): servers that publish their pages (private by default); each model's
+    # closed battles newest first, for model pages and last-battle dates, holding the columns of
+    # a head-to-head record so that it is read from the index alone; and daily rating snapshots,
+    # which draw each model's rating over time without refitting the history.
+    """
+    ALTER TABLE server_settings ADD COLUMN public_page BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE INDEX battles_by_model_a
+        ON battles (model_a, state, closed_at, model_b, guild_id, votes_a, votes_b);
+    CREATE INDEX battles_by_model_b
+        ON battles (model_b, state, closed_at, model_a, guild_id, votes_a, votes_b);
+    CREATE TABLE rating_snapshots (
+        board TEXT NOT NULL,
+        model TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        rating DOUBLE PRECISION NOT NULL,
+        low DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL,
+        battles DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (board, model, day)
+    );
+    """,
 )
 
 

@@ -59,6 +59,7 @@ def test_every_setting_round_trips_through_its_column():
         blind_default=True,
         global_opt_out=True,
         threads=True,
+        public_page=True,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
