@@ -19,17 +19,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
-from bot.engine.leaderboard import Board
+from bot.engine.judge_stats import JudgeBallotRow
+from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, MOVES
 from bot.engine.pacing import Pace
 from bot.engine.ratings import collapse
 from bot.engine.server_settings import ServerSettings
+from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.errors import ConfigError
 from bot.store import BattleState, IntegrityError, NewBattle, Store, open_store
 from bot.store import sql as store_sql
 from bot.store.migrations import MIGRATIONS, migration_scripts
 from bot.store.sql import SQLStore
+from bot.store.verdicts import VerdictState, VerdictStatus
 from tests.fakes.memory_store import MemoryStore, MemoryTables
 from tests.fakes.postgres import postgres_schema
 
@@ -538,3 +541,141 @@ async def test_the_judges_board_is_empty_until_a_panel_rates(store):
     assert await store.pair_records(1, Board.JUDGES) == []
     assert await store.model_records(None, Board.JUDGES) == {}
     assert len(await store.pair_records(1, Board.CROWD)) == 1
+
+
+# The judges (bot/store/verdicts.py)
+
+
+def a_verdict(model_a, model_b, *picks, same_vendor=False):
+    """A verdict with one judge per pick (None: that judge abstained)."""
+    return Verdict(
+        model_a,
+        model_b,
+        tuple(
+            Ballot(
+                f"j/{i}",
+                pick,
+                f"statement {i}",
+                same_vendor=same_vendor,
+                prompt_tokens=10,
+                completion_tokens=i,
+            )
+            if pick is not None
+            else Ballot.abstention(f"j/{i}", "no answer", tokens=(10, 0))
+            for i, pick in enumerate(picks)
+        ),
+    )
+
+
+async def judged_battle(store, guild, model_a, model_b, crowd, *, close=True):
+    created = await store.create_battle(
+        NewBattle(guild, 10, 100, Battle(model_a, model_b, 1)), now=1.0
+    )
+    await store.mark_judged(created.id)
+    await store.open_voting(created.id, created.id, 2.0, DEFAULT_EMOJI)
+    if close:
+        await store.close_voting(created.id, Tally(crowd), 3.0)
+    return created
+
+
+async def test_a_judged_battle_keeps_its_verdict_once_the_vote_closed(store, open_backend):
+    unjudged = await close_one(store, 1, "m/a", "m/b", {1: Side.A})
+    assert await store.verdict_status(unjudged.id) is None
+    battle = await judged_battle(store, 1, "m/a", "m/b", {1: Side.B}, close=False)
+    assert await store.verdict_status(battle.id) == VerdictStatus(VerdictState.PENDING)
+    verdict = a_verdict("m/a", "m/b", Side.A, Side.B, None, Side.A, same_vendor=True)
+    # While the crowd votes, nothing the judges said is kept or rated.
+    assert not await store.store_verdict(battle.id, verdict)
+    assert await store.stored_verdict(battle.id) is None
+    version = await store.ratings_version(1)
+    await store.close_voting(battle.id, Tally({1: Side.B}), 3.0)
+    assert await store.store_verdict(battle.id, verdict)
+    assert not await store.store_verdict(battle.id, verdict)  # once
+    assert await store.ratings_version(1) > version
+
+    reopened = await open_backend()
+    try:
+        assert await reopened.stored_verdict(battle.id) == verdict
+        assert await reopened.verdict_status(battle.id) == VerdictStatus(VerdictState.STORED)
+        assert await reopened.unfinished_verdicts() == [(battle.id, VerdictState.STORED)]
+        assert await reopened.set_verdict_message(battle.id, 555)
+        assert not await reopened.set_verdict_message(battle.id, 556)
+        assert await reopened.verdict_status(battle.id) == VerdictStatus(VerdictState.POSTED, 555)
+        assert await reopened.unfinished_verdicts() == []
+        assert await reopened.stored_verdict(battle.id) == verdict
+    finally:
+        await reopened.close()
+
+
+async def test_unfinished_verdicts_are_those_of_battles_voting_or_closed(store):
+    voting = await judged_battle(store, 1, "m/a", "m/b", {}, close=False)
+    closed = await judged_battle(store, 1, "m/a", "m/b", {1: Side.A})
+    stopped = await store.create_battle(new_battle(), now=1.0)
+    await store.mark_judged(stopped.id)
+    await store.end_battle(stopped.id, BattleState.STOPPED, "stopped")
+    undeliverable = await judged_battle(store, 1, "m/a", "m/b", {1: Side.A})
+    await store.store_verdict(undeliverable.id, a_verdict("m/a", "m/b", Side.A))
+    failed = await judged_battle(store, 1, "m/a", "m/b", {1: Side.A})
+    assert await store.unfinished_verdicts() == [
+        (voting.id, VerdictState.PENDING),
+        (closed.id, VerdictState.PENDING),
+        (undeliverable.id, VerdictState.STORED),
+        (failed.id, VerdictState.PENDING),
+    ]
+    assert await store.verdict_undeliverable(undeliverable.id, "Missing Access")
+    assert not await store.verdict_undeliverable(undeliverable.id, "again")
+    assert await store.verdict_failed(failed.id, "crashed")
+    assert not await store.verdict_failed(closed.id + 100, "no such battle")
+    assert await store.unfinished_verdicts() == [
+        (voting.id, VerdictState.PENDING),
+        (closed.id, VerdictState.PENDING),
+    ]
+    status = await store.verdict_status(undeliverable.id)
+    assert status == VerdictStatus(VerdictState.UNDELIVERABLE, reason="Missing Access")
+    # An undeliverable verdict is still the battle's verdict.
+    assert await store.stored_verdict(undeliverable.id) is not None
+    assert await store.stored_verdict(failed.id) is None
+
+
+async def test_the_judges_board_rates_shares_of_the_judges(store):
+    first = await judged_battle(store, 1, "m/b", "m/a", {1: Side.A})
+    await store.store_verdict(first.id, a_verdict("m/b", "m/a", Side.A, Side.A, Side.B, None))
+    second = await judged_battle(store, 2, "m/a", "m/b", {})
+    await store.store_verdict(second.id, a_verdict("m/a", "m/b", Side.A, Side.B))  # split
+    silent = await judged_battle(store, 2, "m/a", "m/b", {1: Side.A})
+    await store.store_verdict(silent.id, a_verdict("m/a", "m/b", None, None))  # not rated
+    mirror = await judged_battle(store, 2, "m/a", "m/a", {1: Side.A})
+    await store.store_verdict(mirror.id, a_verdict("m/a", "m/a", Side.A))  # not rated
+
+    [pair] = await store.pair_records(1, Board.JUDGES)
+    # In name order: m/a had 1 of the 3 judges who picked.
+    assert (pair.model_a, pair.model_b, pair.battles) == ("m/a", "m/b", 1)
+    assert pair.score_a == pytest.approx(1 / 3) and pair.score_sq == pytest.approx(1 / 9)
+    [both] = await store.pair_records(None, Board.JUDGES)
+    assert both.battles == 2 and both.score_a == pytest.approx(1 / 3 + 1 / 2)
+    assert both.score_sq == pytest.approx(1 / 9 + 1 / 4)
+    records = await store.model_records(None, Board.JUDGES)
+    assert records["m/b"] == ModelRecord(wins=1, losses=0, draws=1, battles=2, votes=3)
+    assert records["m/a"] == ModelRecord(wins=0, losses=1, draws=1, battles=2, votes=2)
+    # The crowd's board is its own.
+    assert (await store.model_records(1))["m/b"].votes == 1
+
+    await store.save_server_settings(2, ServerSettings(global_opt_out=True))
+    [only_first] = await store.pair_records(None, Board.JUDGES)
+    assert only_first.battles == 1
+
+
+async def test_judge_ballot_rows_for_the_statistics(store):
+    first = await judged_battle(store, 1, "m/a", "m/b", {1: Side.B, 2: Side.B})
+    await store.store_verdict(first.id, a_verdict("m/a", "m/b", Side.B, None))
+    await judged_battle(store, 1, "m/a", "m/b", {1: Side.A})  # pending: no rows
+    elsewhere = await judged_battle(store, 2, "m/a", "m/b", {})
+    await store.store_verdict(elsewhere.id, a_verdict("m/a", "m/b", Side.A))
+    rows = await store.judge_ballot_rows(1)
+    assert rows == [
+        JudgeBallotRow(first.id, 0, 2, "j/0", Side.B, 10, 0),
+        JudgeBallotRow(first.id, 0, 2, "j/1", None, 10, 0),
+    ]
+    assert len(await store.judge_ballot_rows(None)) == 3
+    await store.save_server_settings(2, ServerSettings(global_opt_out=True))
+    assert await store.judge_ballot_rows(None) == rows

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from bot.engine.battle import MAX_ROUNDS, MIN_ROUNDS, Side
 from bot.engine.pacing import Pace
+from bot.engine.verdicts import MAX_JUDGES
 from bot.engine.votes import DEFAULT_EMOJI, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
 from bot.errors import InvalidBattle, UserError
 
@@ -60,6 +61,8 @@ class Setting(Generic[T]):
     # Whether the process may set this setting's default (e.g. BATTLE_ROUNDS). When it may not,
     # a server choosing the default has changed nothing.
     process_default: bool = False
+    # For a MODELS setting: the word that clears it back to its default.
+    reset_word: str = EVERY_MODEL
 
     def parse(self, raw: object) -> T:
         """A value as the command gives it (already trimmed), validated; raises InvalidSetting.
@@ -80,7 +83,7 @@ class Setting(Generic[T]):
             return bool(raw)  # type: ignore[return-value]
         if kind is SettingKind.MODELS:
             names = tuple(name.strip() for name in str(raw).split(",") if name.strip())
-            if not names or [n.lower() for n in names] == [EVERY_MODEL]:
+            if not names or [n.lower() for n in names] == [self.reset_word]:
                 return None  # type: ignore[return-value]
             return names  # type: ignore[return-value]
         number = float(raw) if kind is SettingKind.SECONDS else int(raw)  # type: ignore[arg-type]
@@ -89,14 +92,17 @@ class Setting(Generic[T]):
 
     def check(self, value: T) -> None:
         """Raises InvalidSetting when ``value`` breaks this setting's own rules."""
+        if self.kind is SettingKind.MODELS:
+            # For models, ``high`` (when given) bounds how many may be listed.
+            most = MAX_ALLOWED_MODELS if self.high is None else int(self.high)
+            if value is not None and len(value) > most:  # type: ignore[arg-type]
+                raise InvalidSetting(self.out_of_range or f"Allow at most {most} models.")
+            return
         if self.low is not None and self.high is not None and value is not None:
             if not self.low <= value <= self.high:  # type: ignore[operator]
                 raise InvalidSetting(self.out_of_range)
         if self.kind is SettingKind.EMOJI and value is not None:
             check_emoji(value)  # type: ignore[arg-type]
-        if self.kind is SettingKind.MODELS and value is not None:
-            if len(value) > MAX_ALLOWED_MODELS:  # type: ignore[arg-type]
-                raise InvalidSetting(f"Allow at most {MAX_ALLOWED_MODELS} models.")
 
     def to_column(self, value: T | None) -> Any:
         if value is None and self.kind is SettingKind.SWITCH:
@@ -242,6 +248,33 @@ PUBLIC_PAGE = Setting[bool](
     False,
     _yes_no,
 )
+JUDGES = Setting[bool](
+    "judges",
+    "Judges",
+    "Have a panel of LLM judges give a verdict after each battle's vote",
+    SettingKind.SWITCH,
+    False,
+    _yes_no,
+)
+JUDGE_MODELS = Setting["tuple[str, ...] | None"](
+    "judge_models",
+    "Judges' panel",
+    f"This server's judges, separated by commas (at most {MAX_JUDGES}), or 'default'",
+    SettingKind.MODELS,
+    None,
+    lambda judges: "the default panel" if not judges else ", ".join(judges)[:1000],
+    high=MAX_JUDGES,
+    out_of_range=f"A panel has at most {MAX_JUDGES} judges.",
+    reset_word="default",
+)
+JUDGE_RECUSAL = Setting[bool](
+    "judge_recusal",
+    "Judge recusal",
+    "Leave out judges from a contestant's lab (the id's part before '/')",
+    SettingKind.SWITCH,
+    False,
+    _yes_no,
+)
 
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -257,6 +290,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     GLOBAL_OPT_OUT,
     THREADS,
     PUBLIC_PAGE,
+    JUDGES,
+    JUDGE_MODELS,
+    JUDGE_RECUSAL,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

@@ -13,6 +13,7 @@ from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import Tally
 from bot.errors import ConfigError
+from bot.store.verdicts import VerdictStore
 
 if TYPE_CHECKING:
     from bot.store.sql import SQLStore
@@ -61,7 +62,7 @@ class StoredBattle:
         return self.thread_id or self.channel_id
 
 
-class Store(Protocol):
+class Store(VerdictStore, Protocol):
     """Everything the bot keeps. Each method is one transaction."""
 
     async def close(self) -> None: ...

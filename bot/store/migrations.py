@@ -157,6 +157,54 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (board, model, day)
     );
     """,
+    # 7 (the judges in Discord): a server's judges switch, panel and recusal; for each judged
+    # battle its verdict's state (pending until the vote has closed and the verdict is stored,
+    # then posted, or why it could not be) and each judge's ballot; and the judges' board's
+    # aggregates, kept like the crowd's.
+    """
+    ALTER TABLE server_settings ADD COLUMN judges BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE server_settings ADD COLUMN judge_models TEXT;
+    ALTER TABLE server_settings ADD COLUMN judge_recusal BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE TABLE verdicts (
+        battle_id INTEGER PRIMARY KEY REFERENCES battles (id),
+        state TEXT NOT NULL,
+        message_id BIGINT,
+        reason TEXT
+    );
+    CREATE INDEX verdicts_unfinished ON verdicts (battle_id)
+        WHERE state IN ('pending', 'stored');
+    CREATE TABLE judge_ballots (
+        battle_id INTEGER NOT NULL REFERENCES battles (id),
+        position INTEGER NOT NULL,
+        judge TEXT NOT NULL,
+        side TEXT,
+        statement TEXT NOT NULL,
+        abstained TEXT,
+        same_vendor BOOLEAN NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        PRIMARY KEY (battle_id, position)
+    );
+    CREATE TABLE judge_pair_stats (
+        guild_id BIGINT NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        battles DOUBLE PRECISION NOT NULL,
+        score_a DOUBLE PRECISION NOT NULL,
+        score_sq DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, model_a, model_b)
+    );
+    CREATE TABLE judge_model_stats (
+        guild_id BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        wins INTEGER NOT NULL,
+        losses INTEGER NOT NULL,
+        draws INTEGER NOT NULL,
+        battles INTEGER NOT NULL,
+        votes INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, model)
+    );
+    """,
 )
 
 

@@ -21,6 +21,7 @@ from bot.engine.votes import Tally
 from bot.errors import UserError
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
 from bot.store.migrations import migration_scripts, statements
+from bot.store.verdicts import VERDICT_BOOLEAN_COLUMNS, VERDICT_TABLES, VerdictQueries
 from bot.store.web_queries import WebQueries
 
 Row = tuple[Any, ...]
@@ -72,11 +73,13 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
         "guild_id, model",
     ),
     "rating_versions": (("guild_id", "version"), "guild_id"),
+    **VERDICT_TABLES,
 }
 # SQLite hands booleans back as 0 and 1; Postgres accepts only true booleans.
 _BOOLEAN_COLUMNS = frozenset(
     {"blind", "sides_swapped"}
     | {setting.name for setting in SETTINGS if setting.kind is SettingKind.SWITCH}
+    | VERDICT_BOOLEAN_COLUMNS
 )
 
 
@@ -96,7 +99,7 @@ class Executor(Protocol):
     async def fetch(self, sql: str, values: Sequence[Any] = ()) -> list[Row]: ...
 
 
-class SQLStore(WebQueries, ABC):
+class SQLStore(WebQueries, VerdictQueries, ABC):
     """The Store, over any backend that can hand out an Executor. Each method is one transaction."""
 
     dialect: ClassVar[str]  # the key into migrations.DIALECT_TYPES
@@ -405,8 +408,8 @@ class SQLStore(WebQueries, ABC):
     async def pair_records(
         self, guild_id: int | None, board: Board = Board.CROWD
     ) -> list[PairRecord]:
-        if board is not Board.CROWD:
-            return []  # No judges' panel has rated a battle yet.
+        if board is Board.JUDGES:
+            return await self.judge_pair_records(guild_id)
         where, values = _scope(guild_id, "p")
         rows = await self._fetch(
             "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a), SUM(p.score_sq)"
@@ -420,8 +423,8 @@ class SQLStore(WebQueries, ABC):
     async def model_records(
         self, guild_id: int | None, board: Board = Board.CROWD
     ) -> dict[str, ModelRecord]:
-        if board is not Board.CROWD:
-            return {}  # No judges' panel has rated a battle yet.
+        if board is Board.JUDGES:
+            return await self.judge_model_records(guild_id)
         where, values = _scope(guild_id, "m")
         rows = await self._fetch(
             "SELECT m.model, SUM(m.wins), SUM(m.losses), SUM(m.draws), SUM(m.battles),"

@@ -17,12 +17,15 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from bot.engine.battle import Side, Turn
+from bot.engine.judge_stats import JudgeBallotRow
 from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import GLOBAL_OPT_OUT, ServerSettings
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
+from bot.store.verdicts import VerdictState, VerdictStatus, judges_score_a
 
 
 @dataclass
@@ -47,6 +50,11 @@ class MemoryTables:
     model_stats: dict[tuple[int, str], ModelRecord] = field(default_factory=dict)
     rating_versions: dict[int, int] = field(default_factory=dict)
     next_battle_id: int = 1
+    # The judges' part, as bot/store/verdicts.py keeps it.
+    verdicts: dict[int, VerdictStatus] = field(default_factory=dict)
+    judge_ballots: dict[int, Verdict] = field(default_factory=dict)
+    judge_pair_stats: dict[tuple[int, str, str], _PairStats] = field(default_factory=dict)
+    judge_model_stats: dict[tuple[int, str], ModelRecord] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -256,10 +264,9 @@ class MemoryStore:
         self, guild_id: int | None, board: Board = Board.CROWD
     ) -> list[PairRecord]:
         await _round_trip()
-        if board is not Board.CROWD:
-            return []  # No judges' panel has rated a battle yet.
+        table = self._tables.pair_stats if board is Board.CROWD else self._tables.judge_pair_stats
         summed: dict[tuple[str, str], _PairStats] = {}
-        for (guild, first, second), stats in self._tables.pair_stats.items():
+        for (guild, first, second), stats in table.items():
             if self._in_scope(guild, guild_id):
                 total = summed.setdefault((first, second), _PairStats())
                 total.battles += stats.battles
@@ -280,10 +287,9 @@ class MemoryStore:
         self, guild_id: int | None, board: Board = Board.CROWD
     ) -> dict[str, ModelRecord]:
         await _round_trip()
-        if board is not Board.CROWD:
-            return {}  # No judges' panel has rated a battle yet.
+        table = self._tables.model_stats if board is Board.CROWD else self._tables.judge_model_stats
         summed: dict[str, ModelRecord] = {}
-        for (guild, model), record in self._tables.model_stats.items():
+        for (guild, model), record in table.items():
             if self._in_scope(guild, guild_id):
                 summed[model] = _plus(summed.get(model, ModelRecord()), record)
         return summed
@@ -294,6 +300,106 @@ class MemoryStore:
             return guild == scope
         settings = self._tables.server_settings.get(guild)
         return settings is None or not settings.chosen(GLOBAL_OPT_OUT)
+
+    # The judges (bot/store/verdicts.py)
+
+    async def mark_judged(self, battle_id: int) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            _require_battle(tables, battle_id)
+            tables.verdicts.setdefault(battle_id, VerdictStatus(VerdictState.PENDING))
+
+    async def verdict_status(self, battle_id: int) -> VerdictStatus | None:
+        await _round_trip()
+        return self._tables.verdicts.get(battle_id)
+
+    async def store_verdict(self, battle_id: int, verdict: Verdict) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            status, stored = tables.verdicts.get(battle_id), tables.battles.get(battle_id)
+            if (
+                status is None
+                or status.state is not VerdictState.PENDING
+                or stored is None
+                or stored.state is not BattleState.CLOSED
+            ):
+                return False
+            tables.verdicts[battle_id] = VerdictStatus(VerdictState.STORED)
+            tables.judge_ballots[battle_id] = verdict
+            _add_to_judges_aggregates(tables, stored, verdict)
+        return True
+
+    async def stored_verdict(self, battle_id: int) -> Verdict | None:
+        await _round_trip()
+        status = self._tables.verdicts.get(battle_id)
+        if status is None or not status.state.has_ballots:
+            return None
+        stored = self._tables.battles[battle_id]
+        verdict = self._tables.judge_ballots[battle_id]
+        return Verdict(stored.battle.model_a, stored.battle.model_b, verdict.ballots)
+
+    async def set_verdict_message(self, battle_id: int, message_id: int) -> bool:
+        return await self._verdict_move(
+            battle_id, VerdictState.STORED, VerdictStatus(VerdictState.POSTED, message_id)
+        )
+
+    async def verdict_undeliverable(self, battle_id: int, reason: str) -> bool:
+        return await self._verdict_move(
+            battle_id,
+            VerdictState.STORED,
+            VerdictStatus(VerdictState.UNDELIVERABLE, reason=reason),
+        )
+
+    async def verdict_failed(self, battle_id: int, reason: str) -> bool:
+        return await self._verdict_move(
+            battle_id, VerdictState.PENDING, VerdictStatus(VerdictState.FAILED, reason=reason)
+        )
+
+    async def _verdict_move(
+        self, battle_id: int, from_state: VerdictState, to: VerdictStatus
+    ) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            status = tables.verdicts.get(battle_id)
+            if status is None or status.state is not from_state:
+                return False
+            tables.verdicts[battle_id] = to
+            return True
+
+    async def unfinished_verdicts(self) -> list[tuple[int, VerdictState]]:
+        await _round_trip()
+        going_on = (BattleState.VOTING, BattleState.CLOSED)
+        return [
+            (battle_id, status.state)
+            for battle_id, status in sorted(self._tables.verdicts.items())
+            if status.state in (VerdictState.PENDING, VerdictState.STORED)
+            and self._tables.battles[battle_id].state in going_on
+        ]
+
+    async def judge_ballot_rows(self, guild_id: int | None) -> list[JudgeBallotRow]:
+        await _round_trip()
+        rows = []
+        for battle_id, status in sorted(self._tables.verdicts.items()):
+            stored = self._tables.battles[battle_id]
+            if (
+                not status.state.has_ballots
+                or stored.state is not BattleState.CLOSED
+                or not self._in_scope(stored.guild_id, guild_id)
+            ):
+                continue
+            rows += [
+                JudgeBallotRow(
+                    battle_id,
+                    stored.votes_a or 0,
+                    stored.votes_b or 0,
+                    ballot.judge,
+                    ballot.pick,
+                    ballot.prompt_tokens,
+                    ballot.completion_tokens,
+                )
+                for ballot in self._tables.judge_ballots[battle_id].ballots
+            ]
+        return rows
 
     # Raw rows, for tests that need a store in a state no public method reaches.
 
@@ -338,6 +444,34 @@ def _add_to_aggregates(tables: MemoryTables, stored: StoredBattle, tally: Tally)
                 draws=int(tally.winner is None),
                 battles=1,
                 votes=tally.votes(side),
+            ),
+        )
+    _bump_rating_version(tables, stored.guild_id)
+
+
+def _add_to_judges_aggregates(tables: MemoryTables, stored: StoredBattle, verdict: Verdict) -> None:
+    """As bot/store/verdicts.py does: a battle's score is its share of the judges who picked."""
+    score_a = judges_score_a(verdict)
+    model_a, model_b = stored.battle.model_a, stored.battle.model_b
+    if score_a is None or model_a == model_b:
+        return  # Every judge abstained, or a model against itself: kept, not rated.
+    first, second, first_score = (
+        (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
+    )
+    pair = tables.judge_pair_stats.setdefault((stored.guild_id, first, second), _PairStats())
+    pair.battles += 1
+    pair.score_a += first_score
+    pair.score_sq += first_score * first_score
+    for model, side in ((model_a, Side.A), (model_b, Side.B)):
+        key = (stored.guild_id, model)
+        tables.judge_model_stats[key] = _plus(
+            tables.judge_model_stats.get(key, ModelRecord()),
+            ModelRecord(
+                wins=int(verdict.winner is side),
+                losses=int(verdict.winner is side.opponent),
+                draws=int(verdict.winner is None),
+                battles=1,
+                votes=verdict.votes(side),
             ),
         )
     _bump_rating_version(tables, stored.guild_id)

@@ -1,0 +1,345 @@
+"""The judges' verdicts in the store's shared SQL: which battles are judged, each judge's ballot,
+where each verdict stands, and the judges' board's aggregates.
+
+A judged battle's verdict is ``pending`` from its start until both its vote has closed and its
+judges have answered; it is then ``stored`` in one transaction with its ballots and the judges'
+aggregates (so the judges' board never moves while the crowd still votes), then ``posted`` with
+its message id, or ``undeliverable`` when its channel refused it. A judging that crashed is
+``failed``. After a restart, a pending verdict is judged again and a stored one is posted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.engine.battle import Side
+from bot.engine.judge_stats import JudgeBallotRow
+from bot.engine.leaderboard import ModelRecord
+from bot.engine.ratings import PairRecord
+from bot.engine.verdicts import Ballot, Verdict
+
+if TYPE_CHECKING:
+    from bot.store.sql import Executor, Row
+
+
+class VerdictState(enum.Enum):
+    PENDING = "pending"
+    STORED = "stored"
+    POSTED = "posted"
+    UNDELIVERABLE = "undeliverable"
+    FAILED = "failed"
+
+    @property
+    def has_ballots(self) -> bool:
+        return self in (VerdictState.STORED, VerdictState.POSTED, VerdictState.UNDELIVERABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictStatus:
+    """Where a judged battle's verdict stands."""
+
+    state: VerdictState
+    message_id: int | None = None
+    reason: str | None = None
+
+
+# For copying a whole store (bot/store/sql.py's COPIED_TABLES): columns and ordering keys.
+VERDICT_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
+    "verdicts": (("battle_id", "state", "message_id", "reason"), "battle_id"),
+    "judge_ballots": (
+        (
+            "battle_id",
+            "position",
+            "judge",
+            "side",
+            "statement",
+            "abstained",
+            "same_vendor",
+            "prompt_tokens",
+            "completion_tokens",
+        ),
+        "battle_id, position",
+    ),
+    "judge_pair_stats": (
+        ("guild_id", "model_a", "model_b", "battles", "score_a", "score_sq"),
+        "guild_id, model_a, model_b",
+    ),
+    "judge_model_stats": (
+        ("guild_id", "model", "wins", "losses", "draws", "battles", "votes"),
+        "guild_id, model",
+    ),
+}
+VERDICT_BOOLEAN_COLUMNS = frozenset({"same_vendor"})
+_WITH_BALLOTS = ", ".join(f"'{state.value}'" for state in VerdictState if state.has_ballots)
+
+
+class VerdictStore(Protocol):
+    """What the store keeps about the judges (every backend, the in-memory one included)."""
+
+    async def mark_judged(self, battle_id: int) -> None:
+        """The battle will be judged: its verdict is pending."""
+        ...
+
+    async def verdict_status(self, battle_id: int) -> VerdictStatus | None:
+        """None when the battle is not judged."""
+        ...
+
+    async def store_verdict(self, battle_id: int, verdict: Verdict) -> bool:
+        """Keeps a pending verdict's ballots and rates its battle on the judges' board, once the
+        battle's vote has closed; False when it was not pending or the vote is not closed."""
+        ...
+
+    async def stored_verdict(self, battle_id: int) -> Verdict | None: ...
+
+    async def set_verdict_message(self, battle_id: int, message_id: int) -> bool:
+        """A stored verdict was posted; False if it was not waiting to be."""
+        ...
+
+    async def verdict_undeliverable(self, battle_id: int, reason: str) -> bool:
+        """A stored verdict could not be posted: keep why, and stop trying."""
+        ...
+
+    async def verdict_failed(self, battle_id: int, reason: str) -> bool:
+        """A pending verdict could not be reached (the judging crashed): stop trying."""
+        ...
+
+    async def unfinished_verdicts(self) -> list[tuple[int, VerdictState]]:
+        """Pending or stored verdicts of battles voting or closed, by battle id."""
+        ...
+
+    async def judge_ballot_rows(self, guild_id: int | None) -> list[JudgeBallotRow]:
+        """Every ballot of closed battles with a stored verdict, for one server or (None) every
+        server on the global board, in battle and seat order."""
+        ...
+
+
+class VerdictQueries:
+    """Mixed into SQLStore: the judges' part of the store."""
+
+    if TYPE_CHECKING:
+
+        async def _fetch(self, sql: str, values: Sequence[Any] = ()) -> list[Row]: ...
+
+        def _change(self) -> contextlib.AbstractAsyncContextManager[Executor]: ...
+
+    async def mark_judged(self, battle_id: int) -> None:
+        async with self._change() as db:
+            await db.execute(
+                "INSERT INTO verdicts (battle_id, state) VALUES (?, ?)"
+                " ON CONFLICT (battle_id) DO NOTHING",
+                (battle_id, VerdictState.PENDING.value),
+            )
+
+    async def verdict_status(self, battle_id: int) -> VerdictStatus | None:
+        rows = await self._fetch(
+            "SELECT state, message_id, reason FROM verdicts WHERE battle_id = ?", (battle_id,)
+        )
+        if not rows:
+            return None
+        state, message_id, reason = rows[0]
+        return VerdictStatus(VerdictState(state), message_id, reason)
+
+    async def store_verdict(self, battle_id: int, verdict: Verdict) -> bool:
+        async with self._change() as db:
+            changed = await db.execute(
+                "UPDATE verdicts SET state = ? WHERE battle_id = ? AND state = ?"
+                " AND EXISTS (SELECT 1 FROM battles WHERE id = ? AND state = 'closed')",
+                (VerdictState.STORED.value, battle_id, VerdictState.PENDING.value, battle_id),
+            )
+            if changed != 1:
+                return False
+            await db.executemany(
+                "INSERT INTO judge_ballots (battle_id, position, judge, side, statement,"
+                " abstained, same_vendor, prompt_tokens, completion_tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        battle_id,
+                        position,
+                        ballot.judge,
+                        ballot.pick.value if ballot.pick else None,
+                        ballot.statement,
+                        ballot.abstained,
+                        ballot.same_vendor,
+                        ballot.prompt_tokens,
+                        ballot.completion_tokens,
+                    )
+                    for position, ballot in enumerate(verdict.ballots)
+                ],
+            )
+            await _add_to_judges_aggregates(db, battle_id, verdict)
+        return True
+
+    async def stored_verdict(self, battle_id: int) -> Verdict | None:
+        rows = await self._fetch(
+            "SELECT b.model_a, b.model_b FROM verdicts v JOIN battles b ON b.id = v.battle_id"
+            f" WHERE v.battle_id = ? AND v.state IN ({_WITH_BALLOTS})",
+            (battle_id,),
+        )
+        if not rows:
+            return None
+        model_a, model_b = rows[0]
+        ballots = await self._fetch(
+            "SELECT judge, side, statement, abstained, same_vendor, prompt_tokens,"
+            " completion_tokens FROM judge_ballots WHERE battle_id = ? ORDER BY position",
+            (battle_id,),
+        )
+        return Verdict(
+            model_a,
+            model_b,
+            tuple(
+                Ballot(
+                    judge,
+                    Side(side) if side else None,
+                    statement,
+                    abstained,
+                    bool(same_vendor),
+                    prompt_tokens,
+                    completion_tokens,
+                )
+                for judge, side, statement, abstained, same_vendor, prompt_tokens, completion_tokens in ballots
+            ),
+        )
+
+    async def set_verdict_message(self, battle_id: int, message_id: int) -> bool:
+        return await self._verdict_move(
+            battle_id, VerdictState.STORED, VerdictState.POSTED, "message_id = ?", message_id
+        )
+
+    async def verdict_undeliverable(self, battle_id: int, reason: str) -> bool:
+        return await self._verdict_move(
+            battle_id, VerdictState.STORED, VerdictState.UNDELIVERABLE, "reason = ?", reason
+        )
+
+    async def verdict_failed(self, battle_id: int, reason: str) -> bool:
+        return await self._verdict_move(
+            battle_id, VerdictState.PENDING, VerdictState.FAILED, "reason = ?", reason
+        )
+
+    async def _verdict_move(
+        self,
+        battle_id: int,
+        from_state: VerdictState,
+        to_state: VerdictState,
+        assignment: str,
+        value: object,
+    ) -> bool:
+        async with self._change() as db:
+            changed = await db.execute(
+                f"UPDATE verdicts SET state = ?, {assignment} WHERE battle_id = ? AND state = ?",
+                (to_state.value, value, battle_id, from_state.value),
+            )
+            return changed == 1
+
+    async def unfinished_verdicts(self) -> list[tuple[int, VerdictState]]:
+        rows = await self._fetch(
+            "SELECT v.battle_id, v.state FROM verdicts v JOIN battles b ON b.id = v.battle_id"
+            " WHERE v.state IN ('pending', 'stored') AND b.state IN ('voting', 'closed')"
+            " ORDER BY v.battle_id"
+        )
+        return [(battle_id, VerdictState(state)) for battle_id, state in rows]
+
+    async def judge_ballot_rows(self, guild_id: int | None) -> list[JudgeBallotRow]:
+        where, values = _scope(guild_id)
+        rows = await self._fetch(
+            "SELECT b.id, b.votes_a, b.votes_b, j.judge, j.side, j.prompt_tokens,"
+            " j.completion_tokens FROM judge_ballots j"
+            " JOIN verdicts v ON v.battle_id = j.battle_id"
+            " JOIN battles b ON b.id = j.battle_id"
+            " LEFT JOIN server_settings s ON s.guild_id = b.guild_id"
+            f" WHERE v.state IN ({_WITH_BALLOTS}) AND b.state = 'closed' AND {where}"
+            " ORDER BY b.id, j.position",
+            values,
+        )
+        return [
+            JudgeBallotRow(
+                battle_id, votes_a or 0, votes_b or 0, judge, Side(side) if side else None, p, c
+            )
+            for battle_id, votes_a, votes_b, judge, side, p, c in rows
+        ]
+
+    async def judge_pair_records(self, guild_id: int | None) -> list[PairRecord]:
+        where, values = _scope(guild_id, "p")
+        rows = await self._fetch(
+            "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a), SUM(p.score_sq)"
+            " FROM judge_pair_stats p"
+            f" LEFT JOIN server_settings s ON s.guild_id = p.guild_id WHERE {where}"
+            " GROUP BY p.model_a, p.model_b",
+            values,
+        )
+        return [PairRecord(*row) for row in rows]
+
+    async def judge_model_records(self, guild_id: int | None) -> dict[str, ModelRecord]:
+        where, values = _scope(guild_id, "m")
+        rows = await self._fetch(
+            "SELECT m.model, SUM(m.wins), SUM(m.losses), SUM(m.draws), SUM(m.battles),"
+            " SUM(m.votes) FROM judge_model_stats m"
+            f" LEFT JOIN server_settings s ON s.guild_id = m.guild_id WHERE {where}"
+            " GROUP BY m.model",
+            values,
+        )
+        return {row[0]: ModelRecord(*row[1:]) for row in rows}
+
+
+def judges_score_a(verdict: Verdict) -> float | None:
+    """Side A's share of the judges who picked; None when none did (not rated)."""
+    a, b = verdict.votes(Side.A), verdict.votes(Side.B)
+    return None if a + b == 0 else a / (a + b)
+
+
+async def _add_to_judges_aggregates(db: Executor, battle_id: int, verdict: Verdict) -> None:
+    """As the crowd's aggregates (sql.py), with a battle's score its share of the judges."""
+    score_a = judges_score_a(verdict)
+    rows = await db.fetch(
+        "SELECT guild_id, model_a, model_b FROM battles WHERE id = ?", (battle_id,)
+    )
+    guild_id, model_a, model_b = rows[0]
+    if score_a is None or model_a == model_b:
+        return  # Every judge abstained, or a model against itself: kept, not rated.
+    first, second, first_score = (
+        (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
+    )
+    await db.execute(
+        "INSERT INTO judge_pair_stats (guild_id, model_a, model_b, battles, score_a, score_sq)"
+        " VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (guild_id, model_a, model_b) DO UPDATE SET"
+        " battles = judge_pair_stats.battles + 1,"
+        " score_a = judge_pair_stats.score_a + excluded.score_a,"
+        " score_sq = judge_pair_stats.score_sq + excluded.score_sq",
+        (guild_id, first, second, first_score, first_score * first_score),
+    )
+    # In name order, so that concurrent stores lock model rows in one order.
+    for model, side in sorted(((model_a, Side.A), (model_b, Side.B)), key=lambda pair: pair[0]):
+        won, lost = verdict.winner is side, verdict.winner is side.opponent
+        await db.execute(
+            "INSERT INTO judge_model_stats (guild_id, model, wins, losses, draws, battles, votes)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (guild_id, model) DO UPDATE SET"
+            " wins = judge_model_stats.wins + excluded.wins,"
+            " losses = judge_model_stats.losses + excluded.losses,"
+            " draws = judge_model_stats.draws + excluded.draws,"
+            " battles = judge_model_stats.battles + 1,"
+            " votes = judge_model_stats.votes + excluded.votes",
+            (
+                guild_id,
+                model,
+                int(won),
+                int(lost),
+                int(verdict.winner is None),
+                verdict.votes(side),
+            ),
+        )
+    await db.execute(
+        "INSERT INTO rating_versions (guild_id, version) VALUES (?, 1)"
+        " ON CONFLICT (guild_id) DO UPDATE SET version = rating_versions.version + 1",
+        (guild_id,),
+    )
+
+
+def _scope(guild_id: int | None, table: str = "b") -> tuple[str, tuple[Any, ...]]:
+    """One server's rows, or every server that has not opted out of the global board."""
+    if guild_id is None:
+        return "COALESCE(s.global_opt_out, FALSE) = FALSE", ()
+    return f"{table}.guild_id = ?", (guild_id,)
