@@ -15,6 +15,7 @@ import pytest
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import ServerSettings
+from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.store import BattleState, NewBattle, open_store
 from bot.store.copy import copy_store, verify_copy
@@ -53,6 +54,21 @@ async def closed_battle(store: SQLStore, guild: int, a: str, b: str, ballots: di
     return created.id
 
 
+async def judged_battle(store: SQLStore) -> None:
+    """A battle the judges rated, its verdict posted (with an abstention and a same-vendor
+    judge, so that every judges' column holds something)."""
+    created = await store.create_battle(NewBattle(1, 10, 100, Battle("m/c", "m/d")), now=5.0)
+    await store.mark_judged(created.id)
+    await store.open_voting(created.id, 500 + created.id, 6.0, DEFAULT_EMOJI)
+    await store.close_voting(created.id, Tally({1: Side.B}), now=7.0)
+    ballots = (
+        Ballot("m/judge", Side.A, "A had the bars.", same_vendor=True, prompt_tokens=9),
+        Ballot.abstention("x/judge", "no answer", tokens=(8, 1)),
+    )
+    await store.store_verdict(created.id, Verdict("m/c", "m/d", ballots))
+    await store.set_verdict_message(created.id, 1200 + created.id)
+
+
 async def populate(path: Path) -> None:
     """A history in every state, on three servers, one of them opted out of the global board."""
     store = await open_store(f"sqlite:///{path}")
@@ -61,6 +77,7 @@ async def populate(path: Path) -> None:
         await closed_battle(store, 1, "m/b", "m/c", {1: Side.A, 2: Side.B})  # a draw
         await closed_battle(store, 1, "m/a", "m/a", {1: Side.B})  # self-play: not rated
         await closed_battle(store, 1, "m/c", "m/a", {})  # no votes: not rated
+        await judged_battle(store)
         gone = await store.create_battle(NewBattle(1, 11, 101, Battle("m/a", "m/b")), now=8.0)
         await closed_battle(store, OPTED_OUT, "m/a", "m/b", {4: Side.B})
         await closed_battle(store, 3, "m/c", "m/d", {5: Side.A, 6: Side.A})
