@@ -19,6 +19,7 @@ from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import (
     COOLDOWN_SECONDS,
+    JUDGES,
     MAX_BATTLES,
     PACE,
     ROUNDS,
@@ -26,8 +27,11 @@ from bot.engine.server_settings import (
     VOTE_SECONDS,
     ServerRules,
 )
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.errors import UserError
+from bot.judges import JudgePanel
+from bot.jury import Judges, VerdictDesk
 from bot.referee import Outcome, VerseSource
 from bot.settings import Settings
 from bot.stages.base import BattleStage, StageError, StageFactory
@@ -69,6 +73,8 @@ class BattleRequest:
     missing_permissions: tuple[str, ...] = ()
     # Whether the MCs may post through a channel webhook (the bot has Manage Webhooks).
     verses_by_webhook: bool = False
+    # Whether the judges' panel gives a verdict; None: as the server's `judges` setting says.
+    judges: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,7 @@ class BattleOutcome:
 
     stored: StoredBattle
     tally: Tally | None = None
+    verdict: Verdict | None = None  # the judges', stored before the outcome is settled
 
     @property
     def state(self) -> BattleState:
@@ -99,6 +106,7 @@ class Arena:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        judges: Judges | None = None,
     ) -> None:
         self.defaults = default_rules(settings)
         self.store = store
@@ -118,6 +126,8 @@ class Arena:
         # their own when they will open threads and need no channel to themselves.
         self._starting: dict[object, tuple[int, int]] = {}
         self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
+        # Judged battles' verdicts (bot/jury.py); None when this process seats no judges.
+        self.verdicts = VerdictDesk(judges, store, stages, self.rules_for) if judges else None
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
@@ -156,6 +166,7 @@ class Arena:
         self, request: BattleRequest, battle: Battle, rules: ServerRules
     ) -> BattleSession:
         await self._check_cooldown(request, rules)
+        jury = await self._jury(request, rules)
         swapped = battle.blind and self._rng.random() < 0.5
         if swapped:
             battle = Battle(battle.model_b, battle.model_a, battle.rounds, battle.topic, True)
@@ -163,14 +174,24 @@ class Arena:
             NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
             now=self.clock(),
         )
+        if jury is not None:
+            await self.store.mark_judged(stored.id)
         stage = self.stages.stage_for(
             request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
         )
-        session = BattleSession(self, stored, stage, rules, request.starter_mention)
+        session = BattleSession(self, stored, stage, rules, request.starter_mention, jury)
         self.battles[stored.id] = session
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
         return session
+
+    async def _jury(self, request: BattleRequest, rules: ServerRules) -> JudgePanel | None:
+        """The panel that judges this battle, or None when it is not judged."""
+        if not (rules[JUDGES] if request.judges is None else request.judges):
+            return None
+        if self.verdicts is None:
+            raise UserError("This bot has no judges' panel.")
+        return await self.verdicts.panel(rules)
 
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
         key = (request.guild_id, request.starter_id)
@@ -210,14 +231,33 @@ class Arena:
             self._outcomes[battle_id] = future
         return future
 
-    async def settle(self, battle_id: int, tally: Tally | None = None) -> None:
+    async def settle(
+        self, battle_id: int, tally: Tally | None = None, verdict: Verdict | None = None
+    ) -> None:
         """Hands a battle's final record to whoever awaits its outcome."""
         future = self._outcomes.pop(battle_id, None)
         if future is None or future.done():
             return
         stored = await self.store.battle(battle_id)
         if stored is not None and not future.done():
-            future.set_result(BattleOutcome(stored, tally))
+            future.set_result(BattleOutcome(stored, tally, verdict))
+
+    async def conclude(self, stored: StoredBattle, tally: Tally) -> None:
+        """After the results: a judged battle's verdict is delivered (in the background, so the
+        vote is done with) before its outcome settles; any other battle settles at once."""
+        if self.verdicts is None or not await self.verdicts.is_judged(stored.id):
+            await self.settle(stored.id, tally)
+            return
+        self.in_background(self._conclude_judged(stored, tally), f"verdict of battle {stored.id}")
+
+    async def _conclude_judged(self, stored: StoredBattle, tally: Tally) -> None:
+        assert self.verdicts is not None
+        verdict = None
+        try:
+            verdict = await self.verdicts.deliver(stored)
+        except Exception:
+            log.exception("Delivering the verdict on battle %s failed", stored.id)
+        await self.settle(stored.id, tally, verdict)
 
     async def recover(self) -> None:
         """After a restart: battles cut off mid-verse end, open votes close on time, and results
@@ -235,6 +275,23 @@ class Arena:
                     ),
                     f"Posting the results of battle {stored.id}",
                 )
+        if self.verdicts is not None:
+            await self._recover_verdicts(self.verdicts)
+
+    async def _recover_verdicts(self, verdicts: VerdictDesk) -> None:
+        """Judged battles still voting are judged again now; closed ones get their verdict
+        (judged again if it was pending) after the results posted above."""
+        for battle_id, _ in await self.store.unfinished_verdicts():
+            stored = await self.store.battle(battle_id)
+            if stored is None or not self.owns_guild(stored.guild_id):
+                continue
+            if stored.state is BattleState.CLOSED:
+                tally = Tally(await self.store.ballots(stored.id))
+                self.in_background(
+                    self._conclude_judged(stored, tally), f"verdict of battle {stored.id}"
+                )
+            else:
+                await _guarded(verdicts.judge_again(stored), f"Judging battle {stored.id}")
 
     async def _recover_running(self, stored: StoredBattle) -> None:
         if await self.store.end_battle(stored.id, BattleState.INTERRUPTED, INTERRUPTED_REASON):
@@ -287,6 +344,8 @@ class Arena:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.verdicts is not None:
+            await self.verdicts.close()
         for future in self._outcomes.values():
             future.cancel()
         self._outcomes.clear()
@@ -326,6 +385,7 @@ class BattleSession:
         stage: BattleStage,
         rules: ServerRules,
         starter_mention: str,
+        jury: JudgePanel | None = None,
     ) -> None:
         self.arena = arena
         self.stored = stored
@@ -335,11 +395,12 @@ class BattleSession:
         self.place_id = stored.channel_id  # its thread's id, once the thread is open
         self.rules = rules
         self._starter_mention = starter_mention
-        self.bout: Bout[object] = Bout(
+        self.bout: Bout[Verdict] = Bout(
             stored.battle,
             arena.models,
             _PersistingStage(stage, arena.store, stored.id),
             rules[PACE],
+            jury,
         )
         self.task: asyncio.Task[None] | None = None
         self._interrupted = False
@@ -377,7 +438,10 @@ class BattleSession:
         if self.stage.place_id != self.stored.channel_id:
             self.place_id = self.stage.place_id
             await self.arena.store.set_thread(self.stored.id, self.place_id)
-        result = (await self.bout.run()).verses
+        bouted = await self.bout.run()
+        result = bouted.verses
+        if bouted.verdict is not None and self.arena.verdicts is not None:
+            self.arena.verdicts.judging(self.stored.id, bouted.verdict)
         if result.outcome is Outcome.COMPLETED:
             await self._open_vote()
         elif result.outcome is Outcome.NO_CONTEST:
@@ -485,7 +549,7 @@ class VoteSession:
                 after = await standings.standings(guild_id)
                 changes = rating_changes([battle.model_a, battle.model_b], before, after)
             await self.post_results(final, changes)
-            await self.arena.settle(self.stored.id, final)
+            await self.arena.conclude(self.stored, final)
 
     async def recount(self) -> Tally:
         """Counts from the stage's reaction lists, so votes cast while disconnected count too;

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.arena import Arena
 from bot.errors import UserError
+from bot.jury import Judges
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -23,7 +24,7 @@ from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.battle", "cogs.voting", "cogs.leaderboard", "cogs.settings")
+EXTENSIONS = ("cogs.battle", "cogs.voting", "cogs.leaderboard", "cogs.settings", "cogs.stats")
 GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
 
 
@@ -133,6 +134,7 @@ class RapBattleBot(commands.AutoShardedBot):
             ),
             self.owns_guild,
             self.gateway_sessions.epoch,
+            judges=Judges(self.llm, self.catalog.resolve, self.settings.judge_models),
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

@@ -32,6 +32,7 @@ class BattleCog(commands.Cog):
         rounds=f"Rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default 3)",
         topic=f"What the battle is about, up to {MAX_TOPIC_LENGTH} characters",
         blind="Hide the models' names until voting ends (default: the server's setting)",
+        judges="A panel of LLM judges gives a verdict after the vote (default: server setting)",
     )
     async def battle(
         self,
@@ -41,6 +42,7 @@ class BattleCog(commands.Cog):
         rounds: app_commands.Range[int, MIN_ROUNDS, MAX_ROUNDS] | None = None,
         topic: app_commands.Range[str, 1, MAX_TOPIC_LENGTH] | None = None,
         blind: bool | None = None,
+        judges: bool | None = None,
     ) -> None:
         """Start a rap battle between two models in this channel."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -63,6 +65,7 @@ class BattleCog(commands.Cog):
                 interaction.app_permissions, threads=rules[THREADS]
             ),
             verses_by_webhook=interaction.app_permissions.manage_webhooks,
+            judges=judges,
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)

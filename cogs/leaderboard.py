@@ -10,7 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine import transcript
-from bot.engine.leaderboard import pages
+from bot.engine.leaderboard import Board, pages
+from bot.engine.verdicts import Decision, VerdictFile
 from bot.errors import UserError
 from bot.history import history_lines
 from bot.stages.discord import PagedEmbed
@@ -25,16 +26,23 @@ class LeaderboardCog(commands.Cog):
 
     @app_commands.command(name="leaderboard")
     @app_commands.guild_only()
-    @app_commands.describe(scope="This server's ratings, or every server's that shares them")
+    @app_commands.describe(
+        scope="This server's ratings, or every server's that shares them",
+        board="Rated by the audience's votes, or by the judges' panel",
+    )
     async def leaderboard(
         self,
         interaction: discord.Interaction[RapBattleBot],
         scope: Literal["server", "global"] = "server",
+        board: Literal["crowd", "judges"] = "crowd",
     ) -> None:
-        """Model ratings from the audience's votes (Bradley-Terry, 95% intervals)."""
+        """Model ratings from the audience's votes or the judges' (Bradley-Terry, 95% intervals)."""
         guild_id = None if scope == "global" else interaction.guild_id
-        rows = await self.bot.standings.standings(guild_id)
+        rated_by = Board(board)
+        rows = await self.bot.standings.standings(guild_id, rated_by)
         title = "🌍 Global leaderboard" if scope == "global" else "🏆 Server leaderboard"
+        if rated_by is Board.JUDGES:
+            title += " · ⚖️ judges"
         view = PagedEmbed(title, pages(rows), owner_id=interaction.user.id)
         await view.send(interaction)
 
@@ -67,15 +75,20 @@ class LeaderboardCog(commands.Cog):
     async def transcript(
         self, interaction: discord.Interaction[RapBattleBot], battle_id: app_commands.Range[int, 1]
     ) -> None:
-        """The battle's transcript as a Markdown file."""
+        """The battle's transcript as a Markdown file, and the judges' verdict as YAML if any."""
         stored = await self.bot.store.battle(battle_id)
         if stored is None or stored.guild_id != interaction.guild_id:
             raise UserError(f"There is no battle #{battle_id} on this server.")
         if stored.battle.blind and not stored.state.is_final:
             raise UserError("That battle is blind: its transcript is out when voting closes.")
         text = transcript.transcript_of(stored.battle, await self.bot.store.turns(battle_id))
-        attachment = discord.File(io.BytesIO(text.encode()), filename=f"battle-{battle_id}.md")
-        await interaction.response.send_message(f"Battle #{battle_id}", file=attachment)
+        files = [discord.File(io.BytesIO(text.encode()), filename=f"battle-{battle_id}.md")]
+        # Only once the vote has closed: the verdict never sways the crowd.
+        verdict = await self.bot.store.stored_verdict(battle_id) if stored.state.is_final else None
+        if verdict is not None and verdict.decision is not Decision.NONE:
+            data = VerdictFile.of(verdict).to_yaml().encode()
+            files.append(discord.File(io.BytesIO(data), filename=f"battle-{battle_id}.yml"))
+        await interaction.response.send_message(f"Battle #{battle_id}", files=files)
 
 
 async def setup(bot: RapBattleBot) -> None:

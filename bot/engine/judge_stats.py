@@ -202,3 +202,16 @@ def _battles(count: int) -> str:
 def _clip(name: str) -> str:
     name = name.replace("`", "'")
     return name if len(name) <= JUDGE_NAME_CHARS else name[: JUDGE_NAME_CHARS - 1] + "…"
+
+
+def fit_lines(lines: Sequence[str], limit: int) -> str:
+    """As many whole lines as fit in ``limit`` characters (an embed field holds 1024)."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        line = line if len(line) <= limit else line[: limit - 1] + "…"
+        if used + len(line) + (1 if kept else 0) > limit:
+            break
+        used += len(line) + (1 if kept else 0)
+        kept.append(line)
+    return "\n".join(kept)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from bot.engine.battle import Battle, Side
 from bot.engine.leaderboard import RatingChange
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally
 from bot.referee import Stage
 
@@ -60,6 +61,11 @@ class BattleStage(Stage, Protocol):
         ...
 
     async def post_notice(self, text: str) -> None: ...
+
+    async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
+        """Posts the judges' verdict (after the vote closed, beside the results) beside the
+        crowd's count, and returns its message id."""
+        ...
 
 
 class StageFactory(Protocol):

@@ -11,6 +11,7 @@ from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
 from bot.engine.server_settings import SETTINGS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
+from bot.engine.verdicts import Decision, Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.stages.base import StageError
 from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookVerses
@@ -19,6 +20,15 @@ TITLE_COLOUR = discord.Colour.gold()
 VOTE_COLOUR = discord.Colour.blurple()
 RESULT_COLOUR = discord.Colour.green()
 NO_CONTEST_COLOUR = discord.Colour.dark_grey()
+VERDICT_COLOUR = discord.Colour.purple()
+VERDICT_TITLE = "⚖️ Judges' verdict"
+# Discord's embed limits.
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FIELDS_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+EMBED_TOTAL_LIMIT = 6000
 THREAD_NAME_LIMIT = 100
 THREAD_ARCHIVE_MINUTES = 1440
 REQUIRED_PERMISSIONS = (
@@ -220,6 +230,84 @@ class DiscordStage:
 
     async def post_notice(self, text: str) -> None:
         await self._send(embed=discord.Embed(description=text[:4096], colour=NO_CONTEST_COLOUR))
+
+    async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
+        return (await self._send(embed=verdict_embed(battle, verdict, crowd))).id
+
+
+def verdict_embed(battle: Battle, verdict: Verdict, crowd: Tally | None) -> discord.Embed:
+    """The judges' verdict as one embed within Discord's limits: the score, whether the judges
+    agreed with the crowd, then each judge's pick with its statement, cut to share what room
+    is left. Shown after the vote closed, so a blind battle's models are named."""
+    a, b = verdict.votes(Side.A), verdict.votes(Side.B)
+    names = {side: escape_markdown(_clip(verdict.model(side), 100)) for side in Side}
+    if verdict.decision is Decision.NONE:
+        headline = f"**No verdict**: {verdict.summary().removeprefix('no verdict: ')}."
+    else:
+        headline = f"**{names[Side.A]}** {a} – {b} **{names[Side.B]}**\n{verdict.summary()}"
+    description = f"{headline}\n{_agreement(verdict, crowd, names)}"
+    shown = list(verdict.ballots)
+    hidden = 0
+    if len(shown) > EMBED_FIELDS_LIMIT:
+        hidden = len(shown) - (EMBED_FIELDS_LIMIT - 1)
+        shown = shown[: EMBED_FIELDS_LIMIT - 1]
+    field_names, prefixes, texts = [], [], []
+    for ballot in shown:
+        mark = " · same vendor as a contestant" if ballot.same_vendor else ""
+        field_names.append(_clip(f"{ballot.judge}{mark}", FIELD_NAME_LIMIT))
+        if ballot.pick is None:
+            prefixes.append("Abstained")
+            texts.append(ballot.abstained or "")
+        else:
+            prefixes.append(f"Picked **{names[ballot.pick]}**")
+            texts.append(ballot.statement)
+    extra = f"… and {hidden} more judges" if hidden else ""
+    fixed = len(VERDICT_TITLE) + len(description) + len(extra) * 2
+    fixed += sum(
+        len(name) + len(prefix) + 1 for name, prefix in zip(field_names, prefixes, strict=True)
+    )
+    shares = _fair_shares(
+        [len(text) for text in texts],
+        EMBED_TOTAL_LIMIT - fixed,
+        [FIELD_VALUE_LIMIT - len(prefix) - 1 for prefix in prefixes],
+    )
+    embed = discord.Embed(title=VERDICT_TITLE, description=description, colour=VERDICT_COLOUR)
+    for name, prefix, text, room in zip(field_names, prefixes, texts, shares, strict=True):
+        body = _clip(text, room) if room > 0 else ""
+        embed.add_field(name=name, value=f"{prefix}\n{body}" if body else prefix, inline=False)
+    if extra:
+        embed.add_field(name=extra, value=extra, inline=False)
+    return embed
+
+
+def _agreement(verdict: Verdict, crowd: Tally | None, names: Mapping[Side, str]) -> str:
+    if crowd is None or crowd.total == 0:
+        return "The crowd did not vote, so there is nothing to compare."
+    if verdict.decision is Decision.NONE:
+        return "With no verdict, there is nothing to compare with the crowd."
+    if crowd.winner is None:
+        return "➖ The crowd drew, so the judges could not agree or disagree with it."
+    if verdict.winner is None:
+        return f"➖ The judges split; the crowd picked **{names[crowd.winner]}**."
+    if verdict.winner is crowd.winner:
+        return "✅ The judges agreed with the crowd."
+    return f"❌ The judges disagreed with the crowd, which picked **{names[crowd.winner]}**."
+
+
+def _fair_shares(lengths: Sequence[int], budget: int, caps: Sequence[int]) -> list[int]:
+    """Characters for each text: short texts whole, the rest sharing what is left equally."""
+    shares = [0] * len(lengths)
+    wanted = sorted(range(len(lengths)), key=lambda i: min(lengths[i], caps[i]))
+    left = max(budget, 0)
+    for position, i in enumerate(wanted):
+        fair = left // (len(wanted) - position)
+        shares[i] = max(0, min(lengths[i], caps[i], fair))
+        left -= shares[i]
+    return shares
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def results_title(battle: Battle, tally: Tally) -> str:

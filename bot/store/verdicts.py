@@ -188,22 +188,7 @@ class VerdictQueries:
             " completion_tokens FROM judge_ballots WHERE battle_id = ? ORDER BY position",
             (battle_id,),
         )
-        return Verdict(
-            model_a,
-            model_b,
-            tuple(
-                Ballot(
-                    judge,
-                    Side(side) if side else None,
-                    statement,
-                    abstained,
-                    bool(same_vendor),
-                    prompt_tokens,
-                    completion_tokens,
-                )
-                for judge, side, statement, abstained, same_vendor, prompt_tokens, completion_tokens in ballots
-            ),
-        )
+        return Verdict(model_a, model_b, tuple(_ballot(*row) for row in ballots))
 
     async def set_verdict_message(self, battle_id: int, message_id: int) -> bool:
         return await self._verdict_move(
@@ -283,6 +268,26 @@ class VerdictQueries:
             values,
         )
         return {row[0]: ModelRecord(*row[1:]) for row in rows}
+
+
+def _ballot(
+    judge: str,
+    side: str | None,
+    statement: str,
+    abstained: str | None,
+    same_vendor: object,
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> Ballot:
+    return Ballot(
+        judge,
+        Side(side) if side else None,
+        statement,
+        abstained,
+        bool(same_vendor),
+        prompt_tokens,
+        completion_tokens,
+    )
 
 
 def judges_score_a(verdict: Verdict) -> float | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
 from bot.stages.base import StageError
@@ -62,6 +63,7 @@ class PostKind(enum.Enum):
     RECOUNT = "recount"
     RESULTS = "results"
     NOTICE = "notice"
+    VERDICT = "verdict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,9 @@ class RecordingBattleStage:
 
     async def post_notice(self, text: str) -> None:
         self._show(PostKind.NOTICE, text)
+
+    async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
+        return self._show(PostKind.VERDICT, (verdict, crowd), has_message=True)
 
     def _show(self, kind: PostKind, content: object, has_message: bool = False) -> int:
         """Records a post, or raises the failure the test asked for; returns its message id."""

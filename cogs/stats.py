@@ -1,0 +1,49 @@
+"""/battle-stats: how the judges' panel compares with the crowd, on this server and globally."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.engine.judge_stats import fit_lines, judge_lines, judge_stats, summary_lines
+from bot.stages.discord import FIELD_VALUE_LIMIT, VERDICT_COLOUR
+
+if TYPE_CHECKING:
+    from bot.client import RapBattleBot
+
+STATS_TITLE = "⚖️ Judges v the crowd"
+STATS_NOTE = (
+    "Agreement and the opening side's wins count battles with both votes and a verdict; "
+    "abstentions and tokens count every judged battle. Brackets: 95% intervals (Wilson)."
+)
+
+
+class StatsCog(commands.Cog):
+    def __init__(self, bot: RapBattleBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="battle-stats")
+    @app_commands.guild_only()
+    async def battle_stats(self, interaction: discord.Interaction[RapBattleBot]) -> None:
+        """How often the judges' panel agrees with the crowd, here and on every server."""
+        await interaction.response.defer(thinking=True)
+        embed = discord.Embed(title=STATS_TITLE, description=STATS_NOTE, colour=VERDICT_COLOUR)
+        for label, scope in (("This server", interaction.guild_id), ("Global", None)):
+            stats = judge_stats(await self.bot.store.judge_ballot_rows(scope))
+            embed.add_field(
+                name=label, value=fit_lines(summary_lines(stats), FIELD_VALUE_LIMIT), inline=False
+            )
+            if stats.judges:
+                embed.add_field(
+                    name=f"{label}: each judge's agreement (crowd · rest of the panel)",
+                    value=fit_lines(judge_lines(stats.judges), FIELD_VALUE_LIMIT),
+                    inline=False,
+                )
+        await interaction.followup.send(embed=embed)
+
+
+async def setup(bot: RapBattleBot) -> None:
+    await bot.add_cog(StatsCog(bot))
