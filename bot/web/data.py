@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from bot.engine.leaderboard import Board, Standing
 from bot.engine.ratings import PairRecord, fit_pairs
+from bot.engine.verdicts import Decision, VerdictFile
 from bot.standings import StandingsService
 from bot.store.sql import SQLStore
 from bot.store.web_queries import HeadToHead
@@ -59,8 +60,13 @@ class Verdict:
 
 async def battle_verdict(store: SQLStore, battle_id: int) -> Verdict | None:
     """The judges' verdict on a battle, or None. The one place pages and open data get it from:
-    None until the judges' store lands (issue 9), which fills this in."""
-    return None
+    a battle has one once its vote closed and its judges' ballots were stored, and at least one
+    judge picked a side (when every judge abstained there is no verdict)."""
+    stored = await store.stored_verdict(battle_id)
+    if stored is None or stored.decision is Decision.NONE:
+        return None
+    file = VerdictFile.of(stored)
+    return Verdict(file.score, file.closing_statements, file.to_yaml())
 
 
 @dataclass(frozen=True, slots=True)
