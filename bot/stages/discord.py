@@ -246,13 +246,8 @@ def verdict_embed(battle: Battle, verdict: Verdict, crowd: Tally | None) -> disc
     else:
         headline = f"**{names[Side.A]}** {a} – {b} **{names[Side.B]}**\n{verdict.summary()}"
     description = f"{headline}\n{_agreement(verdict, crowd, names)}"
-    shown = list(verdict.ballots)
-    hidden = 0
-    if len(shown) > EMBED_FIELDS_LIMIT:
-        hidden = len(shown) - (EMBED_FIELDS_LIMIT - 1)
-        shown = shown[: EMBED_FIELDS_LIMIT - 1]
     field_names, prefixes, texts = [], [], []
-    for ballot in shown:
+    for ballot in verdict.ballots:
         mark = " · same vendor as a contestant" if ballot.same_vendor else ""
         field_names.append(_clip(f"{ballot.judge}{mark}", FIELD_NAME_LIMIT))
         if ballot.pick is None:
@@ -261,19 +256,26 @@ def verdict_embed(battle: Battle, verdict: Verdict, crowd: Tally | None) -> disc
         else:
             prefixes.append(f"Picked **{names[ballot.pick]}**")
             texts.append(ballot.statement)
-    extra = f"… and {hidden} more judges" if hidden else ""
-    fixed = len(VERDICT_TITLE) + len(description) + len(extra) * 2
-    fixed += sum(
+    # As many judges as their names and picks leave room for (a field for the rest).
+    room = EMBED_TOTAL_LIMIT - len(VERDICT_TITLE) - len(description)
+    costs = [
         len(name) + len(prefix) + 1 for name, prefix in zip(field_names, prefixes, strict=True)
-    )
+    ]
+    shown, extra = len(costs), ""
+    while shown and (
+        shown > EMBED_FIELDS_LIMIT - (shown < len(costs))
+        or sum(costs[:shown]) > room - len(extra) * 2
+    ):
+        shown -= 1
+        extra = f"… and {len(costs) - shown} more judges"
     shares = _fair_shares(
-        [len(text) for text in texts],
-        EMBED_TOTAL_LIMIT - fixed,
-        [FIELD_VALUE_LIMIT - len(prefix) - 1 for prefix in prefixes],
+        [len(text) for text in texts[:shown]],
+        room - len(extra) * 2 - sum(costs[:shown]),
+        [FIELD_VALUE_LIMIT - len(prefix) - 1 for prefix in prefixes[:shown]],
     )
     embed = discord.Embed(title=VERDICT_TITLE, description=description, colour=VERDICT_COLOUR)
-    for name, prefix, text, room in zip(field_names, prefixes, texts, shares, strict=True):
-        body = _clip(text, room) if room > 0 else ""
+    for name, prefix, text, share in zip(field_names, prefixes, texts, shares, strict=False):
+        body = _clip(text, share) if share > 0 else ""
         embed.add_field(name=name, value=f"{prefix}\n{body}" if body else prefix, inline=False)
     if extra:
         embed.add_field(name=extra, value=extra, inline=False)
