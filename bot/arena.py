@@ -604,6 +604,8 @@ class VoteSession:
 
     async def _report_crash(self) -> None:
         """A vote that could not be counted ends as a no contest, and its channel is told."""
+        if self.arena.verdicts is not None:
+            self.arena.verdicts.forget(self.stored.id)  # A no contest is not judged.
         if await self.arena.store.abandon_vote(self.stored.id, VOTE_FAILED_REASON):
             await _quietly(
                 self.stage.post_notice(

@@ -83,6 +83,12 @@ class VerdictDesk:
         """The panel a battle's bout started is at work; its verdict is delivered later."""
         self._judging[battle_id] = verdict
 
+    def forget(self, battle_id: int) -> None:
+        """The battle ended without a counted vote: its judging (if any) stops."""
+        task = self._judging.pop(battle_id, None)
+        if task is not None:
+            task.cancel()
+
     async def is_judged(self, battle_id: int) -> bool:
         return await self._store.verdict_status(battle_id) is not None
 

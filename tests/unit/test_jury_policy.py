@@ -329,3 +329,17 @@ async def test_asking_for_judges_without_a_panel_is_a_clear_error(world, worlds)
             BattleRequest(GUILD, CHANNEL, ALICE, "<@100>", judges=True), Battle("m/a", "n/b")
         )
     await bare.shutdown()
+
+
+async def test_a_vote_that_crashes_is_not_judged(world):
+    world.stage.fail(RuntimeError("recount exploded"), kinds={PostKind.RECOUNT})
+    session = await world.start()
+    await until(lambda: len(world.panel.asked) == len(PANEL))
+    await vote_and_close(world, session, Side.A)
+    outcome = await asyncio.wait_for(session.outcome(), PROMPTLY)
+    assert outcome.state is BattleState.NO_CONTEST and outcome.verdict is None
+    world.panel.release.set()
+    await asyncio.sleep(0.05)
+    assert world.stage.of_kind(PostKind.VERDICT) == []
+    assert await world.store.stored_verdict(session.stored.id) is None
+    assert await world.store.unfinished_verdicts() == []
