@@ -60,6 +60,9 @@ def test_every_setting_round_trips_through_its_column():
         global_opt_out=True,
         threads=True,
         public_page=True,
+        judges=True,
+        judge_models=("c/judge", "d/judge"),
+        judge_recusal=True,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
