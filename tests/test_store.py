@@ -24,12 +24,14 @@ from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, MOVES
 from bot.engine.pacing import Pace
 from bot.engine.ratings import collapse
 from bot.engine.server_settings import ServerSettings
+from bot.engine.tournament import TournamentFormat, elimination_round
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.errors import ConfigError
 from bot.store import BattleState, IntegrityError, NewBattle, Store, open_store
 from bot.store import sql as store_sql
 from bot.store.migrations import MIGRATIONS, migration_scripts
 from bot.store.sql import SQLStore
+from bot.store.tournaments import NewTournament, StoredMatch, TournamentState
 from tests.fakes.memory_store import MemoryStore, MemoryTables
 from tests.fakes.postgres import postgres_schema
 
@@ -538,3 +540,83 @@ async def test_the_judges_board_is_empty_until_a_panel_rates(store):
     assert await store.pair_records(1, Board.JUDGES) == []
     assert await store.model_records(None, Board.JUDGES) == {}
     assert len(await store.pair_records(1, Board.CROWD)) == 1
+
+
+# -- tournaments in Discord ----------------------------------------------------------------------
+
+
+def new_tournament(guild=1, seeds=("m/a", "m/b", "m/c"), **options):
+    return NewTournament(guild, 10, 100, TournamentFormat.SINGLE, tuple(seeds), 1, **options)
+
+
+async def test_a_tournament_its_rounds_and_matches_survive_a_reopen(store, open_backend):
+    created = await store.create_tournament(new_tournament(judges=True, threaded=False), 5.0)
+    assert created.state is TournamentState.RUNNING and created.seeds == ("m/a", "m/b", "m/c")
+    assert (created.judges, created.threaded, created.rounds) == (True, False, ())
+    plan = elimination_round(created.seeds)
+    assert await store.plan_round(created.id, 0, plan.bye, plan.pairings)
+    assert not await store.plan_round(created.id, 0, None, plan.pairings)  # planned once
+    battle = await store.create_battle(new_battle(), now=6.0)
+    await store.set_match_battle(created.id, 0, 0, battle.id)
+    await store.set_tournament_announcement(created.id, 501)
+    await store.set_tournament_thread(created.id, 502)
+    await store.set_bracket_message(created.id, 503)
+    assert not await store.decide_match(created.id, 0, 0, "m/a")  # not in that match
+    assert await store.decide_match(created.id, 0, 0, "m/c", (1, 1), "a draw")
+    assert not await store.decide_match(created.id, 0, 0, "m/b")  # decided once
+    await store.set_match_battle(created.id, 0, 0, 999_999)  # a decided match keeps its battle
+    reopened = await open_backend()
+    try:
+        stored = await reopened.tournament(created.id)
+    finally:
+        await reopened.close()
+    assert (stored.announcement_message_id, stored.thread_id, stored.bracket_message_id) == (
+        501,
+        502,
+        503,
+    )
+    assert stored.place_id == 502
+    [played] = stored.rounds
+    assert (played.number, played.bye, played.decided) == (0, "m/a", True)
+    assert played.matches == (StoredMatch(0, 0, "m/b", "m/c", battle.id, "m/c", 1, 1, "a draw"),)
+    assert stored.match(0, 0).loser == "m/b"
+    assert await store.tournament(created.id + 1) is None
+
+
+async def test_a_tournament_ends_once_and_its_champion_is_announced_once(store):
+    first = await store.create_tournament(new_tournament(guild=1), 1.0)
+    second = await store.create_tournament(new_tournament(guild=2), 2.0)
+    running = TournamentState.RUNNING
+    assert [t.id for t in await store.tournaments_in([running])] == [first.id, second.id]
+    assert [t.id for t in await store.tournaments_in([running], guild_id=2)] == [second.id]
+    assert await store.finish_tournament(first.id, "m/a")
+    assert not await store.stop_tournament(first.id, "too late")
+    assert await store.stop_tournament(second.id, "stopped by a mod")
+    assert not await store.finish_tournament(second.id, "m/b")
+    assert await store.tournaments_in([running]) == []
+    assert [t.id for t in await store.unannounced_champions()] == [first.id]
+    await store.set_champion_announced(first.id)
+    assert await store.unannounced_champions() == []
+    finished, stopped = await store.tournament(first.id), await store.tournament(second.id)
+    assert (finished.state, finished.champion, finished.champion_announced) == (
+        TournamentState.FINISHED,
+        "m/a",
+        True,
+    )
+    assert (stopped.state, stopped.reason, stopped.champion) == (
+        TournamentState.STOPPED,
+        "stopped by a mod",
+        None,
+    )
+
+
+async def test_only_public_servers_tournaments_are_public(store):
+    public = await store.create_tournament(new_tournament(guild=1), 1.0)
+    private = await store.create_tournament(new_tournament(guild=2), 1.0)
+    unknown = await store.create_tournament(new_tournament(guild=3), 1.0)
+    await store.save_server_settings(1, ServerSettings(public_page=True))
+    await store.save_server_settings(2, ServerSettings(public_page=False))
+    assert (await store.public_tournament(public.id)).id == public.id
+    assert await store.public_tournament(private.id) is None
+    assert await store.public_tournament(unknown.id) is None
+    assert await store.public_tournament(unknown.id + 1) is None

@@ -21,6 +21,7 @@ from bot.engine.votes import Tally
 from bot.errors import UserError
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
 from bot.store.migrations import migration_scripts, statements
+from bot.store.tournaments import TournamentQueries
 from bot.store.web_queries import WebQueries
 
 Row = tuple[Any, ...]
@@ -96,7 +97,7 @@ class Executor(Protocol):
     async def fetch(self, sql: str, values: Sequence[Any] = ()) -> list[Row]: ...
 
 
-class SQLStore(WebQueries, ABC):
+class SQLStore(WebQueries, TournamentQueries, ABC):
     """The Store, over any backend that can hand out an Executor. Each method is one transaction."""
 
     dialect: ClassVar[str]  # the key into migrations.DIALECT_TYPES
