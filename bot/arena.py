@@ -26,6 +26,7 @@ from bot.engine.server_settings import (
     VOTE_SECONDS,
     ServerRules,
 )
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.errors import UserError
 from bot.referee import Outcome, VerseSource
@@ -69,6 +70,10 @@ class BattleRequest:
     missing_permissions: tuple[str, ...] = ()
     # Whether the MCs may post through a channel webhook (the bot has Manage Webhooks).
     verses_by_webhook: bool = False
+    # Shown on the title card, e.g. "round 1, match 2" for a tournament's match.
+    label: str | None = None
+    # Whether the judges also decide it; None: the server's setting.
+    judges: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,7 @@ class BattleOutcome:
 
     stored: StoredBattle
     tally: Tally | None = None
+    verdict: Verdict | None = None  # the judges' verdict, for a judged battle
 
     @property
     def state(self) -> BattleState:
@@ -166,7 +172,9 @@ class Arena:
         stage = self.stages.stage_for(
             request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
         )
-        session = BattleSession(self, stored, stage, rules, request.starter_mention)
+        session = BattleSession(
+            self, stored, stage, rules, request.starter_mention, label=request.label
+        )
         self.battles[stored.id] = session
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
@@ -326,8 +334,11 @@ class BattleSession:
         stage: BattleStage,
         rules: ServerRules,
         starter_mention: str,
+        *,
+        label: str | None = None,
     ) -> None:
         self.arena = arena
+        self.label = label
         self.stored = stored
         self.guild_id = stored.guild_id
         self.starter_id = stored.starter_id
@@ -373,7 +384,7 @@ class BattleSession:
 
     async def _battle(self) -> None:
         battle = self.stored.battle
-        await self.stage.post_title_card(battle, self._starter_mention)
+        await self.stage.post_title_card(battle, self._starter_mention, label=self.label)
         if self.stage.place_id != self.stored.channel_id:
             self.place_id = self.stage.place_id
             await self.arena.store.set_thread(self.stored.id, self.place_id)

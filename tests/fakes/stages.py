@@ -15,7 +15,7 @@ from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
-from bot.stages.base import StageError
+from bot.stages.base import Card, StageError
 
 
 @dataclass
@@ -62,6 +62,9 @@ class PostKind(enum.Enum):
     RECOUNT = "recount"
     RESULTS = "results"
     NOTICE = "notice"
+    CARD = "card"
+    CARD_EDIT = "card edit"
+    THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class RecordingBattleStage:
         self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
         # What the audience will have reacted on the next vote by the time it is counted.
         self.next_vote_reactions: dict[Side, list[Voter]] = {}
+        self.title_labels: list[str | None] = []  # each title card's label, in order
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -147,8 +151,11 @@ class RecordingBattleStage:
 
     # The BattleStage protocol
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, *, label: str | None = None
+    ) -> None:
         self._show(PostKind.TITLE_CARD, (battle, starter_mention))
+        self.title_labels.append(label)
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
         self._show(PostKind.VERSE, turn)
@@ -199,6 +206,28 @@ class RecordingBattleStage:
     async def post_notice(self, text: str) -> None:
         self._show(PostKind.NOTICE, text)
 
+    # The TournamentStage protocol
+
+    async def post_card(self, card: Card) -> int:
+        return self._show(PostKind.CARD, card, has_message=True)
+
+    async def edit_card(self, message_id: int, card: Card) -> None:
+        self._show(PostKind.CARD_EDIT, (message_id, card))
+
+    async def open_thread_from(self, message_id: int, name: str) -> int:
+        """A thread's id is its starter message's, as on Discord."""
+        self._show(PostKind.THREAD, (message_id, name))
+        return message_id
+
+    def card(self, message_id: int) -> Card:
+        """A card as it shows now: as posted, then as last edited."""
+        shown = [p.content for p in self.of_kind(PostKind.CARD) if p.message_id == message_id]
+        edits = [
+            card for mid, card in map(_edit, self.of_kind(PostKind.CARD_EDIT)) if mid == message_id
+        ]
+        assert shown, f"no card {message_id} here"
+        return (shown + edits)[-1]  # type: ignore[return-value]
+
     def _show(self, kind: PostKind, content: object, has_message: bool = False) -> int:
         """Records a post, or raises the failure the test asked for; returns its message id."""
         for failure in self._failures:
@@ -210,6 +239,10 @@ class RecordingBattleStage:
         self.posts.append(Post(kind, content, message_id if has_message else None))
         self._changed.set()
         return message_id
+
+
+def _edit(post: Post) -> tuple[int, Card]:
+    return post.content  # type: ignore[return-value]
 
 
 class FakeStageFactory:
