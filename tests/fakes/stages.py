@@ -92,8 +92,15 @@ class RecordingBattleStage:
     server admin taking the bot's permissions away would.
     """
 
-    def __init__(self, channel_id: int, next_message_id: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        channel_id: int,
+        next_message_id: Callable[[], int],
+        crowd: Callable[[Battle], Mapping[Side, Sequence[Voter]]] | None = None,
+    ) -> None:
         self.channel_id = channel_id
+        # How the audience reacts on each vote, by battle, when next_vote_reactions is not set.
+        self.crowd = crowd
         self.posts: list[Post] = []
         self.refused: list[PostKind] = []  # what the channel would not show, in order
         self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
@@ -172,9 +179,10 @@ class RecordingBattleStage:
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
         message_id = self._show(PostKind.VOTE, (dict(emoji), closes_at), has_message=True)
-        self.reactions[message_id] = {
-            side: list(self.next_vote_reactions.get(side, ())) for side in Side
-        }
+        reactions = self.next_vote_reactions
+        if not reactions and self.crowd is not None:
+            reactions = dict(self.crowd(battle))
+        self.reactions[message_id] = {side: list(reactions.get(side, ())) for side in Side}
         self.next_vote_reactions = {}
         return message_id
 
@@ -252,12 +260,19 @@ class FakeStageFactory:
     def __init__(self) -> None:
         self.stages: dict[int, RecordingBattleStage] = {}
         self._message_ids = itertools.count(1000)
+        # How the audience reacts on every vote in every channel (None: nobody reacts).
+        self.crowd: Callable[[Battle], Mapping[Side, Sequence[Voter]]] | None = None
 
     def stage_for(
         self, channel_id: int, *, webhook: bool = False, thread: bool = False
     ) -> RecordingBattleStage:
         stage = self.stages.get(channel_id)
         if stage is None:
-            stage = RecordingBattleStage(channel_id, lambda: next(self._message_ids))
+            stage = RecordingBattleStage(
+                channel_id, lambda: next(self._message_ids), self._crowd_reaction
+            )
             self.stages[channel_id] = stage
         return stage
+
+    def _crowd_reaction(self, battle: Battle) -> Mapping[Side, Sequence[Voter]]:
+        return self.crowd(battle) if self.crowd is not None else {}
