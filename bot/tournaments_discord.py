@@ -139,7 +139,7 @@ def next_step(tournament: StoredTournament) -> StoredMatch | RoundPlan | str:
             last, [m.winner or "" for m in tournament.rounds[-1].matches]
         )
         return contestants[0] if len(contestants) == 1 else elimination_round(contestants)
-    decisions, byes = _swiss_history(tournament)
+    decisions, byes = swiss_history(tournament)
     if len(tournament.rounds) >= swiss_round_count(len(tournament.seeds)):
         return swiss_table(tournament.seeds, decisions, byes)[0].model
     try:
@@ -148,7 +148,8 @@ def next_step(tournament: StoredTournament) -> StoredMatch | RoundPlan | str:
         return swiss_table(tournament.seeds, decisions, byes)[0].model
 
 
-def _swiss_history(tournament: StoredTournament) -> tuple[list[Decision], list[str]]:
+def swiss_history(tournament: StoredTournament) -> tuple[list[Decision], list[str]]:
+    """Every decided match as the engine's decisions, and the byes, for its Swiss table."""
     decisions = [
         _decision(match)
         for played in tournament.rounds
@@ -249,7 +250,7 @@ def _bracket(
             lines.insert(0 if single else len(lines), f"• {name(played.bye)} {sits}")
         sections.append((f"Round {played.number + 1}", lines))
     if not single and tournament.rounds:
-        decisions, byes = _swiss_history(tournament)
+        decisions, byes = swiss_history(tournament)
         standings = swiss_standings(tournament.seeds, decisions, byes)
         sections.append(
             (
