@@ -37,19 +37,15 @@ class TournamentCog(commands.Cog):
     @app_commands.rename(tournament_format="format")
     @app_commands.describe(
         models=f"{MIN_MODELS} to {MAX_MODELS} models separated by commas, strongest first",
-        tournament_format="single elimination (default), or Swiss rounds",
-        seed="The order given (default), or this server's leaderboard",
+        tournament_format="single (elimination, the default) or swiss (rounds of equal scores)",
+        seed="given (the order listed, the default) or rating (this server's leaderboard)",
         judges="Let the judges decide draws (default: the server's setting)",
     )
     @app_commands.choices(
         tournament_format=[
-            app_commands.Choice(name="single elimination", value=TournamentFormat.SINGLE.value),
-            app_commands.Choice(name="Swiss", value=TournamentFormat.SWISS.value),
+            app_commands.Choice(name=kind.value, value=kind.value) for kind in TournamentFormat
         ],
-        seed=[
-            app_commands.Choice(name="the order given", value=SeedOrder.GIVEN.value),
-            app_commands.Choice(name="this server's ratings", value=SeedOrder.RATING.value),
-        ],
+        seed=[app_commands.Choice(name=order.value, value=order.value) for order in SeedOrder],
     )
     async def tournament(
         self,

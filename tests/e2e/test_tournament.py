@@ -138,7 +138,7 @@ async def test_a_draw_goes_to_the_higher_seed_and_the_results_say_so(arena: Aren
     bot = await arena.start_bot(**FAST)
     arena.double.grant(arena.channel, THREADS)
     admin = admin_of(arena)
-    await start(arena, admin, "qwen-max, grok, llama-3-70b")
+    await start(arena, admin, "qwen-max, grok, llama-3-70b", format="single", seed="given")
     place = await thread_of(arena)
     # qwen sits out round 1; grok v llama is a 1–1 draw: grok, side A and the higher seed, goes on.
     draw = await play_match(arena, place, 1, [(arena.alice, "🅰️"), (arena.bob, "🅱️")], admin)
