@@ -21,7 +21,7 @@ from bot.engine.votes import Tally
 from bot.errors import UserError
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
 from bot.store.migrations import migration_scripts, statements
-from bot.store.tournaments import TournamentQueries
+from bot.store.tournaments import TOURNAMENT_BOOLEANS, TOURNAMENT_TABLES, TournamentQueries
 from bot.store.web_queries import WebQueries
 
 Row = tuple[Any, ...]
@@ -73,10 +73,11 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
         "guild_id, model",
     ),
     "rating_versions": (("guild_id", "version"), "guild_id"),
+    **TOURNAMENT_TABLES,
 }
 # SQLite hands booleans back as 0 and 1; Postgres accepts only true booleans.
 _BOOLEAN_COLUMNS = frozenset(
-    {"blind", "sides_swapped"}
+    {"blind", "sides_swapped", *TOURNAMENT_BOOLEANS}
     | {setting.name for setting in SETTINGS if setting.kind is SettingKind.SWITCH}
 )
 

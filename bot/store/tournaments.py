@@ -123,6 +123,28 @@ _TOURNAMENT_NAMES = (
     "champion_announced",
 )
 _TOURNAMENT_COLUMNS = ", ".join(_TOURNAMENT_NAMES)
+# For copying a whole store (sql.py's COPIED_TABLES): parents first, each with its key.
+TOURNAMENT_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
+    "tournaments": (_TOURNAMENT_NAMES, "id"),
+    "tournament_seeds": (("tournament_id", "seed", "model"), "tournament_id, seed"),
+    "tournament_rounds": (("tournament_id", "round_number", "bye"), "tournament_id, round_number"),
+    "tournament_matches": (
+        (
+            "tournament_id",
+            "round_number",
+            "match_index",
+            "model_a",
+            "model_b",
+            "battle_id",
+            "winner",
+            "votes_a",
+            "votes_b",
+            "note",
+        ),
+        "tournament_id, round_number, match_index",
+    ),
+}
+TOURNAMENT_BOOLEANS = ("judges", "threaded", "champion_announced")
 
 
 class TournamentQueries:
