@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine.server_settings import ROUNDS
+from bot.engine.server_settings import ROUNDS, THREADS
 from bot.engine.tournament import TournamentFormat
 from bot.errors import UserError
 from bot.stages.discord import card_embed, missing_permissions
@@ -71,6 +71,12 @@ class TournamentCog(commands.Cog):
         in_thread = isinstance(interaction.channel, discord.Thread)
         thread_missing = () if in_thread else missing_permissions(permissions, threads=True)
         rules = await self.bot.arena.rules_for(interaction.guild_id)
+        if thread_missing and rules[THREADS]:
+            # Each match would open its own thread from its title card, which it may not.
+            raise UserError(
+                "This server runs battles in threads, and I may not open threads here "
+                f"(missing: {', '.join(thread_missing)})."
+            )
         session = await self.bot.tournaments.start(
             TournamentRequest(
                 guild_id=interaction.guild_id,

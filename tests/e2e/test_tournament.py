@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.engine.server_settings import ServerSettings
 from bot.store import open_store
 from bot.store.tournaments import TournamentState
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
@@ -227,3 +228,22 @@ async def test_a_tournament_needs_manage_server_and_a_sane_roster(arena: Arena):
         "I need these permissions in this channel: Add Reactions."
     )
     assert arena.models.chat_requests() == []
+
+
+async def test_with_battles_in_threads_the_matches_stay_in_the_tournaments_thread(arena: Arena):
+    bot = await arena.start_bot(**FAST)
+    await bot.store.save_server_settings(arena.guild.id, ServerSettings(threads=True))
+    admin = admin_of(arena)
+    refused = await start(arena, admin, "qwen-max, grok, llama-3-70b")
+    assert refused == (
+        "This server runs battles in threads, and I may not open threads here "
+        "(missing: Create Public Threads)."
+    )
+    arena.double.grant(arena.channel, THREADS)
+    await start(arena, admin, "qwen-max, grok, llama-3-70b")
+    place = await thread_of(arena)
+    await play_match(arena, place, 1, [(arena.alice, "🅱️")], admin)
+    assert len(arena.double.threads(arena.channel.id)) == 1  # no thread of its own per match
+    assert labels(arena, place)[0] == "Tournament #1: round 1, match 1"
+    assert labels(arena, arena.channel.id) == []  # every title card is in the thread
+    assert (await bot.store.battle(1)).thread_id is None
