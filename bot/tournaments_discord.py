@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.arena import Arena, BattleOutcome, BattleRequest, BattleSession
+from bot.arena import LOST_CHANNEL_REASON, Arena, BattleOutcome, BattleRequest, BattleSession
 from bot.engine.battle import Battle, Side
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, BattleState
 from bot.engine.splitting import escape_markdown
@@ -589,16 +589,23 @@ class TournamentSession:
 
     async def _play(self, match: StoredMatch) -> None:
         """Plays one match (or finds how its battle ended) and records who advances."""
-        result = None
-        if match.battle_id is not None:
-            outcome = await self._outcome_of(match.battle_id)
-            result = None if outcome is None else match_result(match.pairing, outcome)
+        outcome = None if match.battle_id is None else await self._outcome_of(match.battle_id)
+        result = None if outcome is None else match_result(match.pairing, outcome)
         while result is None:  # not played yet, or interrupted: play it (again)
             self.playing = match
             await _quietly(self._edit_bracket())
             outcome = await self._battle(match)
             result = match_result(match.pairing, outcome)
         self.playing = self.battle = None
+        assert outcome is not None
+        if outcome.stored.reason == LOST_CHANNEL_REASON:
+            # Its place is gone (a deleted thread, permissions taken away): every match left
+            # would end the same way, so the seeds would decide the rest. It ends here instead.
+            reason = f"ended: {LOST_CHANNEL_REASON}"
+            if await self.store.stop_tournament(self.id, reason):
+                channel = self._stage(self.stored.channel_id)
+                await _quietly(channel.post_notice(f"⏹️ Tournament #{self.id} {reason}."))
+            return
         if await self.store.decide_match(
             self.id, match.round, match.index, result.winner, result.votes, result.note
         ):

@@ -530,3 +530,21 @@ async def test_a_thread_the_channel_refuses_leaves_the_tournament_in_the_channel
     assert stored.thread_id is None
     assert any("could not open a thread" in n for n in world.channel().notices)
     assert isinstance(world.channel().card(stored.bracket_message_id), Card)
+
+
+async def test_a_tournament_whose_thread_is_lost_ends_instead_of_going_by_seed(world: World):
+    world.verses.held.add("m/bravo")
+    tournament_id = await world.start(FOUR[:3])
+    async with asyncio.timeout(PROMPTLY):
+        while not world.verses.requests:
+            await asyncio.sleep(0.01)
+    stored = await world.store.tournament(tournament_id)
+    world.stages.stage_for(stored.thread_id).refuse()  # the thread was deleted
+    world.verses.release.set()
+    stored = await world.finished(tournament_id)
+    assert stored.state is TournamentState.STOPPED
+    assert stored.reason == "ended: the bot lost permission to post in the channel"
+    assert stored.match(0, 0).winner is None and len(stored.rounds) == 1
+    assert world.channel().notices[-1] == (
+        "⏹️ Tournament #1 ended: the bot lost permission to post in the channel."
+    )
