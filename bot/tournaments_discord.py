@@ -42,6 +42,7 @@ from bot.store.tournaments import (
     StoredMatch,
     StoredTournament,
     TournamentState,
+    TournamentStore,
 )
 
 log = logging.getLogger(__name__)
@@ -386,7 +387,7 @@ class Tournaments:
     def __init__(
         self,
         arena: Arena,
-        store: Any,  # the Store with bot/store/tournaments.py's methods
+        store: TournamentStore,
         stages: TournamentStageFactory,
         *,
         retry_seconds: float = START_RETRY_SECONDS,

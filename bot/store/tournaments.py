@@ -12,7 +12,7 @@ import contextlib
 import enum
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.engine.tournament import Pairing, TournamentFormat
 
@@ -102,6 +102,53 @@ class StoredTournament:
 
     def match(self, round_number: int, index: int) -> StoredMatch:
         return self.rounds[round_number].matches[index]
+
+
+class TournamentStore(Protocol):
+    """What tournaments need from the store (SQLStore through TournamentQueries, and the memory
+    store of tests/fakes). Each method is one transaction."""
+
+    async def create_tournament(self, new: NewTournament, now: float) -> StoredTournament: ...
+
+    async def tournament(self, tournament_id: int) -> StoredTournament | None: ...
+
+    async def tournaments_in(
+        self, states: Collection[TournamentState], guild_id: int | None = None
+    ) -> list[StoredTournament]: ...
+
+    async def unannounced_champions(self) -> list[StoredTournament]: ...
+
+    async def public_tournament(self, tournament_id: int) -> StoredTournament | None: ...
+
+    async def set_tournament_announcement(self, tournament_id: int, message_id: int) -> None: ...
+
+    async def set_tournament_thread(self, tournament_id: int, thread_id: int) -> None: ...
+
+    async def set_bracket_message(self, tournament_id: int, message_id: int) -> None: ...
+
+    async def set_champion_announced(self, tournament_id: int) -> None: ...
+
+    async def plan_round(
+        self, tournament_id: int, number: int, bye: str | None, pairings: Sequence[Pairing]
+    ) -> bool: ...
+
+    async def set_match_battle(
+        self, tournament_id: int, round_number: int, index: int, battle_id: int
+    ) -> None: ...
+
+    async def decide_match(
+        self,
+        tournament_id: int,
+        round_number: int,
+        index: int,
+        winner: str,
+        votes: tuple[int, int] | None = None,
+        note: str | None = None,
+    ) -> bool: ...
+
+    async def finish_tournament(self, tournament_id: int, champion: str) -> bool: ...
+
+    async def stop_tournament(self, tournament_id: int, reason: str) -> bool: ...
 
 
 _TOURNAMENT_NAMES = (

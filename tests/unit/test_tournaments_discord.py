@@ -11,22 +11,28 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from bot.arena import Arena, BattleOutcome
+from bot.arena import Arena, BattleOutcome, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
-from bot.engine.tournament import TournamentFormat
+from bot.engine.tournament import RoundPlan, TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
 from bot.settings import Settings
-from bot.stages.base import Card
+from bot.stages.base import Card, StageError
 from bot.standings import StandingsService
 from bot.store import BattleState
-from bot.store.tournaments import NewTournament, StoredTournament, TournamentState
+from bot.store.tournaments import (
+    NewTournament,
+    StoredMatch,
+    StoredRound,
+    StoredTournament,
+    TournamentState,
+)
 from bot.tournaments_discord import (
     EMBED_FIELD_CHARS,
     EMBED_FIELDS,
@@ -212,28 +218,23 @@ def test_seeding_by_rating_puts_unrated_models_after_in_the_order_given():
 
 
 def _finished_tournament(models: Sequence[str], tournament_format: TournamentFormat):
-    """A tournament decided all the way in memory (side A always wins), for the bracket's size."""
-    from bot.store.tournaments import StoredMatch, StoredRound
-
+    """A tournament decided all the way in memory, side A winning every match 3–2 with a note
+    (the longest bracket lines), as next_step plans it; and its champion."""
     stored = StoredTournament(
         1, GUILD, CHANNEL, STARTER, tournament_format, tuple(models), 1, None, True,
         TournamentState.RUNNING, 0.0,
     )  # fmt: skip
-    while isinstance(step := next_step(stored), (StoredMatch,)) or not isinstance(step, str):
-        if isinstance(step, StoredMatch):
-            raise AssertionError("every planned match is decided at once")
+    step = next_step(stored)
+    while isinstance(step, RoundPlan):
         number = len(stored.rounds)
         matches = tuple(
             StoredMatch(number, p.index, p.side_a, p.side_b, number + 1, p.side_a, 3, 2, "a note")
             for p in step.pairings
         )
-        stored = StoredTournament(
-            **{
-                **{f: getattr(stored, f) for f in StoredTournament.__slots__},
-                "rounds": (*stored.rounds, StoredRound(number, step.bye, matches)),
-            }
-        )
-    return stored, step
+        stored = replace(stored, rounds=(*stored.rounds, StoredRound(number, step.bye, matches)))
+        step = next_step(stored)
+    assert isinstance(step, str)
+    return replace(stored, state=TournamentState.FINISHED, champion=step), step
 
 
 @pytest.mark.parametrize("tournament_format", list(TournamentFormat))
@@ -377,8 +378,6 @@ async def test_a_swiss_tournament_pairs_without_rematches_and_crowns_the_table_t
 async def test_seeding_by_the_servers_ratings(world: World):
     for winner, loser in [("m/delta", "m/alpha"), ("m/delta", "m/charlie")]:
         world.stages.crowd = crowd_for({winner: 2, loser: 1})
-        from bot.arena import BattleRequest
-
         session = await world.arena.start(
             BattleRequest(GUILD, 99, STARTER, "<@100>"), Battle(winner, loser, 1)
         )
@@ -520,8 +519,6 @@ async def test_without_a_thread_it_runs_in_the_channel(world: World):
 
 
 async def test_a_thread_the_channel_refuses_leaves_the_tournament_in_the_channel(world: World):
-    from bot.stages.base import StageError
-
     world.channel().fail(
         StageError("Missing Permissions", lost_access=True), kinds=[PostKind.THREAD]
     )
