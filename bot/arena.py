@@ -73,6 +73,8 @@ class BattleRequest:
     missing_permissions: tuple[str, ...] = ()
     # Whether the MCs may post through a channel webhook (the bot has Manage Webhooks).
     verses_by_webhook: bool = False
+    # Shown on the title card, e.g. "round 1, match 2" for a tournament's match.
+    label: str | None = None
     # Whether the judges' panel gives a verdict; None: as the server's `judges` setting says.
     judges: bool | None = None
 
@@ -179,7 +181,9 @@ class Arena:
         stage = self.stages.stage_for(
             request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
         )
-        session = BattleSession(self, stored, stage, rules, request.starter_mention, jury)
+        session = BattleSession(
+            self, stored, stage, rules, request.starter_mention, jury, label=request.label
+        )
         self.battles[stored.id] = session
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
@@ -386,8 +390,11 @@ class BattleSession:
         rules: ServerRules,
         starter_mention: str,
         jury: JudgePanel | None = None,
+        *,
+        label: str | None = None,
     ) -> None:
         self.arena = arena
+        self.label = label
         self.stored = stored
         self.guild_id = stored.guild_id
         self.starter_id = stored.starter_id
@@ -434,7 +441,7 @@ class BattleSession:
 
     async def _battle(self) -> None:
         battle = self.stored.battle
-        await self.stage.post_title_card(battle, self._starter_mention)
+        await self.stage.post_title_card(battle, self._starter_mention, label=self.label)
         if self.stage.place_id != self.stored.channel_id:
             self.place_id = self.stage.place_id
             await self.arena.store.set_thread(self.stored.id, self.place_id)

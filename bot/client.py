@@ -21,10 +21,18 @@ from bot.stages.discord import DiscordStageFactory
 from bot.stages.webhooks import AvatarUrls
 from bot.standings import StandingsService
 from bot.store import Store, open_store
+from bot.tournaments_discord import Tournaments
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.battle", "cogs.voting", "cogs.leaderboard", "cogs.settings", "cogs.stats")
+EXTENSIONS = (
+    "cogs.battle",
+    "cogs.voting",
+    "cogs.leaderboard",
+    "cogs.settings",
+    "cogs.stats",
+    "cogs.tournament",
+)
 GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
 
 
@@ -95,6 +103,7 @@ class RapBattleBot(commands.AutoShardedBot):
     store: Store
     standings: StandingsService
     arena: Arena
+    tournaments: Tournaments
 
     def __init__(self, settings: Settings, **client_options: Any) -> None:
         intents = discord.Intents.none()
@@ -124,18 +133,20 @@ class RapBattleBot(commands.AutoShardedBot):
 
             self.web = WebServer(self.settings, self.store, self.standings)
             await self.web.start()
+        stages = DiscordStageFactory(
+            self, AvatarUrls(self.settings.model_avatar_url, self.settings.public_url)
+        )
         self.arena = Arena(
             self.settings,
             self.store,
             self.llm,
             self.standings,
-            DiscordStageFactory(
-                self, AvatarUrls(self.settings.model_avatar_url, self.settings.public_url)
-            ),
+            stages,
             self.owns_guild,
             self.gateway_sessions.epoch,
             judges=Judges(self.llm, self.catalog.resolve, self.settings.judge_models),
         )
+        self.tournaments = Tournaments(self.arena, self.store, stages)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         dev_guild = self.settings.dev_guild_id
@@ -159,6 +170,7 @@ class RapBattleBot(commands.AutoShardedBot):
     async def _recover_when_ready(self) -> None:
         await self.wait_until_ready()  # Channels must be reachable to post notices.
         await self.arena.recover()
+        await self.tournaments.recover()  # after the arena's: their matches' battles are known
 
     async def on_ready(self) -> None:
         assert self.user is not None
@@ -172,6 +184,8 @@ class RapBattleBot(commands.AutoShardedBot):
         )
 
     async def close(self) -> None:
+        if hasattr(self, "tournaments"):  # first: no new match starts while battles end
+            await self.tournaments.shutdown()
         if hasattr(self, "arena"):
             await self.arena.shutdown()
         await super().close()

@@ -15,12 +15,14 @@ import pytest
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import ServerSettings
+from bot.engine.tournament import Pairing, TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.store import BattleState, NewBattle, open_store
 from bot.store.copy import copy_store, verify_copy
 from bot.store.migrations import MIGRATIONS
 from bot.store.sql import COPIED_TABLES, DestinationNotEmpty, SQLStore
+from bot.store.tournaments import NewTournament
 from tests.test_store import postgres_schema
 
 RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
@@ -90,6 +92,13 @@ async def populate(path: Path) -> None:
             NewBattle(1, 14, 104, Battle("m/a", "m/c", 2, "cats", True), sides_swapped=True), 11.0
         )
         await store.add_turn(running.id, 0, running.battle.turn(running.battle.plan()[0], "hi"))
+        # A tournament whose first match was that first battle.
+        tournament = await store.create_tournament(
+            NewTournament(1, 10, 100, TournamentFormat.SINGLE, ("m/a", "m/b", "m/c"), 1), 12.0
+        )
+        await store.plan_round(tournament.id, 0, "m/a", [Pairing(0, "m/b", "m/c")])
+        await store.set_match_battle(tournament.id, 0, 0, 2)
+        await store.decide_match(tournament.id, 0, 0, "m/b", (1, 1), "a draw")
         await store.save_server_settings(OPTED_OUT, ServerSettings(global_opt_out=True))
         await store.save_server_settings(
             3,
@@ -174,6 +183,10 @@ async def test_copy_db_from_sqlite_to_postgres_keeps_everything(tmp_path):
             last = max(row[0] for row in await source.table_rows("battles"))
             fresh = await copy.create_battle(NewBattle(1, 20, 105, Battle("m/a", "m/b")), 12.0)
             assert fresh.id == last + 1
+            seeds = ("m/a", "m/b", "m/c")
+            new = NewTournament(1, 10, 100, TournamentFormat.SWISS, seeds, 1, threaded=False)
+            assert (await copy.create_tournament(new, 13.0)).id == 2
+            assert (await copy.tournament(1)) == (await source.tournament(1))
             counts = await copy.row_counts()
         finally:
             await source.close()

@@ -7,6 +7,7 @@ them from a ``StageFactory`` and never imports a chat library.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.engine.battle import Battle, Side
@@ -33,7 +34,11 @@ class BattleStage(Stage, Protocol):
         """Where the battle goes on: the channel, or a thread opened from the title card."""
         ...
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None: ...
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, *, label: str | None = None
+    ) -> None:
+        """The battle's opening card; ``label`` says where it stands, e.g. in a tournament."""
+        ...
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
         """Posts the vote (with both reactions added) and returns its message id."""
@@ -66,6 +71,39 @@ class BattleStage(Stage, Protocol):
         """Posts the judges' verdict (after the vote closed, beside the results) beside the
         crowd's count, and returns its message id."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A titled board of text that a stage posts and may edit later, such as a tournament's
+    bracket: named fields in order, each a block of lines."""
+
+    title: str
+    description: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+class TournamentStage(Protocol):
+    """What a tournament shows besides its battles: cards it edits as it goes, a thread of its
+    own, notices. Failures raise StageError."""
+
+    async def post_card(self, card: Card) -> int:
+        """Posts the card and returns its message id."""
+        ...
+
+    async def edit_card(self, message_id: int, card: Card) -> None: ...
+
+    async def open_thread_from(self, message_id: int, name: str) -> int:
+        """Opens a public thread from one of this channel's messages; returns the thread's id."""
+        ...
+
+    async def post_notice(self, text: str) -> None: ...
+
+
+class TournamentStageFactory(Protocol):
+    def stage_for(
+        self, channel_id: int, *, webhook: bool = False, thread: bool = False
+    ) -> TournamentStage: ...
 
 
 class StageFactory(Protocol):

@@ -13,7 +13,7 @@ from bot.engine.server_settings import SETTINGS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.verdicts import Decision, Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
-from bot.stages.base import StageError
+from bot.stages.base import Card, StageError
 from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookVerses
 
 TITLE_COLOUR = discord.Colour.gold()
@@ -80,13 +80,18 @@ class DiscordStageFactory:
         verses = WebhookVerses(self._webhooks, self._avatars, channel_id) if webhook else None
         opener = self._open_thread if thread else None
         return DiscordStage(
-            self._client.get_partial_messageable(channel_id), verses=verses, open_thread=opener
+            self._client.get_partial_messageable(channel_id),
+            verses=verses,
+            open_thread=opener,
+            thread_opener=self._open_thread,
         )
 
     async def _open_thread(self, channel_id: int, message_id: int, name: str) -> discord.Thread:
         channel = self._client.get_channel(channel_id) or await self._client.fetch_channel(
             channel_id
         )
+        if isinstance(channel, discord.Thread):
+            return channel  # Threads don't nest: a battle in a tournament's thread stays there.
         assert isinstance(channel, discord.TextChannel)
         return await channel.get_partial_message(message_id).create_thread(
             name=name[:THREAD_NAME_LIMIT], auto_archive_duration=THREAD_ARCHIVE_MINUTES
@@ -106,10 +111,12 @@ class DiscordStage:
         *,
         verses: WebhookVerses | None = None,
         open_thread: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
+        thread_opener: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
     ) -> None:
         self.channel = channel
         self._verses = verses
         self._open_thread = open_thread
+        self._thread_opener = thread_opener or open_thread
         self._thread_id: int | None = None
 
     @property
@@ -149,9 +156,13 @@ class DiscordStage:
         # The channel shows the verse being read; a countdown would only add noise.
         yield
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, *, label: str | None = None
+    ) -> None:
         a, b = (escape_markdown(battle.stage_name(side)) for side in (Side.A, Side.B))
         embed = discord.Embed(title=f"🎤 {a} v {b}"[:256], colour=TITLE_COLOUR)
+        if label:
+            embed.set_author(name=label[:256])
         embed.add_field(name="Rounds", value=str(battle.rounds))
         if battle.topic:
             embed.add_field(name="Topic", value=battle.topic[:1024], inline=False)
@@ -234,6 +245,23 @@ class DiscordStage:
     async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
         return (await self._send(embed=verdict_embed(battle, verdict, crowd))).id
 
+    # Tournaments: cards edited as they go, and a thread of their own.
+
+    async def post_card(self, card: Card) -> int:
+        return (await self._send(embed=card_embed(card))).id
+
+    async def edit_card(self, message_id: int, card: Card) -> None:
+        partial = self.channel.get_partial_message(message_id)  # type: ignore[attr-defined]
+        with _as_stage_errors():
+            await partial.edit(embed=card_embed(card))
+
+    async def open_thread_from(self, message_id: int, name: str) -> int:
+        if self._thread_opener is None:
+            raise StageError("This stage cannot open threads.")
+        with _as_stage_errors():
+            thread = await self._thread_opener(self.channel.id, message_id, name)  # type: ignore[attr-defined]
+        return thread.id
+
 
 def verdict_embed(battle: Battle, verdict: Verdict, crowd: Tally | None) -> discord.Embed:
     """The judges' verdict as one embed within Discord's limits: the score, whether the judges
@@ -310,6 +338,16 @@ def _fair_shares(lengths: Sequence[int], budget: int, caps: Sequence[int]) -> li
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def card_embed(card: Card) -> discord.Embed:
+    """A card as an embed; the card's maker keeps it within Discord's limits."""
+    embed = discord.Embed(
+        title=card.title[:256], description=card.description[:4096] or None, colour=TITLE_COLOUR
+    )
+    for name, value in card.fields[:25]:
+        embed.add_field(name=name[:256], value=value[:1024] or "\u200b", inline=False)
+    return embed
 
 
 def results_title(battle: Battle, tally: Tally) -> str:

@@ -166,7 +166,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE server_settings ADD COLUMN judge_models TEXT;
     ALTER TABLE server_settings ADD COLUMN judge_recusal BOOLEAN NOT NULL DEFAULT FALSE;
     CREATE TABLE verdicts (
-        battle_id INTEGER PRIMARY KEY REFERENCES battles (id),
+        battle_id BIGINT PRIMARY KEY REFERENCES battles (id),
         state TEXT NOT NULL,
         message_id BIGINT,
         reason TEXT
@@ -203,6 +203,56 @@ MIGRATIONS: tuple[str, ...] = (
         battles INTEGER NOT NULL,
         votes INTEGER NOT NULL,
         PRIMARY KEY (guild_id, model)
+    );
+    """,
+    # 8 (tournaments in Discord): a tournament, its seeded roster, each round's bye and
+    # pairings, and each match's battle and winner, so that a restart goes on where it stood.
+    """
+    CREATE TABLE tournaments (
+        id {id_primary_key},
+        guild_id BIGINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        starter_id BIGINT NOT NULL,
+        tournament_format TEXT NOT NULL,
+        battle_rounds INTEGER NOT NULL,
+        judges BOOLEAN,
+        threaded BOOLEAN NOT NULL,
+        state TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        reason TEXT,
+        announcement_message_id BIGINT,
+        thread_id BIGINT,
+        bracket_message_id BIGINT,
+        champion TEXT,
+        champion_announced BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX tournaments_by_state ON tournaments (state, guild_id);
+    CREATE TABLE tournament_seeds (
+        tournament_id BIGINT NOT NULL REFERENCES tournaments (id),
+        seed INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        PRIMARY KEY (tournament_id, seed)
+    );
+    CREATE TABLE tournament_rounds (
+        tournament_id BIGINT NOT NULL REFERENCES tournaments (id),
+        round_number INTEGER NOT NULL,
+        bye TEXT,
+        PRIMARY KEY (tournament_id, round_number)
+    );
+    CREATE TABLE tournament_matches (
+        tournament_id BIGINT NOT NULL,
+        round_number INTEGER NOT NULL,
+        match_index INTEGER NOT NULL,
+        model_a TEXT NOT NULL,
+        model_b TEXT NOT NULL,
+        battle_id BIGINT REFERENCES battles (id),
+        winner TEXT,
+        votes_a INTEGER,
+        votes_b INTEGER,
+        note TEXT,
+        PRIMARY KEY (tournament_id, round_number, match_index),
+        FOREIGN KEY (tournament_id, round_number)
+            REFERENCES tournament_rounds (tournament_id, round_number)
     );
     """,
 )

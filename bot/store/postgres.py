@@ -80,10 +80,11 @@ class PostgresStore(SQLStore):
     async def _after_copy(self, db: _PostgresExecutor) -> None:
         # Copied rows carry their ids, which the identity sequence has not handed out: move it
         # past them, or the next battle would be given an id already taken.
-        await db.fetch(
-            "SELECT setval(pg_get_serial_sequence('battles', 'id'), COALESCE(MAX(id), 0) + 1,"
-            " false) FROM battles"
-        )
+        for table in ("battles", "tournaments"):
+            await db.fetch(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1,"
+                f" false) FROM {table}"
+            )
 
 
 class _PostgresExecutor:

@@ -21,6 +21,7 @@ from bot.engine.votes import Tally
 from bot.errors import UserError
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
 from bot.store.migrations import migration_scripts, statements
+from bot.store.tournaments import TOURNAMENT_BOOLEANS, TOURNAMENT_TABLES, TournamentQueries
 from bot.store.verdicts import VERDICT_BOOLEAN_COLUMNS, VERDICT_TABLES, VerdictQueries
 from bot.store.web_queries import WebQueries
 
@@ -74,10 +75,11 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "rating_versions": (("guild_id", "version"), "guild_id"),
     **VERDICT_TABLES,
+    **TOURNAMENT_TABLES,
 }
 # SQLite hands booleans back as 0 and 1; Postgres accepts only true booleans.
 _BOOLEAN_COLUMNS = frozenset(
-    {"blind", "sides_swapped"}
+    {"blind", "sides_swapped", *TOURNAMENT_BOOLEANS}
     | {setting.name for setting in SETTINGS if setting.kind is SettingKind.SWITCH}
     | VERDICT_BOOLEAN_COLUMNS
 )
@@ -99,7 +101,7 @@ class Executor(Protocol):
     async def fetch(self, sql: str, values: Sequence[Any] = ()) -> list[Row]: ...
 
 
-class SQLStore(WebQueries, VerdictQueries, ABC):
+class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
     """The Store, over any backend that can hand out an Executor. Each method is one transaction."""
 
     dialect: ClassVar[str]  # the key into migrations.DIALECT_TYPES

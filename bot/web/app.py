@@ -28,9 +28,12 @@ from markupsafe import Markup
 
 from bot.engine.battle import SYSTEM_SPEAKER, Battle, Side
 from bot.engine.leaderboard import Board, Standing
+from bot.engine.tournament import TableRow, TournamentFormat, swiss_table, tier_list
 from bot.engine.transcript import transcript_of
 from bot.store.base import BattleState
+from bot.store.tournaments import StoredTournament
 from bot.store.web_queries import WebBattle
+from bot.tournaments_discord import planned_rounds, swiss_history
 from bot.web import charts, links
 from bot.web.avatars import avatar_png
 from bot.web.data import ArenaData, BoardView, VersionedCache, battle_verdict
@@ -292,10 +295,13 @@ class ArenaSite:
         return guild_id
 
     async def tournament_page(self, request: web.Request) -> web.Response:
-        # Tournaments are not stored yet (issue 10); until they are, every id is unknown.
-        raise web.HTTPNotFound(
-            text="No tournament has that id. Tournaments appear here once the bot runs them."
-        )
+        tournament_id = _identifier(request.match_info["tournament_id"])
+        store = self.data.store
+        tournament = None if tournament_id is None else await store.public_tournament(tournament_id)
+        if tournament is None:
+            # As for battles: a private server's tournament answers as one that doesn't exist.
+            raise web.HTTPNotFound(text="No public tournament has that id.")
+        return _html(self.render("tournament.html", **tournament_view(tournament)))
 
     async def health(self, request: web.Request) -> web.Response:
         try:
@@ -604,6 +610,49 @@ def _iso(timestamp: float | None) -> str | None:
 
 def _drawn(chart: charts.Chart) -> tuple[str, str]:
     return chart.svg, json.dumps(chart.data, ensure_ascii=False)
+
+
+def tournament_view(tournament: StoredTournament) -> dict[str, Any]:
+    """What the tournament page shows: rounds with their matches (a battle linked once the match
+    is decided, when its battle has ended and is public), the tiers or the Swiss table. No
+    channel, thread or starter: those would name where and who."""
+    single = tournament.tournament_format is TournamentFormat.SINGLE
+    rounds = [
+        {
+            "number": played.number + 1,
+            "bye": played.bye,
+            "matches": [
+                {
+                    "index": match.index + 1,
+                    "side_a": match.side_a,
+                    "side_b": match.side_b,
+                    "winner": match.winner,
+                    "votes": None if match.votes_a is None else f"{match.votes_a}–{match.votes_b}",
+                    "note": match.note,
+                    "battle_id": match.battle_id if match.winner is not None else None,
+                }
+                for match in played.matches
+            ],
+        }
+        for played in tournament.rounds
+    ]
+    tiers: list[tuple[str, tuple[str, ...]]] = []
+    table: list[TableRow] = []
+    if single and tournament.champion is not None:
+        reached = [plan.contestants for plan in planned_rounds(tournament)]
+        tiers = tier_list([*reached, (tournament.champion,)])
+    elif not single:
+        decisions, byes = swiss_history(tournament)
+        table = swiss_table(tournament.seeds, decisions, byes) if decisions else []
+    return {
+        "title": f"Tournament {tournament.id}",
+        "tournament": tournament,
+        "kind": "Single elimination" if single else "Swiss",
+        "state": tournament.state.value,
+        "rounds": rounds,
+        "tiers": tiers,
+        "table": table,
+    }
 
 
 def _html(text: str) -> web.Response:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
 from bot.engine.battle import Side, Turn
@@ -21,10 +21,18 @@ from bot.engine.judge_stats import JudgeBallotRow
 from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
 from bot.engine.ratings import PairRecord
-from bot.engine.server_settings import GLOBAL_OPT_OUT, ServerSettings
+from bot.engine.server_settings import GLOBAL_OPT_OUT, PUBLIC_PAGE, ServerSettings
+from bot.engine.tournament import Pairing
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
+from bot.store.tournaments import (
+    NewTournament,
+    StoredMatch,
+    StoredRound,
+    StoredTournament,
+    TournamentState,
+)
 from bot.store.verdicts import VerdictState, VerdictStatus, judges_score_a
 
 
@@ -55,6 +63,8 @@ class MemoryTables:
     judge_ballots: dict[int, Verdict] = field(default_factory=dict)
     judge_pair_stats: dict[tuple[int, str, str], _PairStats] = field(default_factory=dict)
     judge_model_stats: dict[tuple[int, str], ModelRecord] = field(default_factory=dict)
+    tournaments: dict[int, StoredTournament] = field(default_factory=dict)
+    next_tournament_id: int = 1
 
 
 class MemoryStore:
@@ -401,6 +411,164 @@ class MemoryStore:
             ]
         return rows
 
+    # Tournaments (bot/store/tournaments.py)
+
+    async def create_tournament(self, new: NewTournament, now: float) -> StoredTournament:
+        await _round_trip()
+        with self._change() as tables:
+            stored = StoredTournament(
+                id=tables.next_tournament_id,
+                guild_id=new.guild_id,
+                channel_id=new.channel_id,
+                starter_id=new.starter_id,
+                tournament_format=new.tournament_format,
+                seeds=tuple(new.seeds),
+                battle_rounds=new.battle_rounds,
+                judges=new.judges,
+                threaded=new.threaded,
+                state=TournamentState.RUNNING,
+                created_at=now,
+            )
+            tables.tournaments[stored.id] = stored
+            tables.next_tournament_id += 1
+        return stored
+
+    async def tournament(self, tournament_id: int) -> StoredTournament | None:
+        await _round_trip()
+        return self._tables.tournaments.get(tournament_id)
+
+    async def tournaments_in(
+        self, states: Collection[TournamentState], guild_id: int | None = None
+    ) -> list[StoredTournament]:
+        await _round_trip()
+        return [
+            t
+            for _, t in sorted(self._tables.tournaments.items())
+            if t.state in states and (guild_id is None or t.guild_id == guild_id)
+        ]
+
+    async def unannounced_champions(self) -> list[StoredTournament]:
+        await _round_trip()
+        return [
+            t
+            for _, t in sorted(self._tables.tournaments.items())
+            if t.state is TournamentState.FINISHED and not t.champion_announced
+        ]
+
+    async def public_tournament(self, tournament_id: int) -> StoredTournament | None:
+        await _round_trip()
+        found = self._tables.tournaments.get(tournament_id)
+        if found is None:
+            return None
+        settings = self._tables.server_settings.get(found.guild_id)
+        return found if settings is not None and settings.chosen(PUBLIC_PAGE) else None
+
+    async def set_tournament_announcement(self, tournament_id: int, message_id: int) -> None:
+        await self._change_tournament(tournament_id, announcement_message_id=message_id)
+
+    async def set_tournament_thread(self, tournament_id: int, thread_id: int) -> None:
+        await self._change_tournament(tournament_id, thread_id=thread_id)
+
+    async def set_bracket_message(self, tournament_id: int, message_id: int) -> None:
+        await self._change_tournament(tournament_id, bracket_message_id=message_id)
+
+    async def set_champion_announced(self, tournament_id: int) -> None:
+        await self._change_tournament(tournament_id, champion_announced=True)
+
+    async def _change_tournament(self, tournament_id: int, **changes: object) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.tournaments.get(tournament_id)
+            if stored is not None:
+                tables.tournaments[tournament_id] = replace(stored, **changes)  # type: ignore[arg-type]
+
+    async def plan_round(
+        self, tournament_id: int, number: int, bye: str | None, pairings: Sequence[Pairing]
+    ) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.tournaments.get(tournament_id)
+            if stored is None:
+                raise IntegrityError(f"there is no tournament {tournament_id}")
+            if any(r.number == number for r in stored.rounds):
+                return False
+            matches = tuple(StoredMatch(number, p.index, p.side_a, p.side_b) for p in pairings)
+            rounds = tuple(sorted((*stored.rounds, StoredRound(number, bye, matches)), key=_number))
+            tables.tournaments[tournament_id] = replace(stored, rounds=rounds)
+        return True
+
+    async def set_match_battle(
+        self, tournament_id: int, round_number: int, index: int, battle_id: int
+    ) -> None:
+        await self._change_match(tournament_id, round_number, index, battle_id=battle_id)
+
+    async def decide_match(
+        self,
+        tournament_id: int,
+        round_number: int,
+        index: int,
+        winner: str,
+        votes: tuple[int, int] | None = None,
+        note: str | None = None,
+    ) -> bool:
+        votes_a, votes_b = votes if votes is not None else (None, None)
+        return await self._change_match(
+            tournament_id,
+            round_number,
+            index,
+            winner=winner,
+            votes_a=votes_a,
+            votes_b=votes_b,
+            note=note,
+        )
+
+    async def _change_match(
+        self, tournament_id: int, round_number: int, index: int, **changes: object
+    ) -> bool:
+        """Changes an undecided match (a winner only if it played in it), as the SQL does."""
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.tournaments.get(tournament_id)
+            if stored is None:
+                return False
+            rounds = list(stored.rounds)
+            for position, played in enumerate(rounds):
+                if played.number != round_number:
+                    continue
+                matches = list(played.matches)
+                for spot, match in enumerate(matches):
+                    winner = changes.get("winner", match.side_a)
+                    if (
+                        match.index != index
+                        or match.winner is not None
+                        or winner not in (match.side_a, match.side_b)
+                    ):
+                        continue
+                    matches[spot] = replace(match, **changes)  # type: ignore[arg-type]
+                    rounds[position] = replace(played, matches=tuple(matches))
+                    tables.tournaments[tournament_id] = replace(stored, rounds=tuple(rounds))
+                    return True
+            return False
+
+    async def finish_tournament(self, tournament_id: int, champion: str) -> bool:
+        return await self._end_tournament(
+            tournament_id, TournamentState.FINISHED, champion=champion
+        )
+
+    async def stop_tournament(self, tournament_id: int, reason: str) -> bool:
+        return await self._end_tournament(tournament_id, TournamentState.STOPPED, reason=reason)
+
+    async def _end_tournament(
+        self, tournament_id: int, state: TournamentState, **changes: object
+    ) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.tournaments.get(tournament_id)
+            if stored is None or stored.state is not TournamentState.RUNNING:
+                return False
+            tables.tournaments[tournament_id] = replace(stored, state=state, **changes)  # type: ignore[arg-type]
+            return True
+
     # Raw rows, for tests that need a store in a state no public method reaches.
 
     def insert_ballot(self, battle_id: int, user_id: int, side: Side) -> None:
@@ -408,6 +576,10 @@ class MemoryStore:
         with self._change() as tables:
             _require_battle(tables, battle_id)
             tables.ballots.setdefault(battle_id, {})[user_id] = side
+
+
+def _number(played: StoredRound) -> int:
+    return played.number
 
 
 async def _round_trip() -> None:

@@ -16,7 +16,7 @@ from bot.engine.leaderboard import RatingChange
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
-from bot.stages.base import StageError
+from bot.stages.base import Card, StageError
 
 
 @dataclass
@@ -64,6 +64,9 @@ class PostKind(enum.Enum):
     RESULTS = "results"
     NOTICE = "notice"
     VERDICT = "verdict"
+    CARD = "card"
+    CARD_EDIT = "card edit"
+    THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +94,21 @@ class RecordingBattleStage:
     server admin taking the bot's permissions away would.
     """
 
-    def __init__(self, channel_id: int, next_message_id: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        channel_id: int,
+        next_message_id: Callable[[], int],
+        crowd: Callable[[Battle], Mapping[Side, Sequence[Voter]]] | None = None,
+    ) -> None:
         self.channel_id = channel_id
+        # How the audience reacts on each vote, by battle, when next_vote_reactions is not set.
+        self.crowd = crowd
         self.posts: list[Post] = []
         self.refused: list[PostKind] = []  # what the channel would not show, in order
         self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
         # What the audience will have reacted on the next vote by the time it is counted.
         self.next_vote_reactions: dict[Side, list[Voter]] = {}
+        self.title_labels: list[str | None] = []  # each title card's label, in order
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -149,8 +160,11 @@ class RecordingBattleStage:
 
     # The BattleStage protocol
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, *, label: str | None = None
+    ) -> None:
         self._show(PostKind.TITLE_CARD, (battle, starter_mention))
+        self.title_labels.append(label)
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
         self._show(PostKind.VERSE, turn)
@@ -167,9 +181,10 @@ class RecordingBattleStage:
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
         message_id = self._show(PostKind.VOTE, (dict(emoji), closes_at), has_message=True)
-        self.reactions[message_id] = {
-            side: list(self.next_vote_reactions.get(side, ())) for side in Side
-        }
+        reactions = self.next_vote_reactions
+        if not reactions and self.crowd is not None:
+            reactions = dict(self.crowd(battle))
+        self.reactions[message_id] = {side: list(reactions.get(side, ())) for side in Side}
         self.next_vote_reactions = {}
         return message_id
 
@@ -204,6 +219,28 @@ class RecordingBattleStage:
     async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
         return self._show(PostKind.VERDICT, (verdict, crowd), has_message=True)
 
+    # The TournamentStage protocol
+
+    async def post_card(self, card: Card) -> int:
+        return self._show(PostKind.CARD, card, has_message=True)
+
+    async def edit_card(self, message_id: int, card: Card) -> None:
+        self._show(PostKind.CARD_EDIT, (message_id, card))
+
+    async def open_thread_from(self, message_id: int, name: str) -> int:
+        """A thread's id is its starter message's, as on Discord."""
+        self._show(PostKind.THREAD, (message_id, name))
+        return message_id
+
+    def card(self, message_id: int) -> Card:
+        """A card as it shows now: as posted, then as last edited."""
+        shown = [p.content for p in self.of_kind(PostKind.CARD) if p.message_id == message_id]
+        edits = [
+            card for mid, card in map(_edit, self.of_kind(PostKind.CARD_EDIT)) if mid == message_id
+        ]
+        assert shown, f"no card {message_id} here"
+        return (shown + edits)[-1]  # type: ignore[return-value]
+
     def _show(self, kind: PostKind, content: object, has_message: bool = False) -> int:
         """Records a post, or raises the failure the test asked for; returns its message id."""
         for failure in self._failures:
@@ -217,6 +254,10 @@ class RecordingBattleStage:
         return message_id
 
 
+def _edit(post: Post) -> tuple[int, Card]:
+    return post.content  # type: ignore[return-value]
+
+
 class FakeStageFactory:
     """One RecordingBattleStage per channel, kept, so that what a test tells a channel lasts;
     message ids are unique across channels, as Discord's are."""
@@ -224,12 +265,19 @@ class FakeStageFactory:
     def __init__(self) -> None:
         self.stages: dict[int, RecordingBattleStage] = {}
         self._message_ids = itertools.count(1000)
+        # How the audience reacts on every vote in every channel (None: nobody reacts).
+        self.crowd: Callable[[Battle], Mapping[Side, Sequence[Voter]]] | None = None
 
     def stage_for(
         self, channel_id: int, *, webhook: bool = False, thread: bool = False
     ) -> RecordingBattleStage:
         stage = self.stages.get(channel_id)
         if stage is None:
-            stage = RecordingBattleStage(channel_id, lambda: next(self._message_ids))
+            stage = RecordingBattleStage(
+                channel_id, lambda: next(self._message_ids), self._crowd_reaction
+            )
             self.stages[channel_id] = stage
         return stage
+
+    def _crowd_reaction(self, battle: Battle) -> Mapping[Side, Sequence[Voter]]:
+        return self.crowd(battle) if self.crowd is not None else {}

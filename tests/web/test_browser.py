@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestServer
 
 from bot.engine.leaderboard import Board
 from bot.web.app import create_app
-from tests.web.conftest import ALPHA, XSS_VERSE
+from tests.web.conftest import ALPHA, PUBLIC_GUILD, XSS_VERSE
+from tests.web.test_routes import add_tournament
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -179,4 +180,13 @@ async def test_a_model_page_draws_its_rating_over_time(browser, origin, data, sh
     assert await page.locator("h1.model-id").inner_text() == ALPHA
     assert await page.locator("#chart-history svg .mark").count() == len(points) > 3
     assert await page.locator("table.h2h tbody tr").count() == 3
+    watched.check_clean()
+
+
+async def test_a_tournament_page_in_a_browser(browser, origin, arena, shots):
+    tournament_id = await add_tournament(arena.store, PUBLIC_GUILD)
+    watched = await open_page(browser, origin, f"/tournaments/{tournament_id}", shots, "tournament")
+    page = watched.page
+    assert await page.locator("section.round").count() == 2
+    assert await page.locator("#tiers tbody tr").count() == 3
     watched.check_clean()

@@ -7,7 +7,9 @@ import re
 
 from bot.engine.battle import Battle
 from bot.engine.leaderboard import Board
+from bot.engine.tournament import Pairing, TournamentFormat
 from bot.engine.transcript import transcript_of
+from bot.store.tournaments import NewTournament
 from bot.web.app import CONTENT_SECURITY_POLICY
 from tests.web.conftest import (
     ALPHA,
@@ -16,7 +18,9 @@ from tests.web.conftest import (
     GAMMA,
     PRIVATE_GUILD,
     PRIVATE_ONLY,
+    PUBLIC_CHANNEL,
     PUBLIC_GUILD,
+    PUBLIC_STARTER,
     START,
     XSS_VERSE,
     add_battle,
@@ -221,10 +225,57 @@ async def test_server_pages_exist_only_for_public_servers(client, arena):
         assert (await client.get(path)).status == 404, path
 
 
-async def test_tournament_pages_say_there_are_none_yet(client):
-    response = await client.get("/tournaments/1")
-    assert response.status == 404
-    assert "Tournaments appear here once the bot runs them" in await response.text()
+async def add_tournament(store, guild, tournament_format=TournamentFormat.SINGLE, battles=()):
+    """Alpha, beta, gamma: alpha sits out, beta beats gamma, alpha beats beta in the final."""
+    stored = await store.create_tournament(
+        NewTournament(guild, 1, 2, tournament_format, (ALPHA, BETA, GAMMA), 1), START
+    )
+    first, final = (*battles, None, None)[:2]
+    await store.plan_round(stored.id, 0, ALPHA, [Pairing(0, BETA, GAMMA)])
+    if first is not None:
+        await store.set_match_battle(stored.id, 0, 0, first)
+    await store.decide_match(stored.id, 0, 0, BETA, (1, 1), f"A draw, 1–1: `{BETA}` advances.")
+    await store.plan_round(stored.id, 1, None, [Pairing(0, ALPHA, BETA)])
+    if final is not None:
+        await store.set_match_battle(stored.id, 1, 0, final)
+    await store.decide_match(stored.id, 1, 0, ALPHA, (3, 2))
+    await store.finish_tournament(stored.id, ALPHA)
+    return stored.id
+
+
+async def test_a_public_tournament_shows_its_bracket_with_links_and_tiers(client, arena):
+    store = arena.store
+    tournament_id = await add_tournament(
+        store, PUBLIC_GUILD, battles=(arena.public[1], arena.public[3])
+    )
+    response = await client.get(f"/tournaments/{tournament_id}")
+    assert response.status == 200
+    html = await response.text()
+    assert f"Tournament {tournament_id}: 3 models" in html and "Single elimination" in html
+    assert f'href="/battles/{arena.public[1]}"' in html
+    assert f'href="/battles/{arena.public[3]}"' in html
+    assert "advances without a battle" in html and "A draw, 1–1" in html
+    tiers = html[html.index('id="tiers"') :]
+    assert tiers.index(ALPHA) < tiers.index(BETA) < tiers.index(GAMMA)
+    assert ">SSS<" in tiers and ">SS<" in tiers and ">S<" in tiers
+    # Where and who stay private, even on a public server's page.
+    assert str(PUBLIC_STARTER) not in html and str(PUBLIC_CHANNEL) not in html
+
+
+async def test_a_swiss_tournament_shows_its_table(client, arena):
+    tournament_id = await add_tournament(arena.store, PUBLIC_GUILD, TournamentFormat.SWISS)
+    html = await (await client.get(f"/tournaments/{tournament_id}")).text()
+    assert "Swiss" in html and 'id="table"' in html and "sits out" in html
+    table = html[html.index('id="table"') :]
+    assert table.index(ALPHA) < table.index(GAMMA)
+
+
+async def test_tournament_pages_exist_only_for_public_servers(client, arena):
+    private = await add_tournament(arena.store, PRIVATE_GUILD)
+    for path in (f"/tournaments/{private}", "/tournaments/999", "/tournaments/abc"):
+        response = await client.get(path)
+        assert response.status == 404, path
+        assert "No public tournament has that id." in await response.text()
 
 
 async def test_unknown_paths_get_a_page_not_a_traceback(client):
