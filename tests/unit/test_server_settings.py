@@ -60,6 +60,8 @@ def test_every_setting_round_trips_through_its_column():
         global_opt_out=True,
         threads=True,
         public_page=True,
+        min_account_age_days=7,
+        clean=False,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
