@@ -14,10 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
-from bot.engine.votes import Tally
-# CLEAN_MODE_LINE lives with the prompts it ends; it is named here beside clean_mode_applies.
-from bot.engine.prompts import CLEAN_MODE_LINE as CLEAN_MODE_LINE
+from bot.engine.prompts import CLEAN_MODE_LINE as CLEAN_MODE_LINE  # beside clean_mode_applies
 from bot.engine.prompts import FIRST_ROUND_MESSAGE, system_prompt
+from bot.engine.votes import Tally
 
 # -- identity leaks in blind battles ---------------------------------------------------------
 
@@ -162,9 +161,7 @@ def without_fresh_accounts(tally: Tally, now: float, min_age_days: float) -> Cou
     from an account made for the occasion is known at once. With 0 days nothing is set aside.
     """
     kept = {
-        user: side
-        for user, side in tally.ballots.items()
-        if not is_fresh(user, now, min_age_days)
+        user: side for user, side in tally.ballots.items() if not is_fresh(user, now, min_age_days)
     }
     return CountedVotes(Tally(kept), tally.total - len(kept))
 

@@ -197,6 +197,8 @@ class DiscordStage:
         emoji: Mapping[Side, str],
         tally: Tally,
         changes: Sequence[RatingChange] = (),
+        *,
+        notes: Sequence[str] = (),
     ) -> int:
         embed = discord.Embed(title=results_title(battle, tally)[:256], colour=RESULT_COLOUR)
         embed.description = "\n".join(
@@ -216,6 +218,8 @@ class DiscordStage:
             embed.add_field(
                 name="Ratings", value="\n".join(change.line() for change in changes), inline=False
             )
+        if notes:
+            embed.add_field(name="House rules", value="\n".join(notes)[:1024], inline=False)
         return (await self._send(embed=embed)).id
 
     async def post_notice(self, text: str) -> None:

@@ -96,6 +96,7 @@ class RecordingBattleStage:
         self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
         # What the audience will have reacted on the next vote by the time it is counted.
         self.next_vote_reactions: dict[Side, list[Voter]] = {}
+        self.result_notes: list[tuple[str, ...]] = []  # each results post's house-rule notes
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -193,8 +194,12 @@ class RecordingBattleStage:
         emoji: Mapping[Side, str],
         tally: Tally,
         changes: Sequence[RatingChange] = (),
+        *,
+        notes: Sequence[str] = (),
     ) -> int:
-        return self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
+        message_id = self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
+        self.result_notes.append(tuple(notes))
+        return message_id
 
     async def post_notice(self, text: str) -> None:
         self._show(PostKind.NOTICE, text)
