@@ -9,7 +9,7 @@ import discord
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
-from bot.engine.server_settings import SETTINGS, ServerRules
+from bot.engine.server_settings import SETTINGS, THREADS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.stages.base import StageError
@@ -67,10 +67,17 @@ class DiscordStageFactory:
     def stage_for(
         self, channel_id: int, *, webhook: bool = False, thread: bool = False
     ) -> DiscordStage:
-        verses = WebhookVerses(self._webhooks, self._avatars, channel_id) if webhook else None
+        # A battle started inside a thread posts there, through its parent channel's webhook.
+        known = self._client.get_channel(channel_id)
+        in_thread = isinstance(known, discord.Thread)
+        hook_channel = known.parent_id if isinstance(known, discord.Thread) else channel_id
+        verses = WebhookVerses(self._webhooks, self._avatars, hook_channel) if webhook else None
         opener = self._open_thread if thread else None
         return DiscordStage(
-            self._client.get_partial_messageable(channel_id), verses=verses, open_thread=opener
+            self._client.get_partial_messageable(channel_id),
+            verses=verses,
+            open_thread=opener,
+            thread_id=channel_id if in_thread else None,
         )
 
     async def _open_thread(self, channel_id: int, message_id: int, name: str) -> discord.Thread:
@@ -96,11 +103,12 @@ class DiscordStage:
         *,
         verses: WebhookVerses | None = None,
         open_thread: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
+        thread_id: int | None = None,
     ) -> None:
         self.channel = channel
         self._verses = verses
         self._open_thread = open_thread
-        self._thread_id: int | None = None
+        self._thread_id = thread_id  # set when the stage is a thread, or once it opens one
 
     @property
     def place_id(self) -> int:
@@ -296,12 +304,47 @@ class PagedEmbed(discord.ui.View):
         self.next.disabled = self.page >= len(self.page_texts) - 1
 
 
-def settings_embed(rules: ServerRules, changed: Sequence[str] = ()) -> discord.Embed:
-    """The server's battle settings, marking the ones just changed."""
+def settings_embed(
+    rules: ServerRules,
+    changed: Sequence[str] = (),
+    here: Sequence[tuple[str, str]] = (),
+) -> discord.Embed:
+    """The server's battle settings, marking the ones just changed; ``here``: fields about the
+    channel the command was used in (see :func:`channel_fields`)."""
     embed = discord.Embed(title="⚙️ Battle settings", colour=VOTE_COLOUR)
     for setting in SETTINGS:
         mark = " ✏️" if setting.name in changed else ""
         embed.add_field(name=f"{setting.label}{mark}", value=setting.show(rules[setting]))
+    for name, value in here:
+        embed.add_field(name=name, value=value, inline=False)
     if changed:
         embed.set_footer(text="Changes apply from the next battle.")
     return embed
+
+
+def channel_fields(
+    permissions: discord.Permissions, rules: ServerRules
+) -> tuple[tuple[str, str], ...]:
+    """What /battle-settings says about the channel it is used in, from the bot's permissions
+    there: whether the MCs' verses go through a webhook, and whether threads can be opened."""
+    if permissions.manage_webhooks:
+        verses = "Through a webhook: each MC posts under its own name and face."
+    else:
+        verses = (
+            "As the bot's own messages. Give me **Manage Webhooks** in this channel "
+            "for each MC to post under its own name and face."
+        )
+    fields = [("Verses in this channel", verses)]
+    if rules[THREADS]:
+        missing = [
+            label for attribute, label in THREAD_PERMISSIONS if not getattr(permissions, attribute)
+        ]
+        fields.append(
+            (
+                "Threads in this channel",
+                f"I need {' and '.join(f'**{name}**' for name in missing)} here."
+                if missing
+                else "Each battle opens a public thread from its title card.",
+            )
+        )
+    return tuple(fields)
