@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 import discord
@@ -12,6 +14,7 @@ from bot.engine.leaderboard import RatingChange
 from bot.engine.server_settings import SETTINGS, THREADS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
+from bot.referee import cancel_and_wait
 from bot.stages.base import StageError
 from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookVerses
 
@@ -21,6 +24,11 @@ RESULT_COLOUR = discord.Colour.green()
 NO_CONTEST_COLOUR = discord.Colour.dark_grey()
 THREAD_NAME_LIMIT = 100
 THREAD_ARCHIVE_MINUTES = 1440
+# Typing shows only while a model really keeps the audience waiting: not for a wait shorter than
+# this (an indicator that flashes for a moment is noise, and each costs a request) ...
+TYPING_DELAY_SECONDS = 1.0
+# ... and not while the title card is still being read, which is what the audience does first.
+TITLE_CARD_READING_SECONDS = 3.0
 REQUIRED_PERMISSIONS = (
     ("view_channel", "View Channel"),
     ("send_messages", "Send Messages"),
@@ -109,6 +117,7 @@ class DiscordStage:
         self._verses = verses
         self._open_thread = open_thread
         self._thread_id = thread_id  # set when the stage is a thread, or once it opens one
+        self._title_card_at: float | None = None  # time.monotonic() when it was posted
 
     @property
     def place_id(self) -> int:
@@ -138,9 +147,22 @@ class DiscordStage:
     async def writing(
         self, battle: Battle, turn: Turn, progress: Callable[[], int]
     ) -> AsyncIterator[None]:
-        with _as_stage_errors():
-            async with self.channel.typing():
-                yield
+        """Typing, once the wait has lasted long enough to be one (see TYPING_DELAY_SECONDS)."""
+        delay = TYPING_DELAY_SECONDS
+        if self._title_card_at is not None:
+            reading_left = self._title_card_at + TITLE_CARD_READING_SECONDS - time.monotonic()
+            delay = max(delay, reading_left)
+        typing = asyncio.create_task(self._type_after(delay), name="typing")
+        try:
+            yield
+        finally:
+            # A refused typing request is no reason to stop: the post that follows says so.
+            await cancel_and_wait(typing)
+
+    async def _type_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self.channel.typing():
+            await asyncio.Event().wait()  # until the verse is written and this is cancelled
 
     @contextlib.asynccontextmanager
     async def pausing(self, battle: Battle, seconds: float) -> AsyncIterator[None]:
@@ -157,6 +179,7 @@ class DiscordStage:
         if battle.blind:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
         message = await self._send(embed=embed)
+        self._title_card_at = time.monotonic()
         if self._open_thread is not None:
             with _as_stage_errors():
                 name = f"🎤 {battle.stage_name(Side.A)} v {battle.stage_name(Side.B)}"
