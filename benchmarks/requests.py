@@ -208,7 +208,8 @@ async def tally(case: Case, bot: RapBattleBot, counts: Any, number: int) -> Meas
     for route, count in counts.bot.items():
         if route not in ONE_OFF_ROUTES:
             breakdown[ROUTE_NAMES.get(route, route)] += count
-    breakdown["webhook executes"] += counts.webhook_executes
+    if counts.webhook_executes:
+        breakdown["webhook executes"] += counts.webhook_executes
     counted = counts.total - one_off
     return Measured(case, minimum, counted, one_off, dict(breakdown))
 
