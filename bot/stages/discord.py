@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
@@ -16,7 +17,9 @@ from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.referee import cancel_and_wait
 from bot.stages.base import StageError
-from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookVerses
+from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookUnavailable, WebhookVerses
+
+log = logging.getLogger(__name__)
 
 TITLE_COLOUR = discord.Colour.gold()
 VOTE_COLOUR = discord.Colour.blurple()
@@ -130,11 +133,16 @@ class DiscordStage:
         for piece in verse_messages(name, turn.round, battle.rounds, turn.text):
             if not piece.strip():
                 continue  # Discord refuses blank messages; a blank stretch shows nothing.
-            if self._verses is None:
-                await self._send(piece)
-            else:
-                with _as_stage_errors():
-                    await self._verses.post(battle, turn.side, piece, self._thread_id)
+            if self._verses is not None:
+                try:
+                    with _as_stage_errors():
+                        await self._verses.post(battle, turn.side, piece, self._thread_id)
+                    continue
+                except WebhookUnavailable as error:
+                    # The battle goes on in the bot's own messages rather than failing.
+                    log.warning("Verses go as plain messages: no webhook (%s)", error)
+                    self._verses = None
+            await self._send(piece)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:
         await self._send(f"📣 **{turn.text}**")

@@ -59,6 +59,11 @@ class AvatarUrls:
         return None
 
 
+class WebhookUnavailable(Exception):
+    """The channel's webhook could not be found or made (the channel's 15 webhooks are taken,
+    the permission went away, a channel type without webhooks): post as the bot instead."""
+
+
 class ChannelWebhooks:
     """The bot's own webhook in each channel, looked up or created once and then reused."""
 
@@ -74,7 +79,10 @@ class ChannelWebhooks:
         async with self._locks.setdefault(channel_id, asyncio.Lock()):
             hook = self._hooks.get(channel_id)
             if hook is None:
-                hook = await self._find_or_create(channel_id)
+                try:
+                    hook = await self._find_or_create(channel_id)
+                except discord.HTTPException as error:
+                    raise WebhookUnavailable(str(error)) from error
                 self._hooks[channel_id] = hook
             return hook
 
@@ -87,7 +95,8 @@ class ChannelWebhooks:
         channel = self._client.get_channel(channel_id)
         if not isinstance(channel, discord.TextChannel):
             channel = await self._client.fetch_channel(channel_id)
-        assert isinstance(channel, discord.TextChannel)
+        if not isinstance(channel, discord.TextChannel):
+            raise WebhookUnavailable(f"channel {channel_id} is not a text channel")
         me = self._client.user
         for hook in await channel.webhooks():
             if (

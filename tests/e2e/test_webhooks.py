@@ -181,3 +181,16 @@ async def test_battle_settings_says_how_verses_are_posted_in_this_channel(arena:
     shown = await arena.double.invoke_command(owner, arena.channel, "battle-settings")
     text = embed_text((await shown.response())["data"])
     assert "Through a webhook" in text and "Manage Webhooks" not in text
+
+
+async def test_a_channel_full_of_webhooks_gets_plain_verses_and_the_battle_goes_on(arena: Arena):
+    arena.double.grant(arena.channel, Permission.MANAGE_WEBHOOKS)
+    for n in range(15):  # Discord's most per channel, none of them the bot's
+        arena.double.add_webhook(arena.channel, f"someone's {n}")
+    await arena.start_bot()
+    vote = await battle_to_vote(arena)
+    contents = [m["content"] for m in arena.bot_messages()[1:3]]
+    assert contents[0].startswith(verse_header(QWEN, 1, 1))
+    assert contents[1].startswith(verse_header(GROK, 1, 1))
+    assert arena.double.webhook_messages(arena.channel.id) == []
+    assert arena.bot_messages()[-1]["id"] == vote["id"]
