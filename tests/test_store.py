@@ -576,3 +576,20 @@ async def test_house_rule_settings_round_trip(store):
     assert (await store.server_settings(9)).chosen(CLEAN) is False
     await store.save_server_settings(9, ServerSettings(clean=True, min_account_age_days=0))
     assert await store.server_settings(9) == ServerSettings()
+
+
+async def test_the_web_arena_leaves_unrated_battles_out_of_its_ratings(database_url):
+    store = await open_store(database_url)
+    try:
+        created = await store.create_battle(
+            NewBattle(1, 10, 100, Battle("m/a", "m/b", 1, blind=True)), now=1.0
+        )
+        await store.set_unrated(created.id, "MC A said 'm/a'")
+        await store.open_voting(created.id, 57, 2.0, DEFAULT_EMOJI)
+        await store.close_voting(created.id, Tally({1: Side.A}), 3.0)
+        assert await store.head_to_head("m/a") == [] and await store.rated_span() is None
+        await close_one(store, 1, "m/a", "m/b", {1: Side.A})
+        [record] = await store.head_to_head("m/a")
+        assert record.battles == 1 and await store.rated_span() == (3.0, 3.0)
+    finally:
+        await store.close()
