@@ -7,6 +7,7 @@ knows nothing of Discord, and one channel's failure never reaches another channe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 
 from bot.bout import Bout
 from bot.engine.battle import Battle, Turn
+from bot.engine.house_rules import identity_leak_reason, set_aside_line, without_fresh_accounts
 from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import (
     COOLDOWN_SECONDS,
     JUDGES,
     MAX_BATTLES,
+    MIN_ACCOUNT_AGE_DAYS,
     PACE,
     ROUNDS,
     THREADS,
@@ -171,7 +174,7 @@ class Arena:
         jury = await self._jury(request, rules)
         swapped = battle.blind and self._rng.random() < 0.5
         if swapped:
-            battle = Battle(battle.model_b, battle.model_a, battle.rounds, battle.topic, True)
+            battle = dataclasses.replace(battle, model_a=battle.model_b, model_b=battle.model_a)
         stored = await self.store.create_battle(
             NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
             now=self.clock(),
@@ -450,6 +453,7 @@ class BattleSession:
         if bouted.verdict is not None and self.arena.verdicts is not None:
             self.arena.verdicts.judging(self.stored.id, bouted.verdict)
         if result.outcome is Outcome.COMPLETED:
+            await self._check_identity_leaks(result.turns)
             await self._open_vote()
         elif result.outcome is Outcome.NO_CONTEST:
             await self._end(BattleState.NO_CONTEST, result.reason)
@@ -464,6 +468,14 @@ class BattleSession:
         else:
             await self._end(BattleState.STOPPED, result.reason)
             await self.stage.post_notice(f"⏹️ Battle {result.reason}. No contest.")
+
+    async def _check_identity_leaks(self, turns: Sequence[Turn]) -> None:
+        """A blind battle whose verse named its own model or vendor is voted as usual, but its
+        votes are kept unrated (Arena's rule): the audience may have known who was who."""
+        verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
+        reason = identity_leak_reason(self.stored.battle, verses)
+        if reason is not None:
+            await self.arena.store.set_unrated(self.stored.id, reason)
 
     async def _open_vote(self) -> None:
         store = self.arena.store
@@ -546,16 +558,22 @@ class VoteSession:
                 await asyncio.wait_for(self._close_now.wait(), wait)
             except TimeoutError:
                 pass
-        final = await self.recount()
         battle, guild_id = self.stored.battle, self.stored.guild_id
+        min_age_days = (await self.arena.rules_for(guild_id))[MIN_ACCOUNT_AGE_DAYS]
+        # The fresh-account rule applies to the count however it was made (recount or live).
+        counted = without_fresh_accounts(await self.recount(), self.arena.clock(), min_age_days)
+        final = counted.tally
         standings = self.arena.standings
-        before = await standings.standings(guild_id) if final.total else []
-        if await self.arena.store.close_voting(self.stored.id, final, self.arena.clock()):
+        rated = final.total > 0 and self.stored.rated
+        before = await standings.standings(guild_id) if rated else []
+        if await self.arena.store.close_voting(
+            self.stored.id, final, self.arena.clock(), set_aside=counted.set_aside
+        ):
             changes = []
-            if final.total:
+            if rated:
                 after = await standings.standings(guild_id)
                 changes = rating_changes([battle.model_a, battle.model_b], before, after)
-            await self.post_results(final, changes)
+            await self.post_results(final, changes, counted.set_aside, min_age_days)
             await self.arena.conclude(self.stored, final)
 
     async def recount(self) -> Tally:
@@ -574,11 +592,22 @@ class VoteSession:
             )
             return self.live.current()
 
-    async def post_results(self, final: Tally, changes: Sequence[RatingChange] = ()) -> None:
-        """Posts the results; when the channel refuses, says so in the store and stops trying."""
+    async def post_results(
+        self,
+        final: Tally,
+        changes: Sequence[RatingChange] = (),
+        set_aside: int | None = None,
+        min_age_days: int | None = None,
+    ) -> None:
+        """Posts the results; when the channel refuses, says so in the store and stops trying.
+        ``set_aside``: votes the fresh-account rule left out (None: as the store kept it)."""
         try:
             message_id = await self.stage.post_results(
-                self.stored.battle, self.emoji, final, changes
+                self.stored.battle,
+                self.emoji,
+                final,
+                changes,
+                notes=self._notes(set_aside, min_age_days),
             )
         except StageError as error:
             log.warning(
@@ -594,6 +623,17 @@ class VoteSession:
                 )
             return
         await self.arena.store.set_results_message(self.stored.id, message_id)
+
+    def _notes(self, set_aside: int | None, min_age_days: int | None) -> tuple[str, ...]:
+        """What the results say about the house rules that touched this vote."""
+        notes = []
+        if self.stored.unrated_reason is not None:
+            notes.append(f"Not rated: {self.stored.unrated_reason}.")
+        if set_aside is None:
+            set_aside = self.stored.votes_set_aside
+        if set_aside:
+            notes.append(set_aside_line(set_aside, min_age_days or None))
+        return tuple(notes)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if self.stored.vote_message_id is not None:

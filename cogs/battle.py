@@ -10,7 +10,8 @@ from discord.ext import commands
 
 from bot.arena import BattleRequest
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
-from bot.engine.server_settings import BLIND_DEFAULT, ROUNDS, THREADS
+from bot.engine.house_rules import clean_mode_applies
+from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS
 from bot.errors import UserError
 from bot.stages.discord import missing_permissions
 
@@ -49,12 +50,17 @@ class BattleCog(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel is not None
         catalog, arena = self.bot.catalog, self.bot.arena
         rules = await arena.rules_for(interaction.guild_id)
+        if rules[THREADS] and isinstance(interaction.channel, discord.Thread):
+            raise UserError(
+                "Battles here open threads of their own: start one in a channel, not a thread."
+            )
         battle = Battle(
             await catalog.resolve(model_a),
             await catalog.resolve(model_b),
             rounds or rules[ROUNDS],
             normalize_topic(topic),
             rules[BLIND_DEFAULT] if blind is None else blind,
+            clean=clean_mode_applies(rules[CLEAN], age_restricted(interaction.channel)),
         )
         request = BattleRequest(
             guild_id=interaction.guild_id,
@@ -96,6 +102,14 @@ class BattleCog(commands.Cog):
             interaction.channel_id, user.id, user.display_name, may_manage
         )
         await interaction.response.send_message(message, ephemeral=True)
+
+
+def age_restricted(channel: object) -> bool:
+    """Whether a channel is age-restricted (NSFW); a thread follows its parent. A channel known
+    only by its id (a PartialMessageable) counts as not, which keeps clean mode on."""
+    if isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+        return channel.is_nsfw()
+    return False
 
 
 async def setup(bot: RapBattleBot) -> None:

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.engine.server_settings import SETTINGS, Setting, SettingKind
 from bot.errors import UserError
-from bot.stages.discord import settings_embed
+from bot.stages.discord import channel_fields, settings_embed
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -46,8 +46,9 @@ def settings_command(bot: RapBattleBot) -> app_commands.Command[Any, ..., None]:
         if changes:
             await bot.store.save_server_settings(interaction.guild_id, updated)
         rules = updated.apply_to(bot.arena.defaults)
+        here = channel_fields(interaction.app_permissions, rules)
         await interaction.response.send_message(
-            embed=settings_embed(rules, changed=sorted(changes)), ephemeral=True
+            embed=settings_embed(rules, changed=sorted(changes), here=here), ephemeral=True
         )
 
     interaction_parameter = inspect.Parameter(

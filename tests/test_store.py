@@ -24,7 +24,7 @@ from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, MOVES
 from bot.engine.pacing import Pace
 from bot.engine.ratings import collapse
-from bot.engine.server_settings import ServerSettings
+from bot.engine.server_settings import CLEAN, ServerSettings
 from bot.engine.tournament import TournamentFormat, elimination_round
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
@@ -764,3 +764,58 @@ async def test_only_public_servers_tournaments_are_public(store):
     assert await store.public_tournament(private.id) is None
     assert await store.public_tournament(unknown.id) is None
     assert await store.public_tournament(unknown.id + 1) is None
+
+
+async def test_a_blind_battle_that_leaked_keeps_its_votes_unrated(store):
+    created = await store.create_battle(
+        NewBattle(1, 10, 100, Battle("m/a", "m/b", 1, blind=True)), now=1.0
+    )
+    await store.set_unrated(created.id, "MC A said 'm'")
+    await store.open_voting(created.id, 55, 2.0, DEFAULT_EMOJI)
+    assert await store.close_voting(created.id, Tally({1: Side.A, 2: Side.A, 3: Side.B}), 3.0)
+    stored = await store.battle(created.id)
+    assert stored.unrated_reason == "MC A said 'm'" and not stored.rated
+    assert (stored.state, stored.votes_a, stored.votes_b) == (BattleState.CLOSED, 2, 1)
+    assert await store.ballots(created.id) == {1: Side.A, 2: Side.A, 3: Side.B}
+    assert await store.pair_records(1) == [] and await store.model_records(None) == {}
+    assert await store.ratings_version(1) == 0
+    # The next battle of the same pair is rated as usual.
+    await close_one(store, 1, "m/a", "m/b", {1: Side.B})
+    [pair] = await store.pair_records(1)
+    assert pair.battles == 1 and pair.score_a == 0
+
+
+async def test_votes_set_aside_at_the_count_are_kept_as_a_number(store):
+    created = await store.create_battle(NewBattle(1, 10, 100, Battle("m/a", "m/b", 1)), now=1.0)
+    assert (await store.battle(created.id)).votes_set_aside is None
+    await store.open_voting(created.id, 56, 2.0, DEFAULT_EMOJI)
+    assert await store.close_voting(created.id, Tally({1: Side.A}), 3.0, set_aside=4)
+    stored = await store.battle(created.id)
+    assert (stored.votes_a, stored.votes_b, stored.votes_set_aside) == (1, 0, 4)
+    assert stored.rated and (await store.pair_records(1))[0].battles == 1
+
+
+async def test_house_rule_settings_round_trip(store):
+    settings = ServerSettings(min_account_age_days=30, clean=False)
+    await store.save_server_settings(9, settings)
+    assert await store.server_settings(9) == settings
+    assert (await store.server_settings(9)).chosen(CLEAN) is False
+    await store.save_server_settings(9, ServerSettings(clean=True, min_account_age_days=0))
+    assert await store.server_settings(9) == ServerSettings()
+
+
+async def test_the_web_arena_leaves_unrated_battles_out_of_its_ratings(database_url):
+    store = await open_store(database_url)
+    try:
+        created = await store.create_battle(
+            NewBattle(1, 10, 100, Battle("m/a", "m/b", 1, blind=True)), now=1.0
+        )
+        await store.set_unrated(created.id, "MC A said 'm/a'")
+        await store.open_voting(created.id, 57, 2.0, DEFAULT_EMOJI)
+        await store.close_voting(created.id, Tally({1: Side.A}), 3.0)
+        assert await store.head_to_head("m/a") == [] and await store.rated_span() is None
+        await close_one(store, 1, "m/a", "m/b", {1: Side.A})
+        [record] = await store.head_to_head("m/a")
+        assert record.battles == 1 and await store.rated_span() == (3.0, 3.0)
+    finally:
+        await store.close()

@@ -60,6 +60,8 @@ class Battle:
     rounds: int = DEFAULT_ROUNDS
     topic: str | None = None
     blind: bool = False
+    # Clean mode: every model's system message asks it to keep the battle clean.
+    clean: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_ROUNDS <= self.rounds <= MAX_ROUNDS:

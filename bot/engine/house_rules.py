@@ -6,6 +6,7 @@ pricing, today's spend) and acts on the answer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import re
@@ -13,7 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
+from bot.engine.prompts import CLEAN_MODE_LINE as CLEAN_MODE_LINE  # beside clean_mode_applies
 from bot.engine.prompts import FIRST_ROUND_MESSAGE, system_prompt
+from bot.engine.votes import Tally
 
 # -- identity leaks in blind battles ---------------------------------------------------------
 
@@ -96,6 +99,30 @@ def sides_that_leaked(battle: Battle, verses: Iterable[tuple[Side, str]]) -> fro
     return frozenset(side for side, text in verses if leaks_identity(text, battle.model(side)))
 
 
+def identity_leak_reason(battle: Battle, verses: Iterable[tuple[Side, str]]) -> str | None:
+    """Why a blind battle's crowd votes are kept but not rated, or None when they are rated.
+
+    Only blind battles can leak: in an open one the names are on the title card anyway. The
+    reason names each side that gave itself away and the first names it said, as written.
+    """
+    if not battle.blind:
+        return None
+    said: dict[Side, list[str]] = {}
+    for side, text in verses:
+        for name in leaked_names(text, battle.model(side)):
+            names = said.setdefault(side, [])
+            if name.lower() not in (known.lower() for known in names):
+                names.append(name)
+    if not said:
+        return None
+    who = "; ".join(
+        f"{battle.stage_name(side)} said {', '.join(repr(name) for name in said[side][:3])}"
+        for side in (Side.A, Side.B)
+        if side in said
+    )
+    return f"a verse named its own model or vendor ({who}), so the blind vote is not rated"
+
+
 # -- fresh accounts --------------------------------------------------------------------------
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -116,6 +143,37 @@ def is_fresh(user_id: int, now: float, min_age_days: float) -> bool:
     if min_age_days <= 0:
         return False
     return now - account_created_at(user_id) < min_age_days * SECONDS_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class CountedVotes:
+    """A vote after the fresh-account rule: the ballots that count, and how many were set
+    aside because their accounts were younger than the server's minimum age."""
+
+    tally: Tally
+    set_aside: int = 0
+
+
+def without_fresh_accounts(tally: Tally, now: float, min_age_days: float) -> CountedVotes:
+    """The vote with ballots from accounts younger than ``min_age_days`` at ``now`` set aside.
+
+    The account's age comes from its id (a snowflake), so no lookup is needed and a vote cast
+    from an account made for the occasion is known at once. With 0 days nothing is set aside.
+    """
+    kept = {
+        user: side for user, side in tally.ballots.items() if not is_fresh(user, now, min_age_days)
+    }
+    return CountedVotes(Tally(kept), tally.total - len(kept))
+
+
+def set_aside_line(set_aside: int, min_age_days: float | None = None) -> str:
+    """What the results say about the votes the fresh-account rule set aside (the minimum age
+    is named when known)."""
+    votes = "1 vote was" if set_aside == 1 else f"{set_aside} votes were"
+    if min_age_days is None:
+        return f"{votes} set aside: they came from accounts younger than this server allows."
+    days = "1 day" if min_age_days == 1 else f"{min_age_days:g} days"
+    return f"{votes} set aside: this server counts votes from accounts at least {days} old."
 
 
 # -- cost ------------------------------------------------------------------------------------
@@ -191,11 +249,12 @@ class PromptSizes:
         judge_prompt: int = 0,
         judge_max_tokens: int = DEFAULT_JUDGE_MAX_TOKENS,
     ) -> PromptSizes:
-        """The sizes of the prompts :mod:`bot.engine.prompts` builds for this battle."""
-        extra = len(CLEAN_MODE_LINE) + 1 if clean else 0
+        """The sizes of the prompts :mod:`bot.engine.prompts` builds for this battle, with the
+        clean-mode line when ``clean``."""
+        battle = dataclasses.replace(battle, clean=clean)
         return cls(
-            system_a=len(system_prompt(battle, Side.A)) + extra,
-            system_b=len(system_prompt(battle, Side.B)) + extra,
+            system_a=len(system_prompt(battle, Side.A)),
+            system_b=len(system_prompt(battle, Side.B)),
             judge_prompt=judge_prompt,
             judge_max_tokens=judge_max_tokens,
         )
@@ -295,13 +354,6 @@ def check_daily_budget(
 
 
 # -- clean mode ------------------------------------------------------------------------------
-
-#: Appended to every model's system message while clean mode applies. It is a request to the
-#: model, not a filter: nothing checks the verses against it.
-CLEAN_MODE_LINE = (
-    "Keep it clean: no slurs, no sexual content, "
-    "and no attacks on real private people (public figures and your opponent are fair game)."
-)
 
 
 def clean_mode_applies(setting_on: bool, channel_is_age_restricted: bool) -> bool:

@@ -7,6 +7,12 @@ from collections.abc import Sequence
 from bot.engine.battle import Battle, Side, Turn
 
 FIRST_ROUND_MESSAGE = "You drew the first round. Open the battle with your first verse."
+#: Ends every model's system message in a clean-mode battle (the server setting ``clean``). It is
+#: a request to the model, not a filter: nothing checks the verses against it.
+CLEAN_MODE_LINE = (
+    "Keep it clean: no slurs, no sexual content, "
+    "and no attacks on real private people (public figures and your opponent are fair game)."
+)
 
 Message = dict[str, str]
 
@@ -22,6 +28,8 @@ def system_prompt(battle: Battle, side: Side) -> str:
     if battle.topic:
         # Quoted and labelled so that a topic reads as a subject, not as instructions.
         prompt += f' The topic of this battle, chosen by the audience: "{battle.topic}".'
+    if battle.clean:
+        prompt += " " + CLEAN_MODE_LINE
     return prompt
 
 

@@ -24,6 +24,7 @@ from bot.errors import InvalidBattle, UserError
 MAX_COOLDOWN_SECONDS = 24 * 60 * 60
 MAX_BATTLES_LIMIT = 20
 MAX_ALLOWED_MODELS = 100
+MAX_ACCOUNT_AGE_DAYS = 365
 EVERY_MODEL = "all"
 T = TypeVar("T")
 _CUSTOM_EMOJI = re.compile(r"^<a?:[A-Za-z0-9_]{2,32}:[0-9]{15,21}>$")
@@ -275,6 +276,25 @@ JUDGE_RECUSAL = Setting[bool](
     False,
     _yes_no,
 )
+MIN_ACCOUNT_AGE_DAYS = Setting[int](
+    "min_account_age_days",
+    "Voters' minimum account age",
+    "Votes count only from Discord accounts at least this many days old (0: any)",
+    SettingKind.WHOLE_NUMBER,
+    0,
+    lambda days: "any account" if not days else f"{days} day{'s' if days != 1 else ''}",
+    0,
+    MAX_ACCOUNT_AGE_DAYS,
+    f"The minimum account age must be between 0 and {MAX_ACCOUNT_AGE_DAYS} days.",
+)
+CLEAN = Setting[bool](
+    "clean",
+    "Clean mode",
+    "Ask the models for no slurs, sexual content or attacks on private people (off: NSFW only)",
+    SettingKind.SWITCH,
+    True,
+    lambda on: "on" if on else "off in age-restricted channels",
+)
 
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -293,6 +313,8 @@ SETTINGS: tuple[Setting[Any], ...] = (
     JUDGES,
     JUDGE_MODELS,
     JUDGE_RECUSAL,
+    MIN_ACCOUNT_AGE_DAYS,
+    CLEAN,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

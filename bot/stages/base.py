@@ -61,8 +61,11 @@ class BattleStage(Stage, Protocol):
         emoji: Mapping[Side, str],
         tally: Tally,
         changes: Sequence[RatingChange] = (),
+        *,
+        notes: Sequence[str] = (),
     ) -> int:
-        """Posts the results and returns their message id."""
+        """Posts the results and returns their message id. ``notes``: what the house rules did
+        to this vote (not rated and why, votes set aside and why), one line each."""
         ...
 
     async def post_notice(self, text: str) -> None: ...

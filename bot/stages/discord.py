@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 import discord
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
-from bot.engine.server_settings import SETTINGS, ServerRules
+from bot.engine.server_settings import SETTINGS, THREADS, ServerRules
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.verdicts import Decision, Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
+from bot.referee import cancel_and_wait
 from bot.stages.base import Card, StageError
-from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookVerses
+from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookUnavailable, WebhookVerses
+
+log = logging.getLogger(__name__)
 
 TITLE_COLOUR = discord.Colour.gold()
 VOTE_COLOUR = discord.Colour.blurple()
@@ -31,6 +37,11 @@ FIELD_VALUE_LIMIT = 1024
 EMBED_TOTAL_LIMIT = 6000
 THREAD_NAME_LIMIT = 100
 THREAD_ARCHIVE_MINUTES = 1440
+# Typing shows only while a model really keeps the audience waiting: not for a wait shorter than
+# this (an indicator that flashes for a moment is noise, and each costs a request) ...
+TYPING_DELAY_SECONDS = 1.0
+# ... and not while the title card is still being read, which is what the audience does first.
+TITLE_CARD_READING_SECONDS = 3.0
 REQUIRED_PERMISSIONS = (
     ("view_channel", "View Channel"),
     ("send_messages", "Send Messages"),
@@ -77,13 +88,18 @@ class DiscordStageFactory:
     def stage_for(
         self, channel_id: int, *, webhook: bool = False, thread: bool = False
     ) -> DiscordStage:
-        verses = WebhookVerses(self._webhooks, self._avatars, channel_id) if webhook else None
+        # A battle started inside a thread posts there, through its parent channel's webhook.
+        known = self._client.get_channel(channel_id)
+        in_thread = isinstance(known, discord.Thread)
+        hook_channel = known.parent_id if isinstance(known, discord.Thread) else channel_id
+        verses = WebhookVerses(self._webhooks, self._avatars, hook_channel) if webhook else None
         opener = self._open_thread if thread else None
         return DiscordStage(
             self._client.get_partial_messageable(channel_id),
             verses=verses,
             open_thread=opener,
             thread_opener=self._open_thread,
+            thread_id=channel_id if in_thread else None,
         )
 
     async def _open_thread(self, channel_id: int, message_id: int, name: str) -> discord.Thread:
@@ -112,12 +128,14 @@ class DiscordStage:
         verses: WebhookVerses | None = None,
         open_thread: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
         thread_opener: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
+        thread_id: int | None = None,
     ) -> None:
         self.channel = channel
         self._verses = verses
         self._open_thread = open_thread
         self._thread_opener = thread_opener or open_thread
-        self._thread_id: int | None = None
+        self._thread_id = thread_id  # set when the stage is a thread, or once it opens one
+        self._title_card_at: float | None = None  # time.monotonic() when it was posted
 
     @property
     def place_id(self) -> int:
@@ -130,11 +148,16 @@ class DiscordStage:
         for piece in verse_messages(name, turn.round, battle.rounds, turn.text):
             if not piece.strip():
                 continue  # Discord refuses blank messages; a blank stretch shows nothing.
-            if self._verses is None:
-                await self._send(piece)
-            else:
-                with _as_stage_errors():
-                    await self._verses.post(battle, turn.side, piece, self._thread_id)
+            if self._verses is not None:
+                try:
+                    with _as_stage_errors():
+                        await self._verses.post(battle, turn.side, piece, self._thread_id)
+                    continue
+                except WebhookUnavailable as error:
+                    # The battle goes on in the bot's own messages rather than failing.
+                    log.warning("Verses go as plain messages: no webhook (%s)", error)
+                    self._verses = None
+            await self._send(piece)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:
         await self._send(f"📣 **{turn.text}**")
@@ -147,9 +170,22 @@ class DiscordStage:
     async def writing(
         self, battle: Battle, turn: Turn, progress: Callable[[], int]
     ) -> AsyncIterator[None]:
-        with _as_stage_errors():
-            async with self.channel.typing():
-                yield
+        """Typing, once the wait has lasted long enough to be one (see TYPING_DELAY_SECONDS)."""
+        delay = TYPING_DELAY_SECONDS
+        if self._title_card_at is not None:
+            reading_left = self._title_card_at + TITLE_CARD_READING_SECONDS - time.monotonic()
+            delay = max(delay, reading_left)
+        typing = asyncio.create_task(self._type_after(delay), name="typing")
+        try:
+            yield
+        finally:
+            # A refused typing request is no reason to stop: the post that follows says so.
+            await cancel_and_wait(typing)
+
+    async def _type_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self.channel.typing():
+            await asyncio.Event().wait()  # until the verse is written and this is cancelled
 
     @contextlib.asynccontextmanager
     async def pausing(self, battle: Battle, seconds: float) -> AsyncIterator[None]:
@@ -170,6 +206,7 @@ class DiscordStage:
         if battle.blind:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
         message = await self._send(embed=embed)
+        self._title_card_at = time.monotonic()
         if self._open_thread is not None:
             with _as_stage_errors():
                 name = f"🎤 {battle.stage_name(Side.A)} v {battle.stage_name(Side.B)}"
@@ -218,6 +255,8 @@ class DiscordStage:
         emoji: Mapping[Side, str],
         tally: Tally,
         changes: Sequence[RatingChange] = (),
+        *,
+        notes: Sequence[str] = (),
     ) -> int:
         embed = discord.Embed(title=results_title(battle, tally)[:256], colour=RESULT_COLOUR)
         embed.description = "\n".join(
@@ -237,6 +276,8 @@ class DiscordStage:
             embed.add_field(
                 name="Ratings", value="\n".join(change.line() for change in changes), inline=False
             )
+        if notes:
+            embed.add_field(name="House rules", value="\n".join(notes)[:1024], inline=False)
         return (await self._send(embed=embed)).id
 
     async def post_notice(self, text: str) -> None:
@@ -420,12 +461,47 @@ class PagedEmbed(discord.ui.View):
         self.next.disabled = self.page >= len(self.page_texts) - 1
 
 
-def settings_embed(rules: ServerRules, changed: Sequence[str] = ()) -> discord.Embed:
-    """The server's battle settings, marking the ones just changed."""
+def settings_embed(
+    rules: ServerRules,
+    changed: Sequence[str] = (),
+    here: Sequence[tuple[str, str]] = (),
+) -> discord.Embed:
+    """The server's battle settings, marking the ones just changed; ``here``: fields about the
+    channel the command was used in (see :func:`channel_fields`)."""
     embed = discord.Embed(title="⚙️ Battle settings", colour=VOTE_COLOUR)
     for setting in SETTINGS:
         mark = " ✏️" if setting.name in changed else ""
         embed.add_field(name=f"{setting.label}{mark}", value=setting.show(rules[setting]))
+    for name, value in here:
+        embed.add_field(name=name, value=value, inline=False)
     if changed:
         embed.set_footer(text="Changes apply from the next battle.")
     return embed
+
+
+def channel_fields(
+    permissions: discord.Permissions, rules: ServerRules
+) -> tuple[tuple[str, str], ...]:
+    """What /battle-settings says about the channel it is used in, from the bot's permissions
+    there: whether the MCs' verses go through a webhook, and whether threads can be opened."""
+    if permissions.manage_webhooks:
+        verses = "Through a webhook: each MC posts under its own name and face."
+    else:
+        verses = (
+            "As the bot's own messages. Give me **Manage Webhooks** in this channel "
+            "for each MC to post under its own name and face."
+        )
+    fields = [("Verses in this channel", verses)]
+    if rules[THREADS]:
+        missing = [
+            label for attribute, label in THREAD_PERMISSIONS if not getattr(permissions, attribute)
+        ]
+        fields.append(
+            (
+                "Threads in this channel",
+                f"I need {' and '.join(f'**{name}**' for name in missing)} here."
+                if missing
+                else "Each battle opens a public thread from its title card.",
+            )
+        )
+    return tuple(fields)

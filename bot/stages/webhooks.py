@@ -14,6 +14,7 @@ from urllib.parse import quote
 import discord
 
 from bot.engine.battle import BLIND_NAMES, Battle, Side
+from bot.web.links import absolute, avatar_path
 
 WEBHOOK_NAME = "rapbattle"
 WEBHOOK_USERNAME_LIMIT = 80
@@ -45,16 +46,22 @@ class AvatarUrls:
 
     def for_side(self, battle: Battle, side: Side) -> str | None:
         if battle.blind:
-            # The same two neutral faces in every blind battle, so they reveal nothing.
+            # The same two neutral faces in every blind battle (the web arena draws them), so
+            # they reveal nothing; a template's faces would name the vendor.
             name = BLIND_NAMES[0] if side is Side.A else BLIND_NAMES[1]
-            return f"{self._public_url}/avatars/{quote(name)}.png" if self._public_url else None
+            return absolute(self._public_url, avatar_path(name)) if self._public_url else None
         model = battle.model(side)
         if self._template:
-            vendor = model.split("/", 1)[0] if "/" in model else model
+            vendor = model.split("/", 1)[0]
             return self._template.format(vendor=quote(vendor, safe=""), model=quote(model, safe=""))
         if self._public_url:
-            return f"{self._public_url}/avatars/{quote(model, safe='/')}.png"
+            return absolute(self._public_url, avatar_path(model))
         return None
+
+
+class WebhookUnavailable(Exception):
+    """The channel's webhook could not be found or made (the channel's 15 webhooks are taken,
+    the permission went away, a channel type without webhooks): post as the bot instead."""
 
 
 class ChannelWebhooks:
@@ -72,7 +79,10 @@ class ChannelWebhooks:
         async with self._locks.setdefault(channel_id, asyncio.Lock()):
             hook = self._hooks.get(channel_id)
             if hook is None:
-                hook = await self._find_or_create(channel_id)
+                try:
+                    hook = await self._find_or_create(channel_id)
+                except discord.HTTPException as error:
+                    raise WebhookUnavailable(str(error)) from error
                 self._hooks[channel_id] = hook
             return hook
 
@@ -85,7 +95,8 @@ class ChannelWebhooks:
         channel = self._client.get_channel(channel_id)
         if not isinstance(channel, discord.TextChannel):
             channel = await self._client.fetch_channel(channel_id)
-        assert isinstance(channel, discord.TextChannel)
+        if not isinstance(channel, discord.TextChannel):
+            raise WebhookUnavailable(f"channel {channel_id} is not a text channel")
         me = self._client.user
         for hook in await channel.webhooks():
             if (

@@ -55,6 +55,14 @@ class StoredBattle:
     votes_b: int | None = None
     results_message_id: int | None = None
     thread_id: int | None = None  # the battle's own thread, when it went on in one
+    # Why its crowd votes are kept but not rated (a blind battle whose verse named its model).
+    unrated_reason: str | None = None
+    # Votes left out of the count by the fresh-account rule, once the vote closed.
+    votes_set_aside: int | None = None
+
+    @property
+    def rated(self) -> bool:
+        return self.unrated_reason is None
 
     @property
     def place_id(self) -> int:
@@ -83,8 +91,16 @@ class Store(VerdictStore, Protocol):
         self, battle_id: int, message_id: int, closes_at: float, emoji: Mapping[Side, str]
     ) -> bool: ...
 
-    async def close_voting(self, battle_id: int, tally: Tally, now: float) -> bool:
-        """Records the ballots and closes the vote, once: False if it was already closed."""
+    async def close_voting(
+        self, battle_id: int, tally: Tally, now: float, *, set_aside: int = 0
+    ) -> bool:
+        """Records the ballots and closes the vote, once: False if it was already closed.
+        ``set_aside``: votes the fresh-account rule left out of ``tally``. A battle marked
+        unrated keeps its ballots and counts but feeds no rating aggregates."""
+        ...
+
+    async def set_unrated(self, battle_id: int, reason: str) -> None:
+        """The battle's crowd votes will be kept but not rated, for ``reason``."""
         ...
 
     async def set_results_message(self, battle_id: int, message_id: int) -> None: ...

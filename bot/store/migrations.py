@@ -255,6 +255,15 @@ MIGRATIONS: tuple[str, ...] = (
             REFERENCES tournament_rounds (tournament_id, round_number)
     );
     """,
+    # 9 (house rules): blind battles whose verses gave a model away keep their votes unrated
+    # (why, when so); how many votes the fresh-account rule set aside at the count; the
+    # server's minimum account age for voters; and clean mode (on unless turned off).
+    """
+    ALTER TABLE battles ADD COLUMN unrated_reason TEXT;
+    ALTER TABLE battles ADD COLUMN votes_set_aside INTEGER;
+    ALTER TABLE server_settings ADD COLUMN min_account_age_days INTEGER;
+    ALTER TABLE server_settings ADD COLUMN clean BOOLEAN NOT NULL DEFAULT TRUE;
+    """,
 )
 
 

@@ -49,6 +49,8 @@ _BATTLE_NAMES = (
     "votes_b",
     "results_message_id",
     "thread_id",
+    "unrated_reason",
+    "votes_set_aside",
 )
 _BATTLE_COLUMNS = ", ".join(_BATTLE_NAMES)
 _SETTINGS_NAMES = tuple(setting.name for setting in SETTINGS)
@@ -258,19 +260,22 @@ class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
             (message_id, closes_at, emoji[Side.A], emoji[Side.B]),
         )
 
-    async def close_voting(self, battle_id: int, tally: Tally, now: float) -> bool:
+    async def close_voting(
+        self, battle_id: int, tally: Tally, now: float, *, set_aside: int = 0
+    ) -> bool:
         check_move(BattleState.VOTING, BattleState.CLOSED)
         async with self._change() as db:
             # Conditional on the state, so of two closers only one changes the row: on Postgres
             # the second waits for the first's row lock, then sees the state already moved.
             changed = await db.execute(
-                "UPDATE battles SET state = ?, votes_a = ?, votes_b = ?, closed_at = ?"
-                " WHERE id = ? AND state = ?",
+                "UPDATE battles SET state = ?, votes_a = ?, votes_b = ?, closed_at = ?,"
+                " votes_set_aside = ? WHERE id = ? AND state = ?",
                 (
                     BattleState.CLOSED.value,
                     tally.votes(Side.A),
                     tally.votes(Side.B),
                     now,
+                    set_aside,
                     battle_id,
                     BattleState.VOTING.value,
                 ),
@@ -294,6 +299,12 @@ class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
         async with self._change() as db:
             await db.execute(
                 "UPDATE battles SET thread_id = ? WHERE id = ?", (thread_id, battle_id)
+            )
+
+    async def set_unrated(self, battle_id: int, reason: str) -> None:
+        async with self._change() as db:
+            await db.execute(
+                "UPDATE battles SET unrated_reason = ? WHERE id = ?", (reason, battle_id)
             )
 
     async def results_undeliverable(self, battle_id: int, reason: str) -> None:
@@ -485,11 +496,12 @@ async def _add_to_aggregates(db: Executor, battle_id: int, tally: Tally) -> None
     """Rated battles feed the pair and model aggregates, inside the closing transaction."""
     score_a = tally.score_a()
     rows = await db.fetch(
-        "SELECT guild_id, model_a, model_b FROM battles WHERE id = ?", (battle_id,)
+        "SELECT guild_id, model_a, model_b, unrated_reason FROM battles WHERE id = ?",
+        (battle_id,),
     )
-    guild_id, model_a, model_b = rows[0]
-    if score_a is None or model_a == model_b:
-        return  # No votes, or a model against itself: recorded, not rated.
+    guild_id, model_a, model_b, unrated_reason = rows[0]
+    if score_a is None or model_a == model_b or unrated_reason is not None:
+        return  # No votes, a model against itself, or a blind battle that leaked: not rated.
     first, second, first_score = (
         (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
     )
@@ -556,6 +568,8 @@ def _stored_battle(row: Row) -> StoredBattle:
         votes_b,
         results_message_id,
         thread_id,
+        unrated_reason,
+        votes_set_aside,
     ) = row
     return StoredBattle(
         id=battle_id,
@@ -574,4 +588,6 @@ def _stored_battle(row: Row) -> StoredBattle:
         votes_b=votes_b,
         results_message_id=results_message_id,
         thread_id=thread_id,
+        unrated_reason=unrated_reason,
+        votes_set_aside=votes_set_aside,
     )

@@ -28,7 +28,10 @@ _VISIBLE = (
 # Counted on the global board: every server that has not opted out of it.
 _GLOBAL = "COALESCE(s.global_opt_out, FALSE) = FALSE"
 # A closed battle with votes between two different models: what the ratings are fitted from.
-_RATED = "b.state = 'closed' AND b.votes_a + b.votes_b > 0 AND b.model_a <> b.model_b"
+_RATED = (
+    "b.state = 'closed' AND b.votes_a + b.votes_b > 0 AND b.model_a <> b.model_b"
+    " AND b.unrated_reason IS NULL"  # a blind battle whose verse named its model: not rated
+)
 _WEB_BATTLE_COLUMNS = (
     "b.id, b.guild_id, b.model_a, b.model_b, b.rounds, b.topic, b.blind, b.state, b.reason,"
     " b.created_at, b.closed_at, b.votes_a, b.votes_b"

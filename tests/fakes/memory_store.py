@@ -138,7 +138,9 @@ class MemoryStore:
             emoji={Side.A: emoji[Side.A], Side.B: emoji[Side.B]},
         )
 
-    async def close_voting(self, battle_id: int, tally: Tally, now: float) -> bool:
+    async def close_voting(
+        self, battle_id: int, tally: Tally, now: float, *, set_aside: int = 0
+    ) -> bool:
         check_move(BattleState.VOTING, BattleState.CLOSED)
         await _round_trip()
         with self._change() as tables:
@@ -150,6 +152,7 @@ class MemoryStore:
                 state=BattleState.CLOSED,
                 votes_a=tally.votes(Side.A),
                 votes_b=tally.votes(Side.B),
+                votes_set_aside=set_aside,
             )
             tables.closed_at[battle_id] = now
             ballots = tables.ballots.setdefault(battle_id, {})
@@ -173,6 +176,13 @@ class MemoryStore:
             stored = tables.battles.get(battle_id)
             if stored is not None:
                 tables.battles[battle_id] = replace(stored, thread_id=thread_id)
+
+    async def set_unrated(self, battle_id: int, reason: str) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            stored = tables.battles.get(battle_id)
+            if stored is not None:
+                tables.battles[battle_id] = replace(stored, unrated_reason=reason)
 
     async def results_undeliverable(self, battle_id: int, reason: str) -> None:
         await _round_trip()
@@ -597,8 +607,8 @@ def _add_to_aggregates(tables: MemoryTables, stored: StoredBattle, tally: Tally)
     """Rated battles feed the pair and model aggregates, as sql.py's _add_to_aggregates does."""
     score_a = tally.score_a()
     model_a, model_b = stored.battle.model_a, stored.battle.model_b
-    if score_a is None or model_a == model_b:
-        return  # No votes, or a model against itself: recorded, not rated.
+    if score_a is None or model_a == model_b or stored.unrated_reason is not None:
+        return  # No votes, a model against itself, or a blind battle that leaked: not rated.
     first, second, first_score = (
         (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
     )

@@ -109,6 +109,7 @@ class RecordingBattleStage:
         # What the audience will have reacted on the next vote by the time it is counted.
         self.next_vote_reactions: dict[Side, list[Voter]] = {}
         self.title_labels: list[str | None] = []  # each title card's label, in order
+        self.result_notes: list[tuple[str, ...]] = []  # each results post's house-rule notes
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -210,8 +211,12 @@ class RecordingBattleStage:
         emoji: Mapping[Side, str],
         tally: Tally,
         changes: Sequence[RatingChange] = (),
+        *,
+        notes: Sequence[str] = (),
     ) -> int:
-        return self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
+        message_id = self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
+        self.result_notes.append(tuple(notes))
+        return message_id
 
     async def post_notice(self, text: str) -> None:
         self._show(PostKind.NOTICE, text)

@@ -25,6 +25,7 @@ from bot.arena import (
     BattleSession,
 )
 from bot.engine.battle import Battle, Side
+from bot.engine.house_rules import DISCORD_EPOCH_MS
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import VOTE_SECONDS, ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally, Voter
@@ -624,3 +625,82 @@ async def test_shutdown_interrupts_battles_and_leaves_votes_open_for_the_next_st
     assert result.state is BattleState.CLOSED and result.tally == Tally({1: Side.A})
     assert (await world.store.battle(held.stored.id)).state is BattleState.INTERRUPTED
     await restarted.arena.shutdown()
+
+
+# House rules at the count
+
+
+def snowflake_made_at(seconds: float) -> int:
+    """A Discord id made at ``seconds`` (Unix time): what an account's age is read from."""
+    return (int(seconds * 1000) - DISCORD_EPOCH_MS) << 22
+
+
+async def test_a_blind_battle_whose_verse_names_its_model_is_voted_but_not_rated(make_world):
+    world = make_world(vote_seconds=0)
+    world.stage().next_vote_reactions = {Side.A: [Voter(1), Voter(2)], Side.B: [Voter(3)]}
+    # The fake models' verses say their own ids ("m/a drops verse 1").
+    session = await world.start(battle=Battle("m/a", "m/b", rounds=1, blind=True))
+    result = await outcome(session)
+    assert result.state is BattleState.CLOSED and result.tally.total == 3
+    assert result.stored.unrated_reason is not None and "'m/a'" in result.stored.unrated_reason
+    assert (result.stored.votes_a, result.stored.votes_b) in ((2, 1), (1, 2))  # sides drawn
+    assert len(await world.store.ballots(session.stored.id)) == 3
+    assert await world.store.model_records(GUILD) == {}
+    assert await world.store.pair_records(GUILD) == []
+    [results] = world.stage().of_kind(PostKind.RESULTS)
+    assert results.content[1] == ()  # no rating changes shown
+    [notes] = world.stage().result_notes
+    assert notes[0].startswith("Not rated: a verse named its own model or vendor (MC A said")
+
+
+async def test_an_open_battle_naming_its_models_is_rated(make_world):
+    world = make_world(vote_seconds=0)
+    world.stage().next_vote_reactions = {Side.A: [Voter(1)]}
+    result = await outcome(await world.start(battle=Battle("m/a", "m/b", rounds=1)))
+    assert result.stored.rated and result.stored.unrated_reason is None
+    assert (await world.store.model_records(GUILD))["m/a"].wins == 1
+    assert world.stage().result_notes == [()]
+
+
+async def test_votes_from_accounts_younger_than_the_minimum_are_set_aside(make_world):
+    world = make_world(vote_seconds=0)
+    await world.store.save_server_settings(GUILD, ServerSettings(min_account_age_days=7))
+    day = 86_400
+    fresh = snowflake_made_at(world.clock.now - 6 * day)  # six days old: too young
+    newborn = snowflake_made_at(world.clock.now - 60)
+    veteran = snowflake_made_at(world.clock.now - 8 * day)
+    world.stage().next_vote_reactions = {
+        Side.A: [Voter(fresh), Voter(newborn)],
+        Side.B: [Voter(veteran)],
+    }
+    result = await outcome(await world.start())
+    assert result.tally == Tally({veteran: Side.B})
+    assert (result.stored.votes_a, result.stored.votes_b) == (0, 1)
+    assert result.stored.votes_set_aside == 2
+    assert await world.store.ballots(result.stored.id) == {veteran: Side.B}
+    assert (await world.store.model_records(GUILD))["m/b"].wins == 1
+    [notes] = world.stage().result_notes
+    assert notes == (
+        "2 votes were set aside: this server counts votes from accounts at least 7 days old.",
+    )
+
+
+async def test_every_account_counts_by_default(make_world):
+    world = make_world(vote_seconds=0)
+    newborn = snowflake_made_at(world.clock.now - 1)
+    world.stage().next_vote_reactions = {Side.A: [Voter(newborn)]}
+    result = await outcome(await world.start())
+    assert result.tally == Tally({newborn: Side.A}) and result.stored.votes_set_aside == 0
+    assert world.stage().result_notes == [()]
+
+
+async def test_results_posted_after_a_restart_still_say_what_the_house_rules_did(world):
+    voting = await stored_battle(world, BattleState.VOTING, ballots={1: Side.A})
+    await world.store.set_unrated(voting.id, "MC B said 'Grok'")
+    await world.store.close_voting(voting.id, Tally({1: Side.A}), world.clock(), set_aside=1)
+    await world.arena.recover()
+    [notes] = world.stage().result_notes
+    assert notes == (
+        "Not rated: MC B said 'Grok'.",
+        "1 vote was set aside: they came from accounts younger than this server allows.",
+    )

@@ -18,15 +18,19 @@ from bot.engine.house_rules import (
     clean_mode_applies,
     estimate_tokens,
     identifying_names,
+    identity_leak_reason,
     is_fresh,
     leaked_names,
     leaks_identity,
     next_utc_midnight,
+    set_aside_line,
     sides_that_leaked,
     spend_from_usage,
     verse_cost_upper_bound,
+    without_fresh_accounts,
 )
-from bot.engine.prompts import messages_for
+from bot.engine.prompts import messages_for, system_prompt
+from bot.engine.votes import Tally
 
 # -- identity leaks ----------------------------------------------------------------------------
 
@@ -126,6 +130,43 @@ def test_is_fresh_against_the_minimum_age():
     assert not is_fresh(five_days_old, now, 5)  # exactly old enough
     assert not is_fresh(five_days_old, now, 3)
     assert not is_fresh(five_days_old, now, 0)  # the default: nobody is fresh
+
+
+def test_identity_leak_reason_names_who_said_what_in_blind_battles_only():
+    blind = Battle("qwen/qwen-max", "x-ai/grok-2", blind=True)
+    verses = [
+        (Side.A, "qwenching thirst, no names here"),
+        (Side.B, "Grok-2 in the booth, xAI taught me"),
+        (Side.B, "GROK again"),
+    ]
+    assert identity_leak_reason(blind, verses) == (
+        "a verse named its own model or vendor (MC B said 'Grok-2', 'xAI', 'GROK'), "
+        "so the blind vote is not rated"
+    )
+    assert identity_leak_reason(blind, verses[:1]) is None  # a near miss leaks nothing
+    # A side naming its opponent's model gives nothing of its own away.
+    assert identity_leak_reason(blind, [(Side.A, "Grok can't touch me")]) is None
+    # In an open battle the names are on the title card: nothing to leak.
+    open_battle = Battle("qwen/qwen-max", "x-ai/grok-2")
+    assert identity_leak_reason(open_battle, verses) is None
+
+
+def test_fresh_accounts_are_set_aside_from_a_tally():
+    now = 1_800_000_000.0
+
+    def made(days_ago: float) -> int:
+        return (int((now - days_ago * 86_400) * 1000) - DISCORD_EPOCH_MS) << 22
+
+    ballots = {made(1): Side.A, made(10): Side.A, made(30): Side.B, made(2.9): Side.B}
+    counted = without_fresh_accounts(Tally(ballots), now, 3)
+    assert counted.tally == Tally({made(10): Side.A, made(30): Side.B})
+    assert counted.set_aside == 2
+    assert without_fresh_accounts(Tally(ballots), now, 0).tally == Tally(ballots)
+    assert without_fresh_accounts(Tally(ballots), now, 0).set_aside == 0
+    assert set_aside_line(1, 3) == (
+        "1 vote was set aside: this server counts votes from accounts at least 3 days old."
+    )
+    assert set_aside_line(2).startswith("2 votes were set aside: they came from accounts")
 
 
 # -- cost --------------------------------------------------------------------------------------
@@ -246,6 +287,15 @@ def test_clean_mode_is_off_only_when_turned_off_in_an_age_restricted_channel():
     assert clean_mode_applies(setting_on=True, channel_is_age_restricted=True)
     assert clean_mode_applies(setting_on=False, channel_is_age_restricted=False)
     assert not clean_mode_applies(setting_on=False, channel_is_age_restricted=True)
+
+
+def test_clean_mode_ends_each_system_message_only_when_the_battle_asks_for_it():
+    clean = Battle("qwen/qwen-max", "x-ai/grok-2", topic="cats", clean=True)
+    for side in Side:
+        assert system_prompt(clean, side).endswith(" " + CLEAN_MODE_LINE)
+        messages = messages_for(clean, side, [])
+        assert messages[0] == {"role": "system", "content": system_prompt(clean, side)}
+        assert CLEAN_MODE_LINE not in system_prompt(Battle("qwen/qwen-max", "x-ai/grok-2"), side)
 
 
 def test_clean_mode_line_asks_for_the_three_things():

@@ -63,6 +63,8 @@ def test_every_setting_round_trips_through_its_column():
         judges=True,
         judge_models=("c/judge", "d/judge"),
         judge_recusal=True,
+        min_account_age_days=7,
+        clean=False,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen

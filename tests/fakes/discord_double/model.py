@@ -325,6 +325,7 @@ class Channel:
     overwrites: dict[int, Overwrite] = field(default_factory=dict, repr=False)
     messages: dict[int, StoredMessage] = field(default_factory=dict, repr=False)
     webhooks: dict[int, Webhook] = field(default_factory=dict, repr=False)
+    nsfw: bool = False  # age-restricted; set it before the bot connects
 
     @property
     def mention(self) -> str:
@@ -398,7 +399,7 @@ class Channel:
             "position": self.position,
             "permission_overwrites": [o.to_wire() for o in self.overwrites.values()],
             "topic": self.topic,
-            "nsfw": False,
+            "nsfw": self.nsfw,
             "last_message_id": None if last is None else str(last),
             "rate_limit_per_user": 0,
             "parent_id": None,
