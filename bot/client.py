@@ -146,7 +146,9 @@ class RapBattleBot(commands.AutoShardedBot):
             self.gateway_sessions.epoch,
             judges=Judges(self.llm, self.catalog.resolve, self.settings.judge_models),
         )
-        self.tournaments = Tournaments(self.arena, self.store, stages)
+        self.tournaments = Tournaments(
+            self.arena, self.store, stages, may_use_webhooks=self.may_use_webhooks
+        )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         dev_guild = self.settings.dev_guild_id
@@ -163,6 +165,15 @@ class RapBattleBot(commands.AutoShardedBot):
         if self.shard_ids is None or self.shard_count is None:
             return True
         return self.shard_of(guild_id) in self.shard_ids
+
+    def may_use_webhooks(self, channel_id: int) -> bool:
+        """Whether the bot has Manage Webhooks where a channel's (or thread's) webhook lives."""
+        channel = self.get_channel(channel_id)
+        if isinstance(channel, discord.Thread):
+            channel = channel.parent
+        if not isinstance(channel, discord.TextChannel):
+            return False
+        return channel.permissions_for(channel.guild.me).manage_webhooks
 
     def shard_of(self, guild_id: int) -> int:
         return (guild_id >> 22) % (self.shard_count or 1)

@@ -391,11 +391,15 @@ class Tournaments:
         stages: TournamentStageFactory,
         *,
         retry_seconds: float = START_RETRY_SECONDS,
+        may_use_webhooks: Callable[[int], bool] = lambda channel_id: False,
     ) -> None:
         self.arena = arena
         self.store = store
         self.stages = stages
         self.retry_seconds = retry_seconds
+        # Whether the MCs may post through a webhook in a channel (or thread), asked per match:
+        # permissions can change during a long tournament.
+        self.may_use_webhooks = may_use_webhooks
         self.sessions: dict[int, TournamentSession] = {}  # by tournament id, while running
         self._starting: set[int] = set()  # guilds whose tournament is passing its checks
 
@@ -625,6 +629,7 @@ class TournamentSession:
             starter_mention=self.starter_mention,
             label=f"Tournament #{self.id}: {match_label(match.round, match.index)}",
             judges=stored.judges,
+            verses_by_webhook=self.tournaments.may_use_webhooks(stored.place_id),
         )
         battle = Battle(match.side_a, match.side_b, stored.battle_rounds, None, False)
         told = False

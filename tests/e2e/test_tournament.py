@@ -13,6 +13,7 @@ from bot.store import open_store
 from bot.store.tournaments import TournamentState
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
 from tests.fakes.discord_double import BOT_DEFAULT_PERMISSIONS, Member, Permission
+from tests.fakes.model_server import Ruling
 
 QWEN, GROK, LLAMA, GPT = (
     "qwen/qwen-max",
@@ -247,3 +248,48 @@ async def test_with_battles_in_threads_the_matches_stay_in_the_tournaments_threa
     assert labels(arena, place)[0] == "Tournament #1: round 1, match 1"
     assert labels(arena, arena.channel.id) == []  # every title card is in the thread
     assert (await bot.store.battle(1)).thread_id is None
+
+
+async def test_a_draw_with_the_judges_on_goes_to_the_judges_pick(arena: Arena):
+    judges = ("openai/gpt-4o", "anthropic/claude-3.5-sonnet", "mistralai/mistral-large")
+    bot = await arena.start_bot(**FAST, JUDGE_MODELS=",".join(judges))
+    arena.double.grant(arena.channel, THREADS)
+    for judge in judges:  # Every judge picks side B, the lower seed.
+        arena.models.script_judge(judge, Ruling(side=1, statement="B's bars were sharper."))
+    admin = admin_of(arena)
+    await start(arena, admin, "qwen-max, grok, llama-3-70b", judges=True)
+    place = await thread_of(arena)
+    # qwen sits out round 1; grok v llama is a 1–1 draw, which the judges give to llama.
+    draw = await play_match(arena, place, 1, [(arena.alice, "🅰️"), (arena.bob, "🅱️")], admin)
+    assert "A draw, 1–1" in embed_text(draw)
+    verdict = await arena.wait_for(
+        lambda m: "⚖️ Judges' verdict" in embed_text(m), channel=arena.double.thread(place)
+    )
+    assert "0 – 3" in embed_text(verdict)  # grok 0, llama 3
+    note = await arena.wait_for(
+        lambda m: embed_text(m).strip().startswith("Round 1, match 1:"),
+        channel=arena.double.thread(place),
+    )
+    assert embed_text(note).strip() == (
+        f"Round 1, match 1: A draw, 1–1: the judges chose `{LLAMA}` (3–0)."
+    )
+    stored = await bot.store.tournament(1)
+    assert stored.match(0, 0).winner == LLAMA
+    # The final: qwen v llama, which the crowd gives to qwen.
+    await play_match(arena, place, 2, [(arena.alice, "🅰️")], admin)
+    champion = f"👑 {QWEN} wins tournament #1"
+    await eventually(lambda: champion in titles(arena, arena.channel.id), timeout=15)
+    judged = [r for r in arena.models.chat_requests() if r.is_judge]
+    assert sorted({r.model for r in judged}) == sorted(judges)
+
+
+async def test_with_manage_webhooks_the_matches_verses_come_from_each_mc(arena: Arena):
+    await arena.start_bot(**FAST)
+    arena.double.grant(arena.channel, THREADS | Permission.MANAGE_WEBHOOKS)
+    admin = admin_of(arena)
+    await start(arena, admin, "qwen-max, grok, llama-3-70b")
+    place = await thread_of(arena)
+    await play_match(arena, place, 1, [(arena.alice, "🅰️")], admin)
+    posts = arena.double.webhook_messages(place)
+    assert [post.username for post in posts] == ["grok-2", "llama-3-70b-instruct"]
+    assert all(post.thread_id == place for post in posts)
