@@ -25,6 +25,7 @@ from bot.engine.server_settings import (
     MAX_BATTLES,
     MIN_ACCOUNT_AGE_DAYS,
     PACE,
+    PUBLIC_PAGE,
     ROUNDS,
     THREADS,
     VOTE_SECONDS,
@@ -40,6 +41,7 @@ from bot.settings import Settings
 from bot.stages.base import BattleStage, StageError, StageFactory
 from bot.standings import StandingsService
 from bot.store import NewBattle, Store, StoredBattle
+from bot.web.links import absolute, battle_path, server_path
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class Arena:
         judges: Judges | None = None,
     ) -> None:
         self.defaults = default_rules(settings)
+        self.public_url = settings.public_url
         self.store = store
         self.models = models
         self.standings = standings
@@ -133,6 +136,23 @@ class Arena:
         self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
         # Judged battles' verdicts (bot/jury.py); None when this process seats no judges.
         self.verdicts = VerdictDesk(judges, store, stages, self.rules_for) if judges else None
+
+    async def page_of(self, stored: StoredBattle) -> str | None:
+        """The web arena's page for a battle when PUBLIC_URL is set: the battle's own page on a
+        server that publishes its battles, else the public leaderboard."""
+        if self.public_url is None:
+            return None
+        public = (await self.rules_for(stored.guild_id))[PUBLIC_PAGE]
+        return absolute(self.public_url, battle_path(stored.id) if public else "/")
+
+    async def board_page(self, guild_id: int | None) -> str | None:
+        """The web arena's page for a leaderboard when PUBLIC_URL is set: a server's own page if
+        it publishes one, else the global boards."""
+        if self.public_url is None:
+            return None
+        if guild_id is not None and (await self.rules_for(guild_id))[PUBLIC_PAGE]:
+            return absolute(self.public_url, server_path(guild_id))
+        return absolute(self.public_url, "/")
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
@@ -608,6 +628,7 @@ class VoteSession:
                 final,
                 changes,
                 notes=self._notes(set_aside, min_age_days),
+                link=await self.arena.page_of(self.stored),
             )
         except StageError as error:
             log.warning(

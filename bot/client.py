@@ -129,7 +129,7 @@ class RapBattleBot(commands.AutoShardedBot):
         self.store = await open_store(self.settings.database_url)
         self.standings = StandingsService(self.store)
         if self.settings.web_port is not None:  # the web arena in this process
-            from bot.web import WebServer
+            from bot.web.server import WebServer
 
             self.web = WebServer(self.settings, self.store, self.standings)
             await self.web.start()

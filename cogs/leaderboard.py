@@ -43,7 +43,8 @@ class LeaderboardCog(commands.Cog):
         title = "🌍 Global leaderboard" if scope == "global" else "🏆 Server leaderboard"
         if rated_by is Board.JUDGES:
             title += " · ⚖️ judges"
-        view = PagedEmbed(title, pages(rows), owner_id=interaction.user.id)
+        link = await self.bot.arena.board_page(guild_id)
+        view = PagedEmbed(title, pages(rows), owner_id=interaction.user.id, url=link)
         await view.send(interaction)
 
     @app_commands.command(name="battle-history")

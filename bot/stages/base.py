@@ -63,6 +63,7 @@ class BattleStage(Stage, Protocol):
         changes: Sequence[RatingChange] = (),
         *,
         notes: Sequence[str] = (),
+        link: str | None = None,
     ) -> int:
         """Posts the results and returns their message id. ``notes``: what the house rules did
         to this vote (not rated and why, votes set aside and why), one line each."""

@@ -257,8 +257,11 @@ class DiscordStage:
         changes: Sequence[RatingChange] = (),
         *,
         notes: Sequence[str] = (),
+        link: str | None = None,
     ) -> int:
-        embed = discord.Embed(title=results_title(battle, tally)[:256], colour=RESULT_COLOUR)
+        embed = discord.Embed(
+            title=results_title(battle, tally)[:256], colour=RESULT_COLOUR, url=link
+        )
         embed.description = "\n".join(
             f"{emoji[side]} {escape_markdown(battle.stage_name(side))}: {_votes(tally.votes(side))}"
             for side in Side
@@ -411,9 +414,12 @@ class PagedEmbed(discord.ui.View):
 
     PAGE_TIMEOUT_SECONDS = 300.0
 
-    def __init__(self, title: str, page_texts: Sequence[str], owner_id: int) -> None:
+    def __init__(
+        self, title: str, page_texts: Sequence[str], owner_id: int, url: str | None = None
+    ) -> None:
         super().__init__(timeout=self.PAGE_TIMEOUT_SECONDS)
         self.title = title[:256]
+        self.url = url  # the title links here (the web arena's page), when set
         self.page_texts = list(page_texts) or [""]
         self.owner_id = owner_id
         self.page = 0
@@ -421,7 +427,10 @@ class PagedEmbed(discord.ui.View):
 
     def embed(self) -> discord.Embed:
         embed = discord.Embed(
-            title=self.title, description=self.page_texts[self.page][:4096], colour=TITLE_COLOUR
+            title=self.title,
+            description=self.page_texts[self.page][:4096],
+            colour=TITLE_COLOUR,
+            url=self.url,
         )
         if len(self.page_texts) > 1:
             embed.set_footer(text=f"Page {self.page + 1} of {len(self.page_texts)}")

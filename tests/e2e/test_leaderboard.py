@@ -237,3 +237,31 @@ async def test_a_long_leaderboard_is_paginated_with_buttons(arena: Arena):
     assert len(last["embeds"][0]["description"].splitlines()) == 3
     last_buttons = [c for row in last["components"] for c in row["components"]]
     assert last_buttons[1].get("disabled") is True  # no page after the last
+
+
+async def test_with_public_url_the_board_and_the_results_link_to_the_web_arena(arena: Arena):
+    bot = await arena.start_bot(PUBLIC_URL="https://arena.example/")
+    admin = arena.guild.add_member("boss", permissions=Permission.MANAGE_GUILD)
+    await battle_and_vote(arena, bot, arena.channel, 1, 0)
+    [results] = [m for m in arena.bot_messages() if is_results(m)]
+    assert results["embeds"][0]["url"] == "https://arena.example/"  # a private server
+    board = await arena.double.invoke_command(arena.bob, arena.channel, "leaderboard")
+    assert (await board.response())["data"]["embeds"][0]["url"] == "https://arena.example/"
+
+    shown = await arena.double.invoke_command(
+        admin, arena.channel, "battle-settings", {"public_page": True}
+    )
+    await shown.response()
+    await battle_and_vote(arena, bot, arena.channel, 2, 0)
+    results = [m for m in arena.bot_messages() if is_results(m)][-1]
+    assert results["embeds"][0]["url"] == "https://arena.example/battles/2"
+    board = await arena.double.invoke_command(arena.bob, arena.channel, "leaderboard")
+    expected = f"https://arena.example/servers/{arena.guild.id}"
+    assert (await board.response())["data"]["embeds"][0]["url"] == expected
+
+
+async def test_without_public_url_nothing_links_anywhere(arena: Arena):
+    bot = await arena.start_bot()
+    await battle_and_vote(arena, bot, arena.channel, 1, 0)
+    [results] = [m for m in arena.bot_messages() if is_results(m)]
+    assert "url" not in results["embeds"][0]

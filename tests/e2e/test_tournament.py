@@ -291,5 +291,6 @@ async def test_with_manage_webhooks_the_matches_verses_come_from_each_mc(arena: 
     place = await thread_of(arena)
     await play_match(arena, place, 1, [(arena.alice, "🅰️")], admin)
     posts = arena.double.webhook_messages(place)
-    assert [post.username for post in posts] == ["grok-2", "llama-3-70b-instruct"]
+    # The first match's two verses (the final's may already be starting).
+    assert [post.username for post in posts][:2] == ["grok-2", "llama-3-70b-instruct"]
     assert all(post.thread_id == place for post in posts)

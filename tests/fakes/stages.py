@@ -110,6 +110,7 @@ class RecordingBattleStage:
         self.next_vote_reactions: dict[Side, list[Voter]] = {}
         self.title_labels: list[str | None] = []  # each title card's label, in order
         self.result_notes: list[tuple[str, ...]] = []  # each results post's house-rule notes
+        self.result_links: list[str | None] = []  # each results post's link to the web arena
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -213,9 +214,11 @@ class RecordingBattleStage:
         changes: Sequence[RatingChange] = (),
         *,
         notes: Sequence[str] = (),
+        link: str | None = None,
     ) -> int:
         message_id = self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
         self.result_notes.append(tuple(notes))
+        self.result_links.append(link)
         return message_id
 
     async def post_notice(self, text: str) -> None:

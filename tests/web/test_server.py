@@ -15,7 +15,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.standings import StandingsService
-from bot.web import WebServer
+from bot.web.server import WebServer
 from tests.web.conftest import PUBLIC_GUILD
 
 
