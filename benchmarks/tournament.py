@@ -8,8 +8,9 @@ wall time is the sum over tournament rounds of the longest battle in each round 
 a round at once); with at most K battles at once a round of b battles needs ceil(b / K) waves,
 which gives the ideal at that concurrency too.
 
-The judges' step is a scripted one (the higher seed wins 3–2, instantly): the panel (issue 9) is
-not on this branch, so the figures are the battles' and the tournament's own overhead.
+Each battle is judged by a real panel of five judges (bot/judges.py, one chat completion each,
+all at once, through the same client), which the model server answers with the same latency g:
+a battle therefore takes about 2r·g + g.
 """
 
 from __future__ import annotations
@@ -23,25 +24,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.engine.battle import Battle, Turn
+from bot.engine.battle import Battle
 from bot.engine.pacing import Pace
 from bot.llm import LLMClient
 from bot.settings import Settings
 from bot.tournament import (
-    Judgement,
     MatchRecord,
     RefereePlayer,
     SilentProgress,
     Tournament,
     TournamentOptions,
+    panel_judge,
 )
 
 API_KEY = "bench-key"
+JUDGES = tuple(f"bench-judge-{i}/judge" for i in range(5))
 
 
 def model_ids(count: int) -> list[str]:
@@ -52,16 +53,11 @@ def serve(count: int, latency: float) -> int:
     """The child process: a model server for ``count`` models until stdin closes."""
     from tests.fakes.model_server import ModelServer
 
-    with ModelServer(model_ids(count), api_key=API_KEY, latency=latency) as server:
+    served = (*model_ids(count), *JUDGES)
+    with ModelServer(served, api_key=API_KEY, latency=latency) as server:
         print(f"serving {server.base_url}", flush=True)
         sys.stdin.read()
     return 0
-
-
-async def scripted_judges(battle: Battle, turns: Sequence[Turn]) -> Judgement:
-    # The roster is seeded by id here, so the higher seed is the smaller id.
-    winner, loser = sorted((battle.model_a, battle.model_b))
-    return Judgement({winner: 3, loser: 2}, {"bench/judge": f"{winner} wins."}, tokens=0)
 
 
 class TimedPlayer:
@@ -82,7 +78,7 @@ async def tournament(base_url: str, models: list[str], arguments: argparse.Names
     settings = Settings.from_env({"LLM_BASE_URL": base_url, "LLM_API_KEY": API_KEY})
     llm = LLMClient(settings)
     try:
-        player = TimedPlayer(RefereePlayer(llm, scripted_judges, Pace(0)))
+        player = TimedPlayer(RefereePlayer(llm, panel_judge(llm, settings, JUDGES), Pace(0)))
         with tempfile.TemporaryDirectory() as out:
             options = TournamentOptions(
                 Path(out), battle_rounds=arguments.rounds, concurrency=arguments.concurrency
@@ -141,7 +137,7 @@ def main() -> int:
     print(
         f"{arguments.models} models, {battles} battles in {len(rounds)} rounds; "
         f"g = {arguments.latency:g} s, {2 * arguments.rounds} verses a battle "
-        f"(ideal battle {verse_time:g} s), pace 0, concurrency {arguments.concurrency}"
+        f"(ideal battle {verse_time + arguments.latency:g} s with the judges), pace 0, concurrency {arguments.concurrency}"
     )
     print(f"battles per round: {[len(r.decisions) for r in rounds]}")
     print(f"longest battle per round (s): {[round(t, 2) for t in longest]}")
