@@ -40,6 +40,9 @@ _SUPPORTED_PARAMETERS = ("max_tokens", "temperature", "top_p", "stop", "seed", "
 _KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 _DONE = b"data: [DONE]\n\n"
 _CATALOG_CREATED = 1_700_000_000
+# USD per token, as the catalog lists every model's price and the usage reports charge it.
+PROMPT_PRICE = 0.000001
+COMPLETION_PRICE = 0.000002
 
 
 def default_verse(model: str, turn: int) -> str:
@@ -373,7 +376,7 @@ class ModelServer:
         prompt_tokens = sum(_count_tokens(message["content"]) for message in body["messages"])
         completion = _Completion(model, prompt_tokens)
         if body.get("stream"):
-            return await self._stream(request, reply, completion)
+            return await self._stream(request, reply, completion, body)
         return await self._answer(request, reply, completion)
 
     async def _answer(
@@ -391,7 +394,11 @@ class ModelServer:
                 return _drop(request, response)
 
     async def _stream(
-        self, request: web.Request, reply: _Answered, completion: _Completion
+        self,
+        request: web.Request,
+        reply: _Answered,
+        completion: _Completion,
+        request_body: dict[str, Any],
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -406,9 +413,11 @@ class ModelServer:
         match reply:
             case Verse(text=text, reasoning=reasoning):
                 await send(*self._deltas(text, reasoning))
-                final = completion.chunk({}, finish_reason="stop")
-                final["usage"] = completion.usage(text, reasoning)
-                await response.write(_sse(final) + _DONE)
+                final = _sse(completion.chunk({}, finish_reason="stop"))
+                if _wants_usage(request_body):
+                    # As OpenRouter does: one more chunk, with no choices, carrying the usage.
+                    final += _sse(completion.usage_chunk(text, reasoning))
+                await response.write(final + _DONE)
             case BodyError(message=message, code=code):
                 await response.write(_sse(_error_object(code, message)))
             case StreamError(partial_text=partial, message=message, code=code):
@@ -490,12 +499,21 @@ class _Completion:
     def _header(self, kind: str) -> dict[str, Any]:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
 
-    def usage(self, text: str, reasoning: str | None = None) -> dict[str, int]:
+    def usage(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
+        """OpenRouter's usage report, ``cost`` (USD) included, priced as the catalog lists."""
         completion_tokens = _count_tokens(text) + _count_tokens(reasoning or "")
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": self.prompt_tokens + completion_tokens,
+            "cost": self.prompt_tokens * PROMPT_PRICE + completion_tokens * COMPLETION_PRICE,
+        }
+
+    def usage_chunk(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
+        return {
+            **self._header("chat.completion.chunk"),
+            "choices": [],
+            "usage": self.usage(text, reasoning),
         }
 
     def message(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
@@ -538,6 +556,8 @@ def _validate(body: object, models: tuple[str, ...]) -> str | None:
         return "max_tokens must be a positive integer"
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         return "stream must be a boolean"
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        return "stream_options must be an object"
     return _response_format_problem(body.get("response_format"))
 
 
@@ -584,10 +604,15 @@ def _catalog_entry(model: str) -> dict[str, Any]:
         "name": f"{vendor.title()}: {name.replace('-', ' ').title()}",
         "created": _CATALOG_CREATED,
         "context_length": 32768,
-        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+        "pricing": {"prompt": f"{PROMPT_PRICE:.6f}", "completion": f"{COMPLETION_PRICE:.6f}"},
         "top_provider": {"max_completion_tokens": 4096},
         "supported_parameters": list(_SUPPORTED_PARAMETERS),
     }
+
+
+def _wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _count_tokens(text: str) -> int:
@@ -670,9 +695,13 @@ class StampedModelServer(ModelServer):
         return Verse(f"{reply.text}\n#{nonce}", reply.latency, reply.reasoning)
 
     async def _stream(
-        self, request: web.Request, reply: _Answered, completion: _Completion
+        self,
+        request: web.Request,
+        reply: _Answered,
+        completion: _Completion,
+        request_body: dict[str, Any],
     ) -> web.StreamResponse:
-        response = await super()._stream(request, reply, completion)
+        response = await super()._stream(request, reply, completion, request_body)
         self._stamp(reply, completion.model)
         return response
 
