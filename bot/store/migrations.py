@@ -157,6 +157,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (board, model, day)
     );
     """,
+    # 7 (cost you can see): each verse's token usage as its provider reported it, and its cost
+    # in USD when known (NULL: unknown); the server's daily budget; and battles by start time,
+    # for today's spend on one server and on all of them.
+    """
+    ALTER TABLE turns ADD COLUMN prompt_tokens INTEGER;
+    ALTER TABLE turns ADD COLUMN completion_tokens INTEGER;
+    ALTER TABLE turns ADD COLUMN cost_usd DOUBLE PRECISION;
+    ALTER TABLE server_settings ADD COLUMN daily_budget_usd DOUBLE PRECISION;
+    CREATE INDEX battles_by_guild_created ON battles (guild_id, created_at);
+    CREATE INDEX battles_by_created ON battles (created_at);
+    """,
 )
 
 
