@@ -7,18 +7,29 @@ knows nothing of Discord, and one channel's failure never reaches another channe
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from bot.bout import Bout
-from bot.engine.battle import Battle, Turn
+from bot.engine.battle import Battle, Side, Turn
+from bot.engine.house_rules import (
+    Pricing,
+    PromptSizes,
+    battle_cost_upper_bound,
+    check_daily_budget,
+    utc_day_start,
+)
 from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
+from bot.engine.prompts import Message
 from bot.engine.server_settings import (
     COOLDOWN_SECONDS,
+    DAILY_BUDGET_USD,
     MAX_BATTLES,
     PACE,
     ROUNDS,
@@ -26,9 +37,15 @@ from bot.engine.server_settings import (
     VOTE_SECONDS,
     ServerRules,
 )
+from bot.engine.spend import (
+    CostEstimate,
+    TokenUsage,
+    budget_refusal,
+    unknown_cost_refusal,
+)
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.errors import UserError
-from bot.referee import Outcome, VerseSource
+from bot.referee import MeteredVerseSource, Outcome, VerseSource
 from bot.settings import Settings
 from bot.stages.base import BattleStage, StageError, StageFactory
 from bot.standings import StandingsService
@@ -69,6 +86,12 @@ class BattleRequest:
     missing_permissions: tuple[str, ...] = ()
     # Whether the MCs may post through a channel webhook (the bot has Manage Webhooks).
     verses_by_webhook: bool = False
+    # The catalog's prices of the battle's models, by model id; a model missing from it has
+    # no known price, and the title card then says "cost unknown".
+    pricing: Mapping[str, Pricing] = field(default_factory=dict)
+    # JUDGES: one entry per judge when the battle is judged (None: that judge's price is
+    # unknown), empty when it is not. The judges' helper sets this from the panel.
+    judge_pricing: tuple[Pricing | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +124,7 @@ class Arena:
         rng: random.Random | None = None,
     ) -> None:
         self.defaults = default_rules(settings)
+        self.max_tokens = settings.llm_max_tokens
         self.store = store
         self.models = models
         self.standings = standings
@@ -159,6 +183,8 @@ class Arena:
         swapped = battle.blind and self._rng.random() < 0.5
         if swapped:
             battle = Battle(battle.model_b, battle.model_a, battle.rounds, battle.topic, True)
+        estimate = self.cost_estimate(request, battle)
+        await self._check_budget(request, rules, estimate)
         stored = await self.store.create_battle(
             NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
             now=self.clock(),
@@ -166,11 +192,58 @@ class Arena:
         stage = self.stages.stage_for(
             request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
         )
-        session = BattleSession(self, stored, stage, rules, request.starter_mention)
+        session = BattleSession(
+            self,
+            stored,
+            stage,
+            rules,
+            request.starter_mention,
+            pricing=request.pricing,
+            estimate=estimate,
+        )
         self.battles[stored.id] = session
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
         return session
+
+    def cost_estimate(self, request: BattleRequest, battle: Battle) -> CostEstimate:
+        """The most the battle's model calls can cost, from the request's prices; unknown
+        when a model (or a judge) has none. Clean mode's line is counted whether or not it
+        applies, so the bound holds either way."""
+        judges = request.judge_pricing
+        if any(battle.model(side) not in request.pricing for side in Side) or None in judges:
+            return CostEstimate(None)
+        # JUDGES: the judges' helper passes its prompt's size here (judge_prompt=...).
+        sizes = PromptSizes.for_battle(battle, clean=True)
+        bound = battle_cost_upper_bound(
+            battle,
+            sizes,
+            self.max_tokens,
+            request.pricing,
+            [judge for judge in judges if judge is not None],
+        )
+        return CostEstimate(bound)
+
+    async def _check_budget(
+        self, request: BattleRequest, rules: ServerRules, estimate: CostEstimate
+    ) -> None:
+        """Refuses a battle that could take the server over its daily budget: today's (UTC)
+        spend, plus the whole bound of each battle still running there, plus this one's."""
+        budget = rules[DAILY_BUDGET_USD]
+        if budget is None:
+            return
+        if estimate.upper_bound_usd is None:
+            raise UserError(unknown_cost_refusal(budget))
+        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+        spent = await self.store.spend(request.guild_id, utc_day_start(now).timestamp())
+        held = sum(
+            s.estimate.upper_bound_usd or 0.0
+            for s in self.battles.values()
+            if s.guild_id == request.guild_id
+        )
+        decision = check_daily_budget(spent.cost_usd + held, estimate.upper_bound_usd, budget, now)
+        if not decision.allowed:
+            raise UserError(budget_refusal(decision))
 
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
         key = (request.guild_id, request.starter_id)
@@ -292,27 +365,62 @@ class Arena:
         self._outcomes.clear()
 
 
-class _PersistingStage:
-    """Stores each turn right after it is posted, so a restart loses nothing that was shown."""
+class _MeteredVerses:
+    """A battle's verse source that keeps what each verse cost, in the order the verses were
+    written. The referee requests verses in the battle's order and posts them in that same
+    order, so the n-th verse posted is the n-th one written."""
 
-    def __init__(self, inner: BattleStage, store: Store, battle_id: int) -> None:
+    def __init__(self, models: VerseSource, pricing: Mapping[str, Pricing]) -> None:
+        self._models = models
+        self._pricing = pricing
+        self._usage: deque[TokenUsage | None] = deque()
+
+    async def generate_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> str:
+        if not isinstance(self._models, MeteredVerseSource):
+            text = await self._models.generate_verse(model, messages, on_progress)
+            self._usage.append(None)
+            return text
+        written = await self._models.write_verse(model, messages, on_progress)
+        usage = written.usage
+        self._usage.append(usage.priced(self._pricing.get(model)) if usage else None)
+        return written.text
+
+    def next_usage(self) -> TokenUsage | None:
+        """What the next verse to be posted cost (None when its source did not say)."""
+        return self._usage.popleft() if self._usage else None
+
+
+class _PersistingStage:
+    """Stores each turn right after it is posted, so a restart loses nothing that was shown;
+    each verse with what it cost."""
+
+    def __init__(
+        self, inner: BattleStage, store: Store, battle_id: int, meter: _MeteredVerses
+    ) -> None:
         self._inner = inner
         self._store = store
         self._battle_id = battle_id
+        self._meter = meter
         self._position = 0
         self.writing = inner.writing
         self.pausing = inner.pausing
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
+        usage = self._meter.next_usage()
         await self._inner.post_verse(battle, turn)
-        await self._keep(turn)
+        await self._keep(turn, usage)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:
         await self._inner.announce(battle, turn)
-        await self._keep(turn)
+        await self._keep(turn, None)
 
-    async def _keep(self, turn: Turn) -> None:
-        await self._store.add_turn(self._battle_id, self._position, turn)
+    async def _keep(self, turn: Turn, usage: TokenUsage | None) -> None:
+        await self._store.add_turn(self._battle_id, self._position, turn, usage)
         self._position += 1
 
 
@@ -326,6 +434,9 @@ class BattleSession:
         stage: BattleStage,
         rules: ServerRules,
         starter_mention: str,
+        *,
+        pricing: Mapping[str, Pricing] | None = None,
+        estimate: CostEstimate | None = None,
     ) -> None:
         self.arena = arena
         self.stored = stored
@@ -335,10 +446,12 @@ class BattleSession:
         self.place_id = stored.channel_id  # its thread's id, once the thread is open
         self.rules = rules
         self._starter_mention = starter_mention
+        self.estimate = estimate or CostEstimate(None)
+        meter = _MeteredVerses(arena.models, pricing or {})
         self.bout: Bout[object] = Bout(
             stored.battle,
-            arena.models,
-            _PersistingStage(stage, arena.store, stored.id),
+            meter,
+            _PersistingStage(stage, arena.store, stored.id, meter),
             rules[PACE],
         )
         self.task: asyncio.Task[None] | None = None
@@ -373,7 +486,7 @@ class BattleSession:
 
     async def _battle(self) -> None:
         battle = self.stored.battle
-        await self.stage.post_title_card(battle, self._starter_mention)
+        await self.stage.post_title_card(battle, self._starter_mention, self.estimate)
         if self.stage.place_id != self.stored.channel_id:
             self.place_id = self.stage.place_id
             await self.arena.store.set_thread(self.stored.id, self.place_id)

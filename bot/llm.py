@@ -17,7 +17,7 @@ import openai
 
 from bot.engine.house_rules import Pricing
 from bot.engine.prompts import Message
-from bot.engine.spend import TokenUsage
+from bot.engine.spend import TokenUsage, WrittenVerse
 from bot.engine.verses import clean_verse
 from bot.errors import ConfigError, UserError
 from bot.models import ModelInfo
@@ -79,15 +79,6 @@ class RetryPolicy:
         the provider's Retry-After."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         return max(rng.uniform(0, ceiling), retry_after or 0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class WrittenVerse:
-    """A verse and what the provider reported it used (None when it sent no usage report;
-    with retries, the usage of every attempt that reported one)."""
-
-    text: str
-    usage: TokenUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ class BattleCog(commands.Cog):
                 interaction.app_permissions, threads=rules[THREADS]
             ),
             verses_by_webhook=interaction.app_permissions.manage_webhooks,
+            pricing=catalog.pricing(battle.model_a, battle.model_b),
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.engine.house_rules import Pricing, spend_from_usage
+from bot.engine.house_rules import BudgetDecision, Pricing, spend_from_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,15 @@ class TokenUsage:
             return self
         cost = spend_from_usage(self.prompt_tokens, self.completion_tokens, pricing)
         return TokenUsage(self.prompt_tokens, self.completion_tokens, cost)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenVerse:
+    """A verse and what the provider reported it used (None when it sent no usage report;
+    with retries, the usage of every attempt that reported one)."""
+
+    text: str
+    usage: TokenUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +125,34 @@ def spend_fields(report: SpendReport) -> list[tuple[str, str]]:
     ]
 
 
-def estimate_line(upper_bound_usd: float | None) -> str:
-    """The title card's cost line: an upper bound in USD, or that the price is unknown."""
-    if upper_bound_usd is None:
-        return "Estimated cost: unknown (no price listed for a model)"
-    return f"Estimated cost: at most {usd(upper_bound_usd)}"
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    """What a battle may cost, as its title card shows it: an upper bound in USD, or None when
+    a model's price is unknown (then nothing is guessed)."""
+
+    upper_bound_usd: float | None
+
+    @property
+    def shown(self) -> str:
+        if self.upper_bound_usd is None:
+            return "cost unknown"
+        return f"at most {usd(self.upper_bound_usd)}"
+
+
+def budget_refusal(decision: BudgetDecision) -> str:
+    """Why a battle was refused by the daily budget, and when the budget resets (a Discord
+    timestamp, shown in each reader's own time)."""
+    assert decision.budget is not None
+    return (
+        f"This battle could cost up to {usd(decision.battle_bound)}, and this server has "
+        f"{usd(decision.left_today or 0.0)} left of its {usd(decision.budget)} daily budget "
+        f"(spent or held by running battles today, UTC). "
+        f"The budget resets <t:{int(decision.resets_at.timestamp())}:R>."
+    )
+
+
+def unknown_cost_refusal(budget: float) -> str:
+    return (
+        f"This server has a daily budget of {usd(budget)}, and a model in this battle has no "
+        "listed price, so its cost can't be checked against the budget. Pick priced models."
+    )

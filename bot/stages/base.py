@@ -11,6 +11,7 @@ from typing import Protocol
 
 from bot.engine.battle import Battle, Side
 from bot.engine.leaderboard import RatingChange
+from bot.engine.spend import CostEstimate
 from bot.engine.votes import LiveTally, Tally
 from bot.referee import Stage
 
@@ -32,7 +33,11 @@ class BattleStage(Stage, Protocol):
         """Where the battle goes on: the channel, or a thread opened from the title card."""
         ...
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None: ...
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, estimate: CostEstimate | None = None
+    ) -> None:
+        """The battle's title card; with ``estimate``, it shows what the battle may cost."""
+        ...
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
         """Posts the vote (with both reactions added) and returns its message id."""

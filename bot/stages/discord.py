@@ -10,6 +10,7 @@ import discord
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
 from bot.engine.server_settings import SETTINGS, ServerRules
+from bot.engine.spend import CostEstimate
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.stages.base import StageError
@@ -139,13 +140,17 @@ class DiscordStage:
         # The channel shows the verse being read; a countdown would only add noise.
         yield
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, estimate: CostEstimate | None = None
+    ) -> None:
         a, b = (escape_markdown(battle.stage_name(side)) for side in (Side.A, Side.B))
         embed = discord.Embed(title=f"🎤 {a} v {b}"[:256], colour=TITLE_COLOUR)
         embed.add_field(name="Rounds", value=str(battle.rounds))
         if battle.topic:
             embed.add_field(name="Topic", value=battle.topic[:1024], inline=False)
         embed.add_field(name="Started by", value=starter_mention)
+        if estimate is not None:
+            embed.add_field(name="Estimated cost", value=estimate.shown)
         if battle.blind:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
         message = await self._send(embed=embed)

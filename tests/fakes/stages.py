@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
+from bot.engine.spend import CostEstimate
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
 from bot.stages.base import StageError
@@ -91,6 +92,7 @@ class RecordingBattleStage:
 
     def __init__(self, channel_id: int, next_message_id: Callable[[], int]) -> None:
         self.channel_id = channel_id
+        self.cost_estimate: CostEstimate | None = None  # as the title card showed it
         self.posts: list[Post] = []
         self.refused: list[PostKind] = []  # what the channel would not show, in order
         self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
@@ -147,7 +149,10 @@ class RecordingBattleStage:
 
     # The BattleStage protocol
 
-    async def post_title_card(self, battle: Battle, starter_mention: str) -> None:
+    async def post_title_card(
+        self, battle: Battle, starter_mention: str, estimate: CostEstimate | None = None
+    ) -> None:
+        self.cost_estimate = estimate
         self._show(PostKind.TITLE_CARD, (battle, starter_mention))
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
