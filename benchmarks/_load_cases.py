@@ -548,7 +548,8 @@ async def run_recount(s: Session, sizes: Sizes, *, by_events: bool) -> Report:
     page (target 2 s)."""
     report = Report()
     world = s.world
-    slot = Slot(world.recount_guild, world.recount_channel, world.host, *model_pair(0))
+    channel = world.recount_channel if by_events else world.missed_recount_channel
+    slot = Slot(world.recount_guild, channel, world.host, *model_pair(0))
     await start_battle(s.double, slot, rounds=1)
     await wait_until(
         lambda: vote_message(s.double, slot.channel) is not None, 120, "the recount battle's vote"
@@ -588,15 +589,16 @@ async def run_recount(s: Session, sizes: Sizes, *, by_events: bool) -> Report:
         results.arrived_at - stopped_at, "s", target=at_most(0.5 if by_events else 2.0),
         digits=2,
     )  # fmt: skip
-    report.put(VOTES, "  reaction-list pages fetched", len(served), digits=0)
+    short = "live count" if by_events else "full recount"
+    report.put(VOTES, f"  reaction-list pages fetched ({short})", len(served), digits=0)
     report.put(
-        VOTES, "  votes the results show", sum(result_votes(results)), f"of {voters}",
+        VOTES, f"  votes the results show ({short})", sum(result_votes(results)), f"of {voters}",
         target=at_least(voters), digits=0,
     )  # fmt: skip
     if served:
         floor = (len(served) - 1) // REACTION_PAGES_PER_SECOND
         report.note(
-            f"recount: /battle-stop → first page {ms(pages[0].at - stopped_at):.0f} ms; "
+            f"{short}: /battle-stop → first page {ms(pages[0].at - stopped_at):.0f} ms; "
             f"{len(served)} pages in {served[-1].at - pages[0].at:.2f} s "
             f"({len(pages) - len(served)} answered 429; at the double's "
             f"{REACTION_PAGES_PER_SECOND} requests/s per route and channel they take at least "
