@@ -142,6 +142,9 @@ class Arena:
         # their own when they will open threads and need no channel to themselves.
         self._starting: dict[object, tuple[int, int]] = {}
         self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
+        # Cost bounds of battles past the budget check and not yet registered, each under a
+        # token of its own: (guild id, USD). Two starts at once cannot both spend one margin.
+        self._budget_holds: dict[object, tuple[int, float]] = {}
 
     async def rules_for(self, guild_id: int) -> ServerRules:
         return (await self.store.server_settings(guild_id)).apply_to(self.defaults)
@@ -184,24 +187,30 @@ class Arena:
         if swapped:
             battle = Battle(battle.model_b, battle.model_a, battle.rounds, battle.topic, True)
         estimate = self.cost_estimate(request, battle)
-        await self._check_budget(request, rules, estimate)
-        stored = await self.store.create_battle(
-            NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
-            now=self.clock(),
-        )
-        stage = self.stages.stage_for(
-            request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
-        )
-        session = BattleSession(
-            self,
-            stored,
-            stage,
-            rules,
-            request.starter_mention,
-            pricing=request.pricing,
-            estimate=estimate,
-        )
-        self.battles[stored.id] = session
+        hold = object()
+        await self._check_budget(request, rules, estimate, hold)
+        try:
+            stored = await self.store.create_battle(
+                NewBattle(
+                    request.guild_id, request.channel_id, request.starter_id, battle, swapped
+                ),
+                now=self.clock(),
+            )
+            stage = self.stages.stage_for(
+                request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
+            )
+            session = BattleSession(
+                self,
+                stored,
+                stage,
+                rules,
+                request.starter_mention,
+                pricing=request.pricing,
+                estimate=estimate,
+            )
+            self.battles[stored.id] = session  # From here its bound is held as a running one.
+        finally:
+            self._budget_holds.pop(hold, None)
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
         return session
@@ -225,10 +234,11 @@ class Arena:
         return CostEstimate(bound)
 
     async def _check_budget(
-        self, request: BattleRequest, rules: ServerRules, estimate: CostEstimate
+        self, request: BattleRequest, rules: ServerRules, estimate: CostEstimate, hold: object
     ) -> None:
         """Refuses a battle that could take the server over its daily budget: today's (UTC)
-        spend, plus the whole bound of each battle still running there, plus this one's."""
+        spend, plus the whole bound of each battle still running or starting there, plus this
+        one's. When it passes, its bound is held under ``hold`` until the caller releases it."""
         budget = rules[DAILY_BUDGET_USD]
         if budget is None:
             return
@@ -241,9 +251,13 @@ class Arena:
             for s in self.battles.values()
             if s.guild_id == request.guild_id
         )
+        held += sum(
+            bound for guild, bound in self._budget_holds.values() if guild == request.guild_id
+        )
         decision = check_daily_budget(spent.cost_usd + held, estimate.upper_bound_usd, budget, now)
         if not decision.allowed:
             raise UserError(budget_refusal(decision))
+        self._budget_holds[hold] = (request.guild_id, estimate.upper_bound_usd)
 
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
         key = (request.guild_id, request.starter_id)

@@ -3,6 +3,7 @@ and the spend lines; the arena with the in-memory store and recording stages."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import math
 import random
@@ -242,3 +243,20 @@ def test_spend_lines_for_battle_stats():
         "All time: $0.0084 · 3,090 tokens (2,400 in, 690 out)",
     ]
     assert fields[1][1].splitlines()[1] == "All time: $12.35 · 10 tokens (10 in, 0 out)"
+
+
+async def test_two_battles_starting_at_once_cannot_share_one_margin(arena):
+    dear = {model: Pricing(p.prompt * 100, p.completion * 100) for model, p in PRICES.items()}
+    bound = battle_cost_upper_bound(BATTLE, PromptSizes.for_battle(BATTLE, clean=True), 700, dear)
+    budget = math.ceil(bound * 1.5 * 100) / 100  # Room for one bound, not two.
+    assert budget < 2 * bound
+    await arena.store.save_server_settings(GUILD, ServerSettings(daily_budget_usd=budget))
+    started = await asyncio.gather(
+        arena.start(request(pricing=dear), BATTLE),
+        arena.start(request(OTHER_CHANNEL, pricing=dear), BATTLE),
+        return_exceptions=True,
+    )
+    refused = [result for result in started if isinstance(result, UserError)]
+    assert len(refused) == 1 and "resets <t:" in str(refused[0])
+    [session] = [result for result in started if not isinstance(result, BaseException)]
+    await session.outcome()
