@@ -16,7 +16,7 @@ Cases:
   2. Votes: 100 voters on each battle over the gateway (100,000 events), all counted; and one
      battle with 10,000 voters closed twice: once with every reaction sent as a gateway event
      (the session intact: the live count is trusted, target <= 0.5 s), once with them added
-     without events (as votes cast during a lost session: a full recount, target <= 2 s).
+     without events (as votes cast during a lost session: a full recount, every vote found).
   3. Leaderboard: 1,000,000 stored battles over 300 models, seeded straight into the tables;
      /leaderboard p99 (target <= 50 ms), cold and warm, and a vote closing on that server.
   4. Profile: case 1 again under py-spy (pip install py-spy), with the bot's hot paths.
