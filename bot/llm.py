@@ -278,11 +278,15 @@ class LLMClient:
                     stream_options={"include_usage": True},
                 ) as response:
                     events = SSEEvents()
+                    done = False
                     async for data in events.data_from(response.iter_bytes()):
-                        if data == "[DONE]":
-                            break
+                        # Past [DONE], the rest is read to its end, so that the connection
+                        # goes back to the pool rather than being closed half-read.
+                        done = done or data == "[DONE]"
+                        if done:
+                            continue
                         chunk = _json_object(model, data)
-                        if "error" in chunk:
+                        if chunk.get("error"):
                             # An error object inside a 200 answer or as an SSE event.
                             raise _body_error(model, chunk, "the provider failed")
                         usage = _usage(chunk.get("usage")) or usage

@@ -255,3 +255,15 @@ def test_usage_reports_are_read_leniently():
 async def test_model_list_carries_pricing(llm, model_server):
     qwen = next(model for model in await llm.list_models() if model.id == MODEL)
     assert qwen.pricing == Pricing(PROMPT_PRICE, COMPLETION_PRICE)
+
+
+async def test_a_stream_cut_off_mid_verse_is_retried(llm, model_server):
+    model_server.script(MODEL, Stall("Yo I", seconds=0.05), Verse("back"))
+    assert (await llm.write_verse(MODEL, MESSAGES)).text == "back"
+    assert len(model_server.chat_requests()) == 2
+
+
+async def test_a_stream_cut_off_every_time_says_so(llm, model_server):
+    model_server.script(MODEL, *[Stall("Yo I", seconds=0.05)] * 3)
+    with pytest.raises(ModelError, match=r"^qwen/qwen-max: the provider dropped the answer$"):
+        await llm.write_verse(MODEL, MESSAGES)
