@@ -362,7 +362,7 @@ def battle_figures(s: Session, sizes: Sizes, phase: Phase) -> Report:
     put(BATTLES, "peak RSS (VmHWM)", phase.after.bot.hwm_kb / 1024, "MB")
     per_battle = (rss_at_peak - phase.idle.rss_kb) / max(peak, 1)
     put(BATTLES, "memory per live battle", per_battle, "KB", target=at_most(100))
-    put(BATTLES, "bot CPU per battle", ms(cpu / n), "ms")
+    put(BATTLES, "bot CPU per battle", ms(cpu / n), "ms", target=at_most(40))
     put(BATTLES, "bot CPU load", 100 * phase.share("bot"), "% of a core")
     put(BATTLES, "  its event-loop thread", 100 * phase.loop_thread_share(s.bot.pid), "% of a core")
     put(BATTLES, "driver (double) CPU load", 100 * phase.share("driver"), "% of a core")
@@ -530,12 +530,26 @@ async def close_votes(s: Session, sizes: Sizes, slots: list[Slot]) -> Report:
     return report
 
 
-async def run_recount(s: Session, sizes: Sizes) -> Report:
-    """One battle whose vote holds ``recount_voters`` reactions, added without gateway events:
-    closing it recounts them all from the reaction lists, 100 a page."""
+async def run_recounts(s: Session, sizes: Sizes) -> Report:
+    """The big close twice: with every reaction seen over an intact gateway session, then with
+    reactions the bot never heard of (as after a lost session)."""
+    report = await run_recount(s, sizes, by_events=True)
+    report.extend(await run_recount(s, sizes, by_events=False))
+    return report
+
+
+async def run_recount(s: Session, sizes: Sizes, *, by_events: bool) -> Report:
+    """One battle whose vote holds ``recount_voters`` reactions.
+
+    ``by_events``: each reaction reaches the bot as a gateway event (the session intact), so
+    the live count is complete and matches the vote message's counts, and closing trusts it
+    (target 0.5 s). Otherwise they are added without events, as votes cast while a session
+    was lost: the counts differ, and closing recounts them all from the reaction lists, 100 a
+    page (every vote found; about 2 s at 50 pages a second)."""
     report = Report()
     world = s.world
-    slot = Slot(world.recount_guild, world.recount_channel, world.host, *model_pair(0))
+    channel = world.recount_channel if by_events else world.missed_recount_channel
+    slot = Slot(world.recount_guild, channel, world.host, *model_pair(0))
     await start_battle(s.double, slot, rounds=1)
     await wait_until(
         lambda: vote_message(s.double, slot.channel) is not None, 120, "the recount battle's vote"
@@ -545,8 +559,15 @@ async def run_recount(s: Session, sizes: Sizes) -> Report:
     by_emoji: dict[str, list] = {}
     for user, emoji in ballots([m.user for m in world.recount_members], SHARE_A):
         by_emoji.setdefault(emoji, []).append(user)
-    for emoji, users in by_emoji.items():
-        s.double.add_reactions_silently(message_id, emoji, users)
+    if by_events:
+        targets = [(message_id, user, emoji) for emoji, users in by_emoji.items() for user in users]
+        blast = await react_everywhere(s.double, targets, sizes.react_concurrency)
+        for error in blast.errors[:3]:
+            report.note(f"a reaction failed: {error}")
+        await round_trip(s.double, world.host, world.warmup_channel)  # the bot has read them all
+    else:
+        for emoji, users in by_emoji.items():
+            s.double.add_reactions_silently(message_id, emoji, users)
     await settle(s.bot.pid, limit=10)
     first_request = len(s.double.requests)
     await stop_battle(s.double, slot)
@@ -562,19 +583,24 @@ async def run_recount(s: Session, sizes: Sizes) -> Report:
     ]
     served = [r for r in pages if r.status == 200]
     voters = len(world.recount_members)
+    how = "gateway intact (live count)" if by_events else "events missed (full recount)"
     report.put(
-        VOTES, f"recount of {voters:,} voters: /battle-stop → results",
-        results.arrived_at - stopped_at, "s", target=at_most(2.0), digits=2,
+        VOTES, f"close of {voters:,} voters, {how}: /battle-stop → results",
+        # Paging 102 lists at Discord's 50 requests/s takes 2 s whatever the bot does: with
+        # events missed, what must hold is that every vote is found.
+        results.arrived_at - stopped_at, "s", target=at_most(0.5) if by_events else None,
+        digits=2,
     )  # fmt: skip
-    report.put(VOTES, "  reaction-list pages fetched", len(served), digits=0)
+    short = "live count" if by_events else "full recount"
+    report.put(VOTES, f"  reaction-list pages fetched ({short})", len(served), digits=0)
     report.put(
-        VOTES, "  votes the results show", sum(result_votes(results)), f"of {voters}",
+        VOTES, f"  votes the results show ({short})", sum(result_votes(results)), f"of {voters}",
         target=at_least(voters), digits=0,
     )  # fmt: skip
     if served:
         floor = (len(served) - 1) // REACTION_PAGES_PER_SECOND
         report.note(
-            f"recount: /battle-stop → first page {ms(pages[0].at - stopped_at):.0f} ms; "
+            f"{short}: /battle-stop → first page {ms(pages[0].at - stopped_at):.0f} ms; "
             f"{len(served)} pages in {served[-1].at - pages[0].at:.2f} s "
             f"({len(pages) - len(served)} answered 429; at the double's "
             f"{REACTION_PAGES_PER_SECOND} requests/s per route and channel they take at least "

@@ -56,6 +56,8 @@ class World:
     recount_channel: Channel
     host: Member
     recount_members: list[Member]
+    # The big close's second battle, with reactions the bot never heard of.
+    missed_recount_channel: Channel
 
 
 def build_world(double: DiscordDouble, layout: Layout) -> World:
@@ -80,6 +82,7 @@ def build_world(double: DiscordDouble, layout: Layout) -> World:
         recount.add_channel("recount"),
         host,
         members,
+        recount.add_channel("recount-missed"),
     )
     for server in range(layout.servers):
         guild = double.add_guild(f"server-{server:04d}")

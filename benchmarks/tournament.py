@@ -137,7 +137,8 @@ def main() -> int:
     print(
         f"{arguments.models} models, {battles} battles in {len(rounds)} rounds; "
         f"g = {arguments.latency:g} s, {2 * arguments.rounds} verses a battle "
-        f"(ideal battle {verse_time + arguments.latency:g} s with the judges), pace 0, concurrency {arguments.concurrency}"
+        f"(ideal battle {verse_time + arguments.latency:g} s with the judges), pace 0, "
+        f"concurrency {arguments.concurrency}"
     )
     print(f"battles per round: {[len(r.decisions) for r in rounds]}")
     print(f"longest battle per round (s): {[round(t, 2) for t in longest]}")

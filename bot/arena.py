@@ -8,19 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from bot.bout import Bout
-from bot.engine.battle import Battle, Turn
-from bot.engine.house_rules import identity_leak_reason, set_aside_line, without_fresh_accounts
+from bot.engine.battle import Battle, Side, Turn
+from bot.engine.house_rules import (
+    Pricing,
+    PromptSizes,
+    battle_cost_upper_bound,
+    check_daily_budget,
+    identity_leak_reason,
+    set_aside_line,
+    utc_day_start,
+    without_fresh_accounts,
+)
 from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
+from bot.engine.prompts import Message
 from bot.engine.server_settings import (
     COOLDOWN_SECONDS,
+    DAILY_BUDGET_USD,
     JUDGES,
     MAX_BATTLES,
     MIN_ACCOUNT_AGE_DAYS,
@@ -31,12 +44,18 @@ from bot.engine.server_settings import (
     VOTE_SECONDS,
     ServerRules,
 )
-from bot.engine.verdicts import Verdict
+from bot.engine.spend import (
+    CostEstimate,
+    TokenUsage,
+    budget_refusal,
+    unknown_cost_refusal,
+)
+from bot.engine.verdicts import Verdict, judge_messages
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.errors import UserError
 from bot.judges import JudgePanel
 from bot.jury import Judges, VerdictDesk
-from bot.referee import Outcome, VerseSource
+from bot.referee import MeteredVerseSource, Outcome, VerseSource
 from bot.settings import Settings
 from bot.stages.base import BattleStage, StageError, StageFactory
 from bot.standings import StandingsService
@@ -82,6 +101,9 @@ class BattleRequest:
     label: str | None = None
     # Whether the judges' panel gives a verdict; None: as the server's `judges` setting says.
     judges: bool | None = None
+    # The catalog's prices of the battle's models, by model id; a model missing from it has
+    # no known price, and the title card then says "cost unknown".
+    pricing: Mapping[str, Pricing] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +136,13 @@ class Arena:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         judges: Judges | None = None,
+        prices: Callable[..., Mapping[str, Pricing]] = lambda *model_ids: {},
     ) -> None:
         self.defaults = default_rules(settings)
         self.public_url = settings.public_url
+        self.max_tokens = settings.llm_max_tokens
+        # The catalog's known prices of some model ids (a model without one is left out).
+        self._prices = prices
         self.store = store
         self.models = models
         self.standings = standings
@@ -134,8 +160,13 @@ class Arena:
         # their own when they will open threads and need no channel to themselves.
         self._starting: dict[object, tuple[int, int]] = {}
         self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
+        # Cost bounds of battles past the budget check and not yet registered, each under a
+        # token of its own: (guild id, USD). Two starts at once cannot both spend one margin.
+        self._budget_holds: dict[object, tuple[int, float]] = {}
         # Judged battles' verdicts (bot/jury.py); None when this process seats no judges.
-        self.verdicts = VerdictDesk(judges, store, stages, self.rules_for) if judges else None
+        self.verdicts = (
+            VerdictDesk(judges, store, stages, self.rules_for, prices) if judges else None
+        )
 
     async def page_of(self, stored: StoredBattle) -> str | None:
         """The web arena's page for a battle when PUBLIC_URL is set: the battle's own page on a
@@ -195,19 +226,35 @@ class Arena:
         swapped = battle.blind and self._rng.random() < 0.5
         if swapped:
             battle = dataclasses.replace(battle, model_a=battle.model_b, model_b=battle.model_a)
-        stored = await self.store.create_battle(
-            NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
-            now=self.clock(),
-        )
-        if jury is not None:
-            await self.store.mark_judged(stored.id)
-        stage = self.stages.stage_for(
-            request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
-        )
-        session = BattleSession(
-            self, stored, stage, rules, request.starter_mention, jury, label=request.label
-        )
-        self.battles[stored.id] = session
+        estimate = self.cost_estimate(request, battle, jury)
+        hold = object()
+        await self._check_budget(request, rules, estimate, hold)
+        try:
+            stored = await self.store.create_battle(
+                NewBattle(
+                    request.guild_id, request.channel_id, request.starter_id, battle, swapped
+                ),
+                now=self.clock(),
+            )
+            if jury is not None:
+                await self.store.mark_judged(stored.id)
+            stage = self.stages.stage_for(
+                request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
+            )
+            session = BattleSession(
+                self,
+                stored,
+                stage,
+                rules,
+                request.starter_mention,
+                jury,
+                label=request.label,
+                pricing=request.pricing,
+                estimate=estimate,
+            )
+            self.battles[stored.id] = session  # From here its bound is held as a running one.
+        finally:
+            self._budget_holds.pop(hold, None)
         self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
         session.start()
         return session
@@ -219,6 +266,52 @@ class Arena:
         if self.verdicts is None:
             raise UserError("This bot has no judges' panel.")
         return await self.verdicts.panel(rules)
+
+    def cost_estimate(
+        self, request: BattleRequest, battle: Battle, jury: JudgePanel | None = None
+    ) -> CostEstimate:
+        """The most the battle's model calls can cost: its verses at the request's prices, and
+        each seated judge (reading its instructions and the whole transcript) at the catalog's;
+        unknown when a model or a judge has no price. Clean mode's line is counted whether or
+        not it applies, so the bound holds either way."""
+        judges = jury.seated(battle) if jury is not None else ()
+        judge_prices = self._prices(*judges) if judges else {}
+        if any(battle.model(side) not in request.pricing for side in Side) or any(
+            judge not in judge_prices for judge in judges
+        ):
+            return CostEstimate(None)
+        instructions = len(judge_messages("", battle.topic)[0]["content"]) if judges else 0
+        sizes = PromptSizes.for_battle(battle, clean=True, judge_prompt=instructions)
+        bound = battle_cost_upper_bound(
+            battle, sizes, self.max_tokens, request.pricing, [judge_prices[j] for j in judges]
+        )
+        return CostEstimate(bound)
+
+    async def _check_budget(
+        self, request: BattleRequest, rules: ServerRules, estimate: CostEstimate, hold: object
+    ) -> None:
+        """Refuses a battle that could take the server over its daily budget: today's (UTC)
+        spend, plus the whole bound of each battle still running or starting there, plus this
+        one's. When it passes, its bound is held under ``hold`` until the caller releases it."""
+        budget = rules[DAILY_BUDGET_USD]
+        if budget is None:
+            return
+        if estimate.upper_bound_usd is None:
+            raise UserError(unknown_cost_refusal(budget))
+        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+        spent = await self.store.spend(request.guild_id, utc_day_start(now).timestamp())
+        held = sum(
+            s.estimate.upper_bound_usd or 0.0
+            for s in self.battles.values()
+            if s.guild_id == request.guild_id
+        )
+        held += sum(
+            bound for guild, bound in self._budget_holds.values() if guild == request.guild_id
+        )
+        decision = check_daily_budget(spent.cost_usd + held, estimate.upper_bound_usd, budget, now)
+        if not decision.allowed:
+            raise UserError(budget_refusal(decision))
+        self._budget_holds[hold] = (request.guild_id, estimate.upper_bound_usd)
 
     async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
         key = (request.guild_id, request.starter_id)
@@ -378,27 +471,62 @@ class Arena:
         self._outcomes.clear()
 
 
-class _PersistingStage:
-    """Stores each turn right after it is posted, so a restart loses nothing that was shown."""
+class _MeteredVerses:
+    """A battle's verse source that keeps what each verse cost, in the order the verses were
+    written. The referee requests verses in the battle's order and posts them in that same
+    order, so the n-th verse posted is the n-th one written."""
 
-    def __init__(self, inner: BattleStage, store: Store, battle_id: int) -> None:
+    def __init__(self, models: VerseSource, pricing: Mapping[str, Pricing]) -> None:
+        self._models = models
+        self._pricing = pricing
+        self._usage: deque[TokenUsage | None] = deque()
+
+    async def generate_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> str:
+        if not isinstance(self._models, MeteredVerseSource):
+            text = await self._models.generate_verse(model, messages, on_progress)
+            self._usage.append(None)
+            return text
+        written = await self._models.write_verse(model, messages, on_progress)
+        usage = written.usage
+        self._usage.append(usage.priced(self._pricing.get(model)) if usage else None)
+        return written.text
+
+    def next_usage(self) -> TokenUsage | None:
+        """What the next verse to be posted cost (None when its source did not say)."""
+        return self._usage.popleft() if self._usage else None
+
+
+class _PersistingStage:
+    """Stores each turn right after it is posted, so a restart loses nothing that was shown;
+    each verse with what it cost."""
+
+    def __init__(
+        self, inner: BattleStage, store: Store, battle_id: int, meter: _MeteredVerses
+    ) -> None:
         self._inner = inner
         self._store = store
         self._battle_id = battle_id
+        self._meter = meter
         self._position = 0
         self.writing = inner.writing
         self.pausing = inner.pausing
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
+        usage = self._meter.next_usage()
         await self._inner.post_verse(battle, turn)
-        await self._keep(turn)
+        await self._keep(turn, usage)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:
         await self._inner.announce(battle, turn)
-        await self._keep(turn)
+        await self._keep(turn, None)
 
-    async def _keep(self, turn: Turn) -> None:
-        await self._store.add_turn(self._battle_id, self._position, turn)
+    async def _keep(self, turn: Turn, usage: TokenUsage | None) -> None:
+        await self._store.add_turn(self._battle_id, self._position, turn, usage)
         self._position += 1
 
 
@@ -415,6 +543,8 @@ class BattleSession:
         jury: JudgePanel | None = None,
         *,
         label: str | None = None,
+        pricing: Mapping[str, Pricing] | None = None,
+        estimate: CostEstimate | None = None,
     ) -> None:
         self.arena = arena
         self.label = label
@@ -425,10 +555,12 @@ class BattleSession:
         self.place_id = stored.channel_id  # its thread's id, once the thread is open
         self.rules = rules
         self._starter_mention = starter_mention
+        self.estimate = estimate or CostEstimate(None)
+        meter = _MeteredVerses(arena.models, pricing or {})
         self.bout: Bout[Verdict] = Bout(
             stored.battle,
-            arena.models,
-            _PersistingStage(stage, arena.store, stored.id),
+            meter,
+            _PersistingStage(stage, arena.store, stored.id, meter),
             rules[PACE],
             jury,
         )
@@ -464,7 +596,9 @@ class BattleSession:
 
     async def _battle(self) -> None:
         battle = self.stored.battle
-        await self.stage.post_title_card(battle, self._starter_mention, label=self.label)
+        await self.stage.post_title_card(
+            battle, self._starter_mention, self.estimate, label=self.label
+        )
         if self.stage.place_id != self.stored.channel_id:
             self.place_id = self.stage.place_id
             await self.arena.store.set_thread(self.stored.id, self.place_id)

@@ -145,6 +145,7 @@ class RapBattleBot(commands.AutoShardedBot):
             self.owns_guild,
             self.gateway_sessions.epoch,
             judges=Judges(self.llm, self.catalog.resolve, self.settings.judge_models),
+            prices=self.catalog.pricing,
         )
         self.tournaments = Tournaments(
             self.arena, self.store, stages, may_use_webhooks=self.may_use_webhooks

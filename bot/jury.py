@@ -11,9 +11,11 @@ restart a pending verdict is judged again from the stored turns, and a stored on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from bot.engine.house_rules import Pricing, spend_from_usage
 from bot.engine.server_settings import JUDGE_MODELS, JUDGE_RECUSAL, ServerRules
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
@@ -68,8 +70,10 @@ class VerdictDesk:
         store: Store,
         stages: StageFactory,
         rules_for: Callable[[int], Awaitable[ServerRules]],
+        prices: Callable[..., Mapping[str, Pricing]] = lambda *model_ids: {},
     ) -> None:
         self.judges = judges
+        self._prices = prices  # the catalog's known prices, to put a cost on each judge
         self._store = store
         self._stages = stages
         self._rules_for = rules_for
@@ -78,6 +82,20 @@ class VerdictDesk:
 
     async def panel(self, rules: ServerRules) -> JudgePanel:
         return await self.judges.panel(rules)
+
+    def _priced(self, verdict: Verdict) -> Verdict:
+        """Each judge's cost at the catalog's prices (None where the catalog has no price)."""
+        prices = self._prices(*(ballot.judge for ballot in verdict.ballots))
+        ballots = tuple(
+            dataclasses.replace(
+                ballot,
+                cost_usd=spend_from_usage(ballot.prompt_tokens, ballot.completion_tokens, price),
+            )
+            if (price := prices.get(ballot.judge)) is not None
+            else ballot
+            for ballot in verdict.ballots
+        )
+        return dataclasses.replace(verdict, ballots=ballots)
 
     def judging(self, battle_id: int, verdict: asyncio.Task[Verdict]) -> None:
         """The panel a battle's bout started is at work; its verdict is delivered later."""
@@ -132,7 +150,7 @@ class VerdictDesk:
                     log.exception("Judging battle %s failed", stored.id)
                     await store.verdict_failed(stored.id, JUDGING_FAILED_REASON)
                     return None
-                await store.store_verdict(stored.id, verdict)
+                await store.store_verdict(stored.id, self._priced(verdict))
                 status = await store.verdict_status(stored.id)
         finally:
             self._judging.pop(stored.id, None)

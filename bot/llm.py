@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2  # The openai client's HTTP layer: what a stream being read raises.
 import openai
 
+from bot.engine.house_rules import Pricing
 from bot.engine.prompts import Message
+from bot.engine.spend import TokenUsage, WrittenVerse
 from bot.engine.verses import clean_verse
 from bot.errors import ConfigError, UserError
 from bot.models import ModelInfo
@@ -166,17 +170,31 @@ class LLMClient:
         on_progress: ProgressCallback | None = None,
     ) -> str:
         """A cleaned, non-empty verse. Raises ModelError once retries are spent."""
+        return (await self.write_verse(model, messages, on_progress)).text
+
+    async def write_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: ProgressCallback | None = None,
+    ) -> WrittenVerse:
+        """A cleaned, non-empty verse and the tokens it took, as the provider reported them
+        (an empty answer that was retried counts too). Raises ModelError once retries are
+        spent."""
         self.require_key()
         retries = _Retries(model, self._policy, self._rng)
         empty_retry_left = True
+        spent: TokenUsage | None = None
         while True:
             try:
-                verse = clean_verse(await self._stream_once(model, messages, on_progress))
+                written = await self._stream_once(model, messages, on_progress)
             except ModelError as error:
                 await retries.wait_or_raise(error)
                 continue
+            spent = TokenUsage.total(spent, written.usage)
+            verse = clean_verse(written.text)
             if verse is not None:
-                return verse
+                return WrittenVerse(verse, spent)
             if not empty_retry_left:
                 raise ModelError(model, "answered with an empty verse twice")
             empty_retry_left = False
@@ -243,27 +261,44 @@ class LLMClient:
 
     async def _stream_once(
         self, model: str, messages: Sequence[Message], on_progress: ProgressCallback | None
-    ) -> str:
+    ) -> WrittenVerse:
+        """One streamed request. The SSE lines are read here rather than through the client's
+        ``Stream``, which builds a pydantic object per chunk: with hundreds of verses streaming
+        at once that was a third of the bot's CPU (benchmarks/load.py)."""
         parts: list[str] = []
         received = 0
+        usage: TokenUsage | None = None
         try:
             async with asyncio.timeout(self._settings.llm_timeout_seconds):
-                stream = await self._client.chat.completions.create(
+                async with self._client.chat.completions.with_streaming_response.create(
                     model=model,
                     messages=list(messages),  # type: ignore[arg-type]
                     max_tokens=self._settings.llm_max_tokens,
                     stream=True,
-                )
-                async with stream:
-                    async for chunk in stream:
-                        for choice in chunk.choices:
-                            if choice.finish_reason == "error":
+                    stream_options={"include_usage": True},
+                ) as response:
+                    events = SSEEvents()
+                    done = False
+                    async for data in events.data_from(response.iter_bytes()):
+                        # Past [DONE], the rest is read to its end, so that the connection
+                        # goes back to the pool rather than being closed half-read.
+                        done = done or data == "[DONE]"
+                        if done:
+                            continue
+                        chunk = _json_object(model, data)
+                        if chunk.get("error"):
+                            # An error object inside a 200 answer or as an SSE event.
+                            raise _body_error(model, chunk, "the provider failed")
+                        usage = _usage(chunk.get("usage")) or usage
+                        for choice in chunk.get("choices") or ():
+                            if choice.get("finish_reason") == "error":
                                 raise ModelError(
                                     model, "the generation failed mid-verse", retryable=True
                                 )
-                            if choice.delta and choice.delta.content:
-                                parts.append(choice.delta.content)
-                                received += len(choice.delta.content)
+                            content = (choice.get("delta") or {}).get("content")
+                            if content:
+                                parts.append(content)
+                                received += len(content)
                                 if on_progress:
                                     on_progress(received)
         except TimeoutError:
@@ -274,7 +309,11 @@ class LLMClient:
             ) from None
         except openai.OpenAIError as error:
             raise model_error(model, error) from error
-        return "".join(parts)
+        except httpx2.TimeoutException:
+            raise ModelError(model, "the provider stopped answering", retryable=True) from None
+        except httpx2.TransportError:
+            raise ModelError(model, "the provider dropped the answer", retryable=True) from None
+        return WrittenVerse("".join(parts), usage)
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -291,9 +330,92 @@ class LLMClient:
                     name=str(extra.get("name") or entry.id),
                     context_length=extra.get("context_length"),
                     max_completion_tokens=top_provider.get("max_completion_tokens"),
+                    pricing=_pricing(extra.get("pricing")),
                 )
             )
         return models
+
+
+class SSEEvents:
+    """Server-sent events from a byte stream: each event's data, with its event name.
+
+    Comment lines (": keep-alive", which OpenRouter sends while a model thinks) and fields other
+    than ``event`` and ``data`` are skipped; an event ends at a blank line.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        """The events ``chunk`` completes, as (event name, data) pairs."""
+        events: list[tuple[str, str]] = []
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.rstrip(b"\r").decode()
+            if not line:
+                if self._data:
+                    events.append((self._event, "\n".join(self._data)))
+                self._event, self._data = "", []
+            elif line.startswith("data:"):
+                self._data.append(line[5:].removeprefix(" "))
+            elif line.startswith("event:"):
+                self._event = line[6:].strip()
+        return events
+
+    def finish(self) -> list[tuple[str, str]]:
+        """The last event, when the stream ended without a blank line after it."""
+        return self.feed(b"\n\n") if self._pending or self._data else []
+
+    async def data_from(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+        """Each event's data; an ``error`` event's data is handed on as an error object."""
+        async for chunk in chunks:
+            for event, data in self.feed(chunk):
+                yield _as_error(data) if event == "error" else data
+        for event, data in self.finish():
+            yield _as_error(data) if event == "error" else data
+
+
+def _as_error(data: str) -> str:
+    """An ``event: error`` payload as a chunk with an ``error`` key, however it was written."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = {"message": data}
+    if not isinstance(body, dict) or "error" not in body:
+        body = {"error": body if isinstance(body, dict) else {"message": str(body)}}
+    return json.dumps(body)
+
+
+def _json_object(model: str, data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        chunk = None
+    if not isinstance(chunk, dict):
+        raise ModelError(model, "the provider sent a garbled answer", retryable=True)
+    return chunk
+
+
+def _usage(report: object) -> TokenUsage | None:
+    """The provider's usage report (the last chunk's ``usage``), with OpenRouter's ``cost``
+    in USD when it sends one."""
+    if not isinstance(report, dict):
+        return None
+    try:
+        prompt = int(report.get("prompt_tokens") or 0)
+        completion = int(report.get("completion_tokens") or 0)
+    except (TypeError, ValueError):
+        return None
+    cost = report.get("cost")
+    return TokenUsage(
+        prompt, completion, float(cost) if isinstance(cost, int | float) and cost >= 0 else None
+    )
+
+
+def _pricing(listed: object) -> Pricing | None:
+    return Pricing.from_catalog(listed) if isinstance(listed, dict) else None
 
 
 def model_error(model: str, error: openai.OpenAIError) -> ModelError:

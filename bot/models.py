@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.engine.house_rules import Pricing
 from bot.errors import UnknownModel, UserError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class ModelInfo:
     name: str
     context_length: int | None = None
     max_completion_tokens: int | None = None
+    # USD per token from the catalog's ``pricing``; None when it lists none or "-1" (unknown).
+    pricing: Pricing | None = None
 
 
 def merged_aliases(extra: Mapping[str, str]) -> dict[str, str]:
@@ -181,6 +184,15 @@ class ModelCatalog:
 
     def info(self, model_id: str) -> ModelInfo | None:
         return self._models.get(model_id)
+
+    def pricing(self, *model_ids: str) -> dict[str, Pricing]:
+        """The known prices of ``model_ids`` (a model without one is left out)."""
+        prices = {}
+        for model_id in model_ids:
+            info = self._models.get(model_id)
+            if info is not None and info.pricing is not None:
+                prices[model_id] = info.pricing
+        return prices
 
     async def refresh_if_stale(self) -> None:
         if self._clock() < self._next_refresh:

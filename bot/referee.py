@@ -9,11 +9,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.engine.battle import FINAL_ROUND, Battle, Slot, Turn
 from bot.engine.pacing import Pace
 from bot.engine.prompts import Message, messages_for
+from bot.engine.spend import WrittenVerse
 from bot.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,19 @@ class VerseSource(Protocol):
         messages: Sequence[Message],
         on_progress: Callable[[int], None] | None = None,
     ) -> str: ...
+
+
+@runtime_checkable
+class MeteredVerseSource(VerseSource, Protocol):
+    """A verse source that also says what each verse cost (bot.llm.LLMClient does). Whoever
+    keeps the spend asks for it when the source has it; plain sources still serve."""
+
+    async def write_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> WrittenVerse: ...
 
 
 class Stage(Protocol):

@@ -72,6 +72,7 @@ class BattleCog(commands.Cog):
             ),
             verses_by_webhook=interaction.app_permissions.manage_webhooks,
             judges=judges,
+            pricing=catalog.pricing(battle.model_a, battle.model_b),
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)

@@ -1,4 +1,5 @@
-"""/battle-stats: how the judges' panel compares with the crowd, on this server and globally."""
+"""/battle-stats: how the judges' panel compares with the crowd, and what battles cost, on this
+server and globally."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.engine.house_rules import utc_day_start
 from bot.engine.judge_stats import fit_lines, judge_lines, judge_stats, summary_lines
+from bot.engine.spend import spend_fields
 from bot.stages.discord import FIELD_VALUE_LIMIT, VERDICT_COLOUR
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
 
 STATS_TITLE = "⚖️ Judges v the crowd"
+SPEND_TITLE = "💸 Tokens and spend (verses and judges)"
 STATS_NOTE = (
     "Agreement and the opening side's wins count battles with both votes and a verdict; "
     "abstentions and tokens count every judged battle. Brackets: 95% intervals (Wilson)."
@@ -28,7 +32,8 @@ class StatsCog(commands.Cog):
     @app_commands.command(name="battle-stats")
     @app_commands.guild_only()
     async def battle_stats(self, interaction: discord.Interaction[RapBattleBot]) -> None:
-        """How often the judges' panel agrees with the crowd, here and on every server."""
+        """How often the judges agree with the crowd, and what battles cost, here and globally."""
+        assert interaction.guild_id is not None
         await interaction.response.defer(thinking=True)
         embed = discord.Embed(title=STATS_TITLE, description=STATS_NOTE, colour=VERDICT_COLOUR)
         for label, scope in (("This server", interaction.guild_id), ("Global", None)):
@@ -42,7 +47,12 @@ class StatsCog(commands.Cog):
                     value=fit_lines(judge_lines(stats.judges), FIELD_VALUE_LIMIT),
                     inline=False,
                 )
-        await interaction.followup.send(embed=embed)
+        today = utc_day_start(discord.utils.utcnow()).timestamp()
+        spend = discord.Embed(title=SPEND_TITLE, colour=VERDICT_COLOUR)
+        report = await self.bot.store.spend_report(interaction.guild_id, today)
+        for name, value in spend_fields(report):
+            spend.add_field(name=name, value=value, inline=False)
+        await interaction.followup.send(embeds=[embed, spend])
 
 
 async def setup(bot: RapBattleBot) -> None:

@@ -1,14 +1,19 @@
 """The model gateway against a local OpenAI-compatible server, through the real openai client."""
 
+import json
 import random
 import time
 
 import pytest
 
+from bot.engine.house_rules import Pricing
+from bot.engine.spend import TokenUsage
 from bot.errors import ConfigError
-from bot.llm import LLMClient, ModelError, RetryPolicy, parse_retry_after
+from bot.llm import LLMClient, ModelError, RetryPolicy, SSEEvents, _usage, parse_retry_after
 from bot.settings import Settings
 from tests.fakes.model_server import (
+    COMPLETION_PRICE,
+    PROMPT_PRICE,
     BodyError,
     Disconnect,
     HttpError,
@@ -182,3 +187,83 @@ def test_retry_after_parsing():
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None
+
+
+async def test_a_verse_comes_with_the_usage_the_provider_reported(llm, model_server):
+    model_server.script(MODEL, Verse("five words in this verse"))
+    written = await llm.write_verse(MODEL, MESSAGES)
+    assert written.text == "five words in this verse"
+    [request] = model_server.chat_requests()
+    assert request.body["stream_options"] == {"include_usage": True}
+    prompt_tokens = sum(len(message["content"].split()) for message in MESSAGES)
+    assert written.usage == TokenUsage(
+        prompt_tokens, 5, pytest.approx(prompt_tokens * PROMPT_PRICE + 5 * COMPLETION_PRICE)
+    )
+
+
+async def test_an_empty_verse_retried_counts_both_answers_tokens(llm, model_server):
+    model_server.script(MODEL, Verse("<think>only thinking</think>"), Verse("two words"))
+    written = await llm.write_verse(MODEL, MESSAGES)
+    assert written.text == "two words"
+    assert written.usage is not None
+    assert written.usage.completion_tokens == 2 + 2  # "<think>only thinking</think>" is two.
+
+
+async def test_a_failed_stream_keeps_no_usage_and_the_retry_reports_its_own(llm, model_server):
+    model_server.script(MODEL, StreamError("half a ba", "provider died", 503), Verse("one two"))
+    written = await llm.write_verse(MODEL, MESSAGES)
+    assert written.usage is not None and written.usage.completion_tokens == 2
+
+
+def test_sse_events_skip_comments_and_join_lines_split_across_chunks():
+    events = SSEEvents()
+    assert events.feed(b": OPENROUTER PROCESSING\n\nda") == []
+    assert events.feed(b'ta: {"a": 1}\r\n\r\ndata: [DO') == [("", '{"a": 1}')]
+    assert events.feed(b"NE]\n\n") == [("", "[DONE]")]
+    assert events.feed(b"event: error\ndata: {}\n") == []
+    assert events.finish() == [("error", "{}")]
+
+
+async def _chunks(*pieces: bytes):
+    for piece in pieces:
+        yield piece
+
+
+async def test_an_sse_error_event_becomes_an_error_object_whatever_its_shape():
+    events = SSEEvents()
+    data = [
+        item
+        async for item in events.data_from(
+            _chunks(
+                b'event: error\ndata: {"code": 502, "message": "down"}\n\n',
+                b'event: error\ndata: {"error": {"code": 402, "message": "pay"}}\n\n',
+            )
+        )
+    ]
+    assert [json.loads(item)["error"]["code"] for item in data] == [502, 402]
+
+
+def test_usage_reports_are_read_leniently():
+    assert _usage(None) is None
+    assert _usage({"prompt_tokens": 3, "completion_tokens": 4}) == TokenUsage(3, 4, None)
+    assert _usage({"prompt_tokens": 3, "completion_tokens": 4, "cost": 0.5}) == TokenUsage(
+        3, 4, 0.5
+    )
+    assert _usage({"prompt_tokens": "many"}) is None
+
+
+async def test_model_list_carries_pricing(llm, model_server):
+    qwen = next(model for model in await llm.list_models() if model.id == MODEL)
+    assert qwen.pricing == Pricing(PROMPT_PRICE, COMPLETION_PRICE)
+
+
+async def test_a_stream_cut_off_mid_verse_is_retried(llm, model_server):
+    model_server.script(MODEL, Stall("Yo I", seconds=0.05), Verse("back"))
+    assert (await llm.write_verse(MODEL, MESSAGES)).text == "back"
+    assert len(model_server.chat_requests()) == 2
+
+
+async def test_a_stream_cut_off_every_time_says_so(llm, model_server):
+    model_server.script(MODEL, *[Stall("Yo I", seconds=0.05)] * 3)
+    with pytest.raises(ModelError, match=r"^qwen/qwen-max: the provider dropped the answer$"):
+        await llm.write_verse(MODEL, MESSAGES)

@@ -132,7 +132,26 @@ async def test_stream_verse_is_chunked(client: openai.AsyncOpenAI, server: Model
     assert len(chunks) == -(-len(text) // 16) + 1  # the content chunks, then the final one
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "stop"
-    assert chunks[-1].usage.completion_tokens == len(text.split())
+    assert all(chunk.usage is None for chunk in chunks)  # Not asked for.
+
+
+async def test_stream_sends_usage_in_a_last_chunk_when_asked(
+    client: openai.AsyncOpenAI, server: ModelServer
+) -> None:
+    text = "four words of verse"
+    server.script(MODEL, Verse(text))
+
+    content, chunks = await stream_text(client, stream_options={"include_usage": True})
+
+    assert content == text
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    last = chunks[-1]
+    assert last.choices == []  # As OpenRouter sends it: no choices, only the usage.
+    assert last.usage.completion_tokens == 4
+    assert last.usage.prompt_tokens > 0
+    cost = last.usage.model_extra["cost"]
+    assert cost == pytest.approx(last.usage.prompt_tokens * 0.000001 + 4 * 0.000002)
+    assert all(chunk.usage is None for chunk in chunks[:-1])
 
 
 async def test_stream_wire_format(server: ModelServer) -> None:

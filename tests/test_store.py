@@ -24,7 +24,8 @@ from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, MOVES
 from bot.engine.pacing import Pace
 from bot.engine.ratings import collapse
-from bot.engine.server_settings import CLEAN, ServerSettings
+from bot.engine.server_settings import CLEAN, DAILY_BUDGET_USD, ServerSettings
+from bot.engine.spend import Spend, TokenUsage
 from bot.engine.tournament import TournamentFormat, elimination_round
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
@@ -612,6 +613,36 @@ async def test_a_judged_battle_keeps_its_verdict_once_the_vote_closed(store, ope
         await reopened.close()
 
 
+async def test_each_verse_keeps_its_usage_and_spend_sums_it_by_server_and_day(store, open_backend):
+    battle = Battle("m/a", "m/b", rounds=1)
+    slots = battle.plan()
+    yesterday = await store.create_battle(NewBattle(1, 10, 100, battle), now=1_000.0)
+    today = await store.create_battle(NewBattle(1, 11, 100, battle), now=90_000.0)
+    elsewhere = await store.create_battle(NewBattle(2, 12, 100, battle), now=90_000.0)
+    await store.add_turn(yesterday.id, 0, battle.turn(slots[0], "a"), TokenUsage(100, 50, 0.25))
+    await store.add_turn(today.id, 0, battle.turn(slots[0], "b"), TokenUsage(10, 5, 0.5))
+    await store.add_turn(today.id, 1, battle.turn(slots[1], "c"), TokenUsage(20, 7, None))
+    await store.add_turn(today.id, 2, battle.turn(slots[1], "unreported"))
+    await store.add_turn(elsewhere.id, 0, battle.turn(slots[0], "d"), TokenUsage(1, 2, 1.0))
+
+    reopened = await open_backend()
+    try:
+        assert await reopened.turn_usage(today.id) == [
+            TokenUsage(10, 5, 0.5),
+            TokenUsage(20, 7, None),
+            None,
+        ]
+        assert await reopened.spend(1, since=86_400.0) == Spend(30, 12, 0.5, 2, 1)
+        assert await reopened.spend(1) == Spend(130, 62, 0.75, 3, 1)
+        report = await reopened.spend_report(1, today_starts_at=86_400.0)
+        assert report.global_today == Spend(31, 14, 1.5, 3, 1)
+        assert report.global_all_time == Spend(131, 64, 1.75, 4, 1)
+        assert report.server_today == Spend(30, 12, 0.5, 2, 1)
+        assert await reopened.spend(3) == Spend()
+    finally:
+        await reopened.close()
+
+
 async def test_unfinished_verdicts_are_those_of_battles_voting_or_closed(store):
     voting = await judged_battle(store, 1, "m/a", "m/b", {}, close=False)
     closed = await judged_battle(store, 1, "m/a", "m/b", {1: Side.A})
@@ -819,3 +850,23 @@ async def test_the_web_arena_leaves_unrated_battles_out_of_its_ratings(database_
         assert record.battles == 1 and await store.rated_span() == (3.0, 3.0)
     finally:
         await store.close()
+
+
+async def test_a_daily_budget_is_kept_cleared_and_defaults_to_none(store):
+    assert (await store.server_settings(1)).chosen(DAILY_BUDGET_USD) is None
+    await store.save_server_settings(1, ServerSettings(daily_budget_usd=2.5))
+    assert (await store.server_settings(1)).chosen(DAILY_BUDGET_USD) == 2.5
+    await store.save_server_settings(1, ServerSettings())
+    assert (await store.server_settings(1)).chosen(DAILY_BUDGET_USD) is None
+
+
+async def test_spend_counts_the_judges_beside_the_verses(store):
+    battle = await judged_battle(store, 1, "m/a", "m/b", {1: Side.A})
+    priced = Ballot("j/0", Side.A, "a", prompt_tokens=100, completion_tokens=10, cost_usd=0.02)
+    unpriced = Ballot.abstention("j/1", "no answer", tokens=(50, 0))
+    assert await store.store_verdict(battle.id, Verdict("m/a", "m/b", (priced, unpriced)))
+    spent = await store.spend(1)
+    assert (spent.prompt_tokens, spent.completion_tokens) == (150, 10)
+    assert spent.cost_usd == pytest.approx(0.02)
+    assert (spent.requests, spent.unpriced) == (2, 1)
+    assert (await store.stored_verdict(battle.id)).ballots[0].cost_usd == pytest.approx(0.02)

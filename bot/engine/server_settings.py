@@ -44,6 +44,7 @@ class SettingKind(enum.Enum):
     EMOJI = "emoji"  # one Unicode or custom emoji
     SWITCH = "switch"  # on or off
     MODELS = "models"  # model names separated by commas (resolved by the catalog), or 'all'
+    DOLLARS = "dollars"  # US dollars with at most cents, within [low, high], or 'none' to clear
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +83,8 @@ class Setting(Generic[T]):
             return emoji  # type: ignore[return-value]
         if kind is SettingKind.SWITCH:
             return bool(raw)  # type: ignore[return-value]
+        if kind is SettingKind.DOLLARS:
+            return _dollars(str(raw), self)  # type: ignore[return-value]
         if kind is SettingKind.MODELS:
             names = tuple(name.strip() for name in str(raw).split(",") if name.strip())
             if not names or [n.lower() for n in names] == [self.reset_word]:
@@ -126,6 +129,26 @@ class Setting(Generic[T]):
         if self.kind is SettingKind.SWITCH:
             return bool(raw)  # type: ignore[return-value]
         return raw  # type: ignore[no-any-return]
+
+
+NO_VALUE = "none"
+
+
+def _dollars(raw: str, setting: Setting[Any]) -> float | None:
+    """An amount such as "5", "2.50" or "$0.75"; "none" clears it (None)."""
+    text = raw.strip().removeprefix("$").strip()
+    if text.lower() == NO_VALUE:
+        return None
+    whole, _, cents = text.partition(".")
+    if not (whole or cents) or not (whole or "0").isdigit() or (cents and not cents.isdigit()):
+        raise InvalidSetting(
+            f"`{raw[:40]}` is not an amount in dollars: give one such as 5 or 2.50, or 'none'."
+        )
+    if len(cents) > 2:
+        raise InvalidSetting("Give the amount in dollars and cents, at most two decimals.")
+    amount = float(text)
+    setting.check(amount)
+    return amount
 
 
 def _seconds(value: float) -> str:
@@ -296,6 +319,19 @@ CLEAN = Setting[bool](
     lambda on: "on" if on else "off in age-restricted channels",
 )
 
+MAX_DAILY_BUDGET_USD = 10_000
+DAILY_BUDGET_USD = Setting["float | None"](
+    "daily_budget_usd",
+    "Daily budget",
+    "Most to spend on models per UTC day, in US dollars (e.g. 2.50), or 'none'",
+    SettingKind.DOLLARS,
+    None,
+    lambda budget: "none" if budget is None else f"${budget:,.2f} a day (UTC)",
+    0.01,
+    MAX_DAILY_BUDGET_USD,
+    f"The daily budget must be between $0.01 and ${MAX_DAILY_BUDGET_USD:,}, or 'none'.",
+)
+
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
     PACE,
@@ -315,6 +351,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     JUDGE_RECUSAL,
     MIN_ACCOUNT_AGE_DAYS,
     CLEAN,
+    DAILY_BUDGET_USD,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

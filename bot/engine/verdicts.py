@@ -229,6 +229,7 @@ class Ballot:
     same_vendor: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float | None = None  # at the catalog's prices when known
 
     def __post_init__(self) -> None:
         if (self.pick is None) == (self.abstained is None):

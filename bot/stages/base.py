@@ -12,6 +12,7 @@ from typing import Protocol
 
 from bot.engine.battle import Battle, Side
 from bot.engine.leaderboard import RatingChange
+from bot.engine.spend import CostEstimate
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally
 from bot.referee import Stage
@@ -35,9 +36,15 @@ class BattleStage(Stage, Protocol):
         ...
 
     async def post_title_card(
-        self, battle: Battle, starter_mention: str, *, label: str | None = None
+        self,
+        battle: Battle,
+        starter_mention: str,
+        estimate: CostEstimate | None = None,
+        *,
+        label: str | None = None,
     ) -> None:
-        """The battle's opening card; ``label`` says where it stands, e.g. in a tournament."""
+        """The battle's title card: with ``estimate`` it shows what the battle may cost, and
+        ``label`` says where it stands, e.g. in a tournament."""
         ...
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:

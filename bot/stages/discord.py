@@ -13,6 +13,7 @@ import discord
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
 from bot.engine.server_settings import SETTINGS, THREADS, ServerRules
+from bot.engine.spend import CostEstimate
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.verdicts import Decision, Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
@@ -193,7 +194,12 @@ class DiscordStage:
         yield
 
     async def post_title_card(
-        self, battle: Battle, starter_mention: str, *, label: str | None = None
+        self,
+        battle: Battle,
+        starter_mention: str,
+        estimate: CostEstimate | None = None,
+        *,
+        label: str | None = None,
     ) -> None:
         a, b = (escape_markdown(battle.stage_name(side)) for side in (Side.A, Side.B))
         embed = discord.Embed(title=f"🎤 {a} v {b}"[:256], colour=TITLE_COLOUR)
@@ -203,6 +209,8 @@ class DiscordStage:
         if battle.topic:
             embed.add_field(name="Topic", value=battle.topic[:1024], inline=False)
         embed.add_field(name="Started by", value=starter_mention)
+        if estimate is not None:
+            embed.add_field(name="Estimated cost", value=estimate.shown)
         if battle.blind:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
         message = await self._send(embed=embed)

@@ -11,6 +11,7 @@ from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import BattleState
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
+from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.votes import Tally
 from bot.errors import ConfigError
 from bot.store.verdicts import VerdictStore
@@ -77,7 +78,11 @@ class Store(VerdictStore, Protocol):
 
     async def create_battle(self, new: NewBattle, now: float) -> StoredBattle: ...
 
-    async def add_turn(self, battle_id: int, position: int, turn: Turn) -> None: ...
+    async def add_turn(
+        self, battle_id: int, position: int, turn: Turn, usage: TokenUsage | None = None
+    ) -> None:
+        """Keeps a posted turn, with what its verse cost when the provider reported it."""
+        ...
 
     async def end_battle(self, battle_id: int, state: BattleState, reason: str | None) -> bool:
         """A running battle ends without a vote; False if it was not running."""
@@ -123,6 +128,19 @@ class Store(VerdictStore, Protocol):
         ...
 
     async def turns(self, battle_id: int) -> list[Turn]: ...
+
+    async def turn_usage(self, battle_id: int) -> list[TokenUsage | None]:
+        """Each turn's usage in order (None for announcements and unreported verses)."""
+        ...
+
+    async def spend(self, guild_id: int | None, since: float | None = None) -> Spend:
+        """Tokens and USD of the battles a server (None: every server) started since ``since``
+        (None: ever), verses and judges alike."""
+        ...
+
+    async def spend_report(self, guild_id: int, today_starts_at: float) -> SpendReport:
+        """Spend for /battle-stats: the server's and every server's, today and all time."""
+        ...
 
     async def ballots(self, battle_id: int) -> dict[int, Side]: ...
 

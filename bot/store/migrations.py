@@ -264,6 +264,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE server_settings ADD COLUMN min_account_age_days INTEGER;
     ALTER TABLE server_settings ADD COLUMN clean BOOLEAN NOT NULL DEFAULT TRUE;
     """,
+    # 10 (cost you can see): each verse's token usage as its provider reported it, and its cost
+    # in USD when known (NULL: unknown), and each judge's cost at the catalog's prices; the
+    # server's daily budget; and battles by start time,
+    # for today's spend on one server and on all of them.
+    """
+    ALTER TABLE turns ADD COLUMN prompt_tokens INTEGER;
+    ALTER TABLE turns ADD COLUMN completion_tokens INTEGER;
+    ALTER TABLE turns ADD COLUMN cost_usd DOUBLE PRECISION;
+    ALTER TABLE server_settings ADD COLUMN daily_budget_usd DOUBLE PRECISION;
+    ALTER TABLE judge_ballots ADD COLUMN cost_usd DOUBLE PRECISION;
+    CREATE INDEX battles_by_guild_created ON battles (guild_id, created_at);
+    CREATE INDEX battles_by_created ON battles (created_at);
+    """,
 )
 
 

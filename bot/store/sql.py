@@ -17,6 +17,7 @@ from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import SETTINGS, ServerSettings, SettingKind
+from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.votes import Tally
 from bot.errors import UserError
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
@@ -60,11 +61,33 @@ _MIGRATIONS_TABLE = (
     "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
 )
 
+# Every model request that was paid for, one row each: (battle_id, prompt_tokens,
+# completion_tokens, cost_usd). Spend is summed over all of them, by the battle's server and
+# start time. Another source of usage (the judges' ballots) is one more SELECT here.
+SPEND_SOURCES: tuple[str, ...] = (
+    "SELECT battle_id, prompt_tokens, completion_tokens, cost_usd FROM turns"
+    " WHERE prompt_tokens IS NOT NULL",
+    "SELECT battle_id, prompt_tokens, completion_tokens, cost_usd FROM judge_ballots",
+)
+
 # For copying a whole store: every table but schema_migrations, parents before children, each
 # with all its columns and the primary key that orders its rows.
 COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "battles": ((*_BATTLE_NAMES, "closed_at"), "id"),
-    "turns": (("battle_id", "position", "speaker", "side", "round", "text"), "battle_id, position"),
+    "turns": (
+        (
+            "battle_id",
+            "position",
+            "speaker",
+            "side",
+            "round",
+            "text",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+        ),
+        "battle_id, position",
+    ),
     "ballots": (("battle_id", "user_id", "side"), "battle_id, user_id"),
     "server_settings": (("guild_id", *_SETTINGS_NAMES), "guild_id"),
     "pair_stats": (
@@ -224,11 +247,14 @@ class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
             now,
         )
 
-    async def add_turn(self, battle_id: int, position: int, turn: Turn) -> None:
+    async def add_turn(
+        self, battle_id: int, position: int, turn: Turn, usage: TokenUsage | None = None
+    ) -> None:
         async with self._change() as db:
             await db.execute(
-                "INSERT INTO turns (battle_id, position, speaker, side, round, text)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO turns (battle_id, position, speaker, side, round, text,"
+                " prompt_tokens, completion_tokens, cost_usd)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     battle_id,
                     position,
@@ -236,6 +262,9 @@ class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
                     turn.side.value if turn.side else None,
                     turn.round,
                     turn.text,
+                    usage.prompt_tokens if usage else None,
+                    usage.completion_tokens if usage else None,
+                    usage.cost_usd if usage else None,
                 ),
             )
 
@@ -362,6 +391,42 @@ class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
             Turn(speaker, text, Side(side) if side else None, round_number)
             for speaker, text, side, round_number in rows
         ]
+
+    async def turn_usage(self, battle_id: int) -> list[TokenUsage | None]:
+        rows = await self._fetch(
+            "SELECT prompt_tokens, completion_tokens, cost_usd FROM turns"
+            " WHERE battle_id = ? ORDER BY position",
+            (battle_id,),
+        )
+        return [None if row[0] is None else TokenUsage(row[0], row[1], row[2]) for row in rows]
+
+    async def spend(self, guild_id: int | None, since: float | None = None) -> Spend:
+        conditions: list[str] = []
+        values: list[Any] = []
+        if guild_id is not None:
+            conditions.append("b.guild_id = ?")
+            values.append(guild_id)
+        if since is not None:
+            conditions.append("b.created_at >= ?")
+            values.append(since)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        [row] = await self._fetch(
+            "SELECT COUNT(*), COALESCE(SUM(u.prompt_tokens), 0),"
+            " COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost_usd), 0),"
+            " COALESCE(SUM(CASE WHEN u.cost_usd IS NULL THEN 1 ELSE 0 END), 0)"
+            f" FROM ({' UNION ALL '.join(SPEND_SOURCES)}) AS u"
+            f" JOIN battles AS b ON b.id = u.battle_id{where}",
+            values,
+        )
+        return Spend(int(row[1]), int(row[2]), float(row[3]), int(row[0]), int(row[4]))
+
+    async def spend_report(self, guild_id: int, today_starts_at: float) -> SpendReport:
+        return SpendReport(
+            server_today=await self.spend(guild_id, today_starts_at),
+            server_all_time=await self.spend(guild_id),
+            global_today=await self.spend(None, today_starts_at),
+            global_all_time=await self.spend(None),
+        )
 
     async def ballots(self, battle_id: int) -> dict[int, Side]:
         rows = await self._fetch(

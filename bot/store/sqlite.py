@@ -14,6 +14,7 @@ import aiosqlite
 from bot.store.sql import Row, SQLStore
 
 BUSY_TIMEOUT_MS = 5000
+LOCKED_RETRY_SECONDS = 0.02
 _PRAGMAS = (
     # The busy timeout first: a second process opening the same file at once then waits for
     # the first's lock (even while it switches to WAL) instead of failing.
@@ -48,7 +49,24 @@ class SQLiteStore(SQLStore):
 
     async def _prepare(self) -> None:
         for pragma in _PRAGMAS:
-            await self._db.execute(pragma)
+            await self._retry_while_locked(pragma)
+
+    async def _retry_while_locked(self, sql: str) -> None:
+        """Runs ``sql``, retrying while the file is locked, for up to the busy timeout.
+
+        Switching a new file to WAL while other processes open it at the same moment can fail
+        with "database is locked" without SQLite's busy handler ever waiting, so the wait is
+        done here.
+        """
+        deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                await self._db.execute(sql)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(LOCKED_RETRY_SECONDS)
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_SQLiteExecutor]:

@@ -61,6 +61,7 @@ VERDICT_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
             "same_vendor",
             "prompt_tokens",
             "completion_tokens",
+            "cost_usd",
         ),
         "battle_id, position",
     ),
@@ -154,8 +155,8 @@ class VerdictQueries:
                 return False
             await db.executemany(
                 "INSERT INTO judge_ballots (battle_id, position, judge, side, statement,"
-                " abstained, same_vendor, prompt_tokens, completion_tokens)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " abstained, same_vendor, prompt_tokens, completion_tokens, cost_usd)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         battle_id,
@@ -167,6 +168,7 @@ class VerdictQueries:
                         ballot.same_vendor,
                         ballot.prompt_tokens,
                         ballot.completion_tokens,
+                        ballot.cost_usd,
                     )
                     for position, ballot in enumerate(verdict.ballots)
                 ],
@@ -185,7 +187,8 @@ class VerdictQueries:
         model_a, model_b = rows[0]
         ballots = await self._fetch(
             "SELECT judge, side, statement, abstained, same_vendor, prompt_tokens,"
-            " completion_tokens FROM judge_ballots WHERE battle_id = ? ORDER BY position",
+            " completion_tokens, cost_usd FROM judge_ballots WHERE battle_id = ?"
+            " ORDER BY position",
             (battle_id,),
         )
         return Verdict(model_a, model_b, tuple(_ballot(*row) for row in ballots))
@@ -278,6 +281,7 @@ def _ballot(
     same_vendor: object,
     prompt_tokens: int,
     completion_tokens: int,
+    cost_usd: float | None,
 ) -> Ballot:
     return Ballot(
         judge,
@@ -287,6 +291,7 @@ def _ballot(
         bool(same_vendor),
         prompt_tokens,
         completion_tokens,
+        cost_usd,
     )
 
 

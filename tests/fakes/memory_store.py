@@ -22,6 +22,7 @@ from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
 from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import GLOBAL_OPT_OUT, PUBLIC_PAGE, ServerSettings
+from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.tournament import Pairing
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
@@ -51,6 +52,8 @@ class MemoryTables:
     battles: dict[int, StoredBattle] = field(default_factory=dict)
     closed_at: dict[int, float] = field(default_factory=dict)
     turns: dict[int, dict[int, Turn]] = field(default_factory=dict)  # battle: position: turn
+    # battle: position: the verse's usage (absent for announcements and unreported verses)
+    turn_usage: dict[int, dict[int, TokenUsage]] = field(default_factory=dict)
     ballots: dict[int, dict[int, Side]] = field(default_factory=dict)  # battle: user: side
     server_settings: dict[int, ServerSettings] = field(default_factory=dict)
     # (guild, first model, second model) in name order, as sql.py keeps pair_stats.
@@ -107,7 +110,9 @@ class MemoryStore:
             tables.next_battle_id += 1
         return stored
 
-    async def add_turn(self, battle_id: int, position: int, turn: Turn) -> None:
+    async def add_turn(
+        self, battle_id: int, position: int, turn: Turn, usage: TokenUsage | None = None
+    ) -> None:
         await _round_trip()
         with self._change() as tables:
             _require_battle(tables, battle_id)
@@ -115,6 +120,8 @@ class MemoryStore:
             if position in turns:
                 raise IntegrityError(f"battle {battle_id} already has a turn at {position}")
             turns[position] = turn
+            if usage is not None:
+                tables.turn_usage.setdefault(battle_id, {})[position] = usage
 
     async def end_battle(self, battle_id: int, state: BattleState, reason: str | None) -> bool:
         if state not in ENDED_WITHOUT_VOTE:
@@ -235,6 +242,47 @@ class MemoryStore:
         await _round_trip()
         turns = self._tables.turns.get(battle_id, {})
         return [turns[position] for position in sorted(turns)]
+
+    async def turn_usage(self, battle_id: int) -> list[TokenUsage | None]:
+        await _round_trip()
+        usage = self._tables.turn_usage.get(battle_id, {})
+        return [usage.get(position) for position in sorted(self._tables.turns.get(battle_id, {}))]
+
+    def _paid_requests(self) -> Iterator[tuple[int, TokenUsage]]:
+        """(battle id, usage) of every model request paid for, as sql.py's SPEND_SOURCES."""
+        for battle_id, by_position in self._tables.turn_usage.items():
+            for usage in by_position.values():
+                yield battle_id, usage
+        for battle_id, verdict in self._tables.judge_ballots.items():
+            for ballot in verdict.ballots:
+                usage = TokenUsage(ballot.prompt_tokens, ballot.completion_tokens, ballot.cost_usd)
+                yield battle_id, usage
+
+    async def spend(self, guild_id: int | None, since: float | None = None) -> Spend:
+        await _round_trip()
+        total = Spend()
+        for battle_id, usage in self._paid_requests():
+            battle = self._tables.battles[battle_id]
+            if guild_id is not None and battle.guild_id != guild_id:
+                continue
+            if since is not None and battle.created_at < since:
+                continue
+            total += Spend(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cost_usd or 0.0,
+                1,
+                int(usage.cost_usd is None),
+            )
+        return total
+
+    async def spend_report(self, guild_id: int, today_starts_at: float) -> SpendReport:
+        return SpendReport(
+            server_today=await self.spend(guild_id, today_starts_at),
+            server_all_time=await self.spend(guild_id),
+            global_today=await self.spend(None, today_starts_at),
+            global_all_time=await self.spend(None),
+        )
 
     async def ballots(self, battle_id: int) -> dict[int, Side]:
         await _round_trip()

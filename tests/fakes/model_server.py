@@ -40,6 +40,9 @@ _SUPPORTED_PARAMETERS = ("max_tokens", "temperature", "top_p", "stop", "seed", "
 _KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 _DONE = b"data: [DONE]\n\n"
 _CATALOG_CREATED = 1_700_000_000
+# USD per token, as the catalog lists every model's price and the usage reports charge it.
+PROMPT_PRICE = 0.000001
+COMPLETION_PRICE = 0.000002
 
 
 def default_verse(model: str, turn: int) -> str:
@@ -216,6 +219,10 @@ class ModelServer:
         self._model_failures: deque[HttpError | Disconnect] = deque()
         self._requests: list[RecordedRequest] = []
         self._models_requests = 0
+        # USD per (prompt, completion) token by model, where a test sets its own; the catalog
+        # lists it and the usage reports charge it. Other models cost PROMPT/COMPLETION_PRICE.
+        self.prices: dict[str, tuple[float, float]] = {}
+        self._usage_sent: list[tuple[str, dict[str, Any]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -315,6 +322,11 @@ class ModelServer:
         with self._lock:
             return list(self._requests)
 
+    def usage_sent(self) -> list[tuple[str, dict[str, Any]]]:
+        """(model, usage report) of every stream that ended with one, in the order sent."""
+        with self._lock:
+            return list(self._usage_sent)
+
     @property
     def models_requests(self) -> int:
         """How many ``GET /models`` requests were served, failed ones included."""
@@ -329,6 +341,8 @@ class ModelServer:
             self._model_failures.clear()
             self._requests.clear()
             self._models_requests = 0
+            self.prices.clear()
+            self._usage_sent.clear()
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -340,7 +354,8 @@ class ModelServer:
             return _drop(request)
         if isinstance(failure, HttpError):
             return _http_error(failure)
-        return web.json_response({"data": [_catalog_entry(model) for model in self.models]})
+        entries = [_catalog_entry(model, self._price(model)) for model in self.models]
+        return web.json_response({"data": entries})
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         received_at = time.monotonic()
@@ -371,9 +386,9 @@ class ModelServer:
         if isinstance(reply, HttpError):
             return _http_error(reply)
         prompt_tokens = sum(_count_tokens(message["content"]) for message in body["messages"])
-        completion = _Completion(model, prompt_tokens)
+        completion = _Completion(model, prompt_tokens, self._price(model))
         if body.get("stream"):
-            return await self._stream(request, reply, completion)
+            return await self._stream(request, reply, completion, body)
         return await self._answer(request, reply, completion)
 
     async def _answer(
@@ -391,7 +406,11 @@ class ModelServer:
                 return _drop(request, response)
 
     async def _stream(
-        self, request: web.Request, reply: _Answered, completion: _Completion
+        self,
+        request: web.Request,
+        reply: _Answered,
+        completion: _Completion,
+        request_body: dict[str, Any],
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -406,9 +425,14 @@ class ModelServer:
         match reply:
             case Verse(text=text, reasoning=reasoning):
                 await send(*self._deltas(text, reasoning))
-                final = completion.chunk({}, finish_reason="stop")
-                final["usage"] = completion.usage(text, reasoning)
-                await response.write(_sse(final) + _DONE)
+                final = _sse(completion.chunk({}, finish_reason="stop"))
+                if _wants_usage(request_body):
+                    # As OpenRouter does: one more chunk, with no choices, carrying the usage.
+                    usage = completion.usage_chunk(text, reasoning)
+                    final += _sse(usage)
+                    with self._lock:
+                        self._usage_sent.append((completion.model, usage["usage"]))
+                await response.write(final + _DONE)
             case BodyError(message=message, code=code):
                 await response.write(_sse(_error_object(code, message)))
             case StreamError(partial_text=partial, message=message, code=code):
@@ -465,6 +489,9 @@ class ModelServer:
         deltas += [{"content": piece} for piece in self._pieces(content)]
         return [{"role": "assistant", **(deltas[0] if deltas else {"content": ""})}, *deltas[1:]]
 
+    def _price(self, model: str) -> tuple[float, float]:
+        return self.prices.get(model, (PROMPT_PRICE, COMPLETION_PRICE))
+
     def _pieces(self, text: str) -> list[str]:
         return [text[i : i + self.chunk_size] for i in range(0, len(text), self.chunk_size)]
 
@@ -484,18 +511,28 @@ class _Completion:
 
     model: str
     prompt_tokens: int
+    price: tuple[float, float] = (0.0, 0.0)  # USD per prompt and per completion token
     id: str = field(default_factory=lambda: f"gen-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
     def _header(self, kind: str) -> dict[str, Any]:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
 
-    def usage(self, text: str, reasoning: str | None = None) -> dict[str, int]:
+    def usage(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
+        """OpenRouter's usage report, ``cost`` (USD) included, priced as the catalog lists."""
         completion_tokens = _count_tokens(text) + _count_tokens(reasoning or "")
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": self.prompt_tokens + completion_tokens,
+            "cost": self.prompt_tokens * self.price[0] + completion_tokens * self.price[1],
+        }
+
+    def usage_chunk(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
+        return {
+            **self._header("chat.completion.chunk"),
+            "choices": [],
+            "usage": self.usage(text, reasoning),
         }
 
     def message(self, text: str, reasoning: str | None = None) -> dict[str, Any]:
@@ -538,6 +575,8 @@ def _validate(body: object, models: tuple[str, ...]) -> str | None:
         return "max_tokens must be a positive integer"
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         return "stream must be a boolean"
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        return "stream_options must be an object"
     return _response_format_problem(body.get("response_format"))
 
 
@@ -577,17 +616,27 @@ def _winner_names(body: dict[str, Any]) -> list[str]:
     return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
-def _catalog_entry(model: str) -> dict[str, Any]:
+def _catalog_entry(model: str, price: tuple[float, float]) -> dict[str, Any]:
     vendor, _, name = model.partition("/")
     return {
         "id": model,
         "name": f"{vendor.title()}: {name.replace('-', ' ').title()}",
         "created": _CATALOG_CREATED,
         "context_length": 32768,
-        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+        "pricing": {"prompt": _price_text(price[0]), "completion": _price_text(price[1])},
         "top_provider": {"max_completion_tokens": 4096},
         "supported_parameters": list(_SUPPORTED_PARAMETERS),
     }
+
+
+def _price_text(usd_per_token: float) -> str:
+    """As OpenRouter writes a price: a decimal string such as "0.000001"."""
+    return f"{usd_per_token:.10f}".rstrip("0").rstrip(".") or "0"
+
+
+def _wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _count_tokens(text: str) -> int:
@@ -670,9 +719,13 @@ class StampedModelServer(ModelServer):
         return Verse(f"{reply.text}\n#{nonce}", reply.latency, reply.reasoning)
 
     async def _stream(
-        self, request: web.Request, reply: _Answered, completion: _Completion
+        self,
+        request: web.Request,
+        reply: _Answered,
+        completion: _Completion,
+        request_body: dict[str, Any],
     ) -> web.StreamResponse:
-        response = await super()._stream(request, reply, completion)
+        response = await super()._stream(request, reply, completion, request_body)
         self._stamp(reply, completion.model)
         return response
 

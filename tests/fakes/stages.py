@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import RatingChange
+from bot.engine.spend import CostEstimate
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
@@ -103,6 +104,7 @@ class RecordingBattleStage:
         self.channel_id = channel_id
         # How the audience reacts on each vote, by battle, when next_vote_reactions is not set.
         self.crowd = crowd
+        self.cost_estimate: CostEstimate | None = None  # as the title card showed it
         self.posts: list[Post] = []
         self.refused: list[PostKind] = []  # what the channel would not show, in order
         self.reactions: dict[int, dict[Side, list[Voter]]] = {}  # by vote message id
@@ -163,8 +165,14 @@ class RecordingBattleStage:
     # The BattleStage protocol
 
     async def post_title_card(
-        self, battle: Battle, starter_mention: str, *, label: str | None = None
+        self,
+        battle: Battle,
+        starter_mention: str,
+        estimate: CostEstimate | None = None,
+        *,
+        label: str | None = None,
     ) -> None:
+        self.cost_estimate = estimate
         self._show(PostKind.TITLE_CARD, (battle, starter_mention))
         self.title_labels.append(label)
 

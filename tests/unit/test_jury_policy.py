@@ -19,6 +19,7 @@ import pytest
 
 from bot.arena import Arena, BattleOutcome, BattleRequest, BattleSession
 from bot.engine.battle import Battle, Side
+from bot.engine.house_rules import Pricing
 from bot.engine.leaderboard import Board
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import ServerSettings
@@ -91,7 +92,13 @@ class World:
         return make(self.store, self.stages, panel or self.panel, self.clock)
 
 
-def make(store: MemoryStore, stages: FakeStageFactory, panel: Panel, clock: Clock) -> World:
+def make(
+    store: MemoryStore,
+    stages: FakeStageFactory,
+    panel: Panel,
+    clock: Clock,
+    prices: Mapping[str, Pricing] | None = None,
+) -> World:
     settings = Settings(
         battle_rounds=1, battle_pace=Pace(0.0), vote_seconds=60, battle_cooldown_seconds=0
     )
@@ -108,6 +115,7 @@ def make(store: MemoryStore, stages: FakeStageFactory, panel: Panel, clock: Cloc
         clock=clock,
         rng=random.Random(3),
         judges=Judges(panel, resolve, PANEL),
+        prices=lambda *ids: {i: (prices or {})[i] for i in ids if i in (prices or {})},
     )
     return World(arena, store, stages, panel, clock)
 
@@ -343,3 +351,23 @@ async def test_a_vote_that_crashes_is_not_judged(world):
     assert world.stage.of_kind(PostKind.VERDICT) == []
     assert await world.store.stored_verdict(session.stored.id) is None
     assert await world.store.unfinished_verdicts() == []
+
+
+async def test_each_judge_is_priced_at_the_catalogs_prices_and_counted_in_spend(worlds):
+    price = Pricing(0.001, 0.002)
+    world = make(MemoryStore(), FakeStageFactory(), Panel(), Clock(), {PANEL[0]: price})
+    worlds.append(world)
+    world.panel.release.set()
+    session = await world.start()
+    await vote_and_close(world, session, Side.A)
+    outcome = await asyncio.wait_for(session.outcome(), PROMPTLY)
+    assert outcome.verdict is not None
+    costs = {ballot.judge: ballot.cost_usd for ballot in outcome.verdict.ballots}
+    # Each fake judge reports 100 prompt and 20 completion tokens.
+    assert costs == {
+        PANEL[0]: pytest.approx(100 * 0.001 + 20 * 0.002),
+        PANEL[1]: None,
+        PANEL[2]: None,
+    }
+    spent = await world.store.spend(GUILD)
+    assert spent.cost_usd == pytest.approx(0.14) and spent.unpriced == 2

@@ -6,6 +6,7 @@ from bot.engine.battle import Side
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import (
     ALLOWED_MODELS,
+    DAILY_BUDGET_USD,
     GLOBAL_OPT_OUT,
     PACE,
     ROUNDS,
@@ -65,6 +66,7 @@ def test_every_setting_round_trips_through_its_column():
         judge_recusal=True,
         min_account_age_days=7,
         clean=False,
+        daily_budget_usd=12.5,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
@@ -79,10 +81,31 @@ def test_every_setting_round_trips_through_its_column():
         (ALLOWED_MODELS, "all", None),
         (ALLOWED_MODELS, "qwen-max, grok ,", ("qwen-max", "grok")),
         (GLOBAL_OPT_OUT, True, True),
+        (DAILY_BUDGET_USD, "2.50", 2.5),
+        (DAILY_BUDGET_USD, "$5", 5.0),
+        (DAILY_BUDGET_USD, "10000", 10_000.0),
+        (DAILY_BUDGET_USD, ".75", 0.75),
+        (DAILY_BUDGET_USD, "None", None),
     ],
 )
 def test_command_values_are_parsed_by_their_setting(setting, raw, parsed):
     assert setting.parse(raw) == parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("0", "between \\$0.01 and \\$10,000"),
+        ("10000.01", "between \\$0.01 and \\$10,000"),
+        ("-3", "not an amount in dollars"),
+        ("five", "not an amount in dollars"),
+        ("1e3", "not an amount in dollars"),
+        ("2.505", "at most two decimals"),
+    ],
+)
+def test_a_budget_is_dollars_and_cents_within_its_range(raw, message):
+    with pytest.raises(InvalidSetting, match=message):
+        DAILY_BUDGET_USD.parse(raw)
 
 
 def test_a_bad_pace_is_a_setting_error():
