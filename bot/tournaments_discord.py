@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.arena import LOST_CHANNEL_REASON, Arena, BattleOutcome, BattleRequest, BattleSession
+from bot.arena import Arena, BattleOutcome, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, BattleState
 from bot.engine.splitting import escape_markdown
@@ -36,6 +36,7 @@ from bot.engine.tournament import (
 )
 from bot.engine.votes import Tally
 from bot.errors import UserError
+from bot.sessions import LOST_CHANNEL_REASON, BattleSession
 from bot.stages.base import Card, StageError, TournamentStage, TournamentStageFactory
 from bot.store.tournaments import (
     NewTournament,

@@ -15,15 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.arena import (
-    INTERRUPTED_REASON,
-    LOST_CHANNEL_REASON,
-    SHUTDOWN_REASON,
-    VOTE_FAILED_REASON,
-    Arena,
-    BattleRequest,
-    BattleSession,
-)
+from bot.arena import INTERRUPTED_REASON, Arena, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.house_rules import DISCORD_EPOCH_MS
 from bot.engine.pacing import Pace
@@ -31,6 +23,7 @@ from bot.engine.server_settings import VOTE_SECONDS, ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally, Voter
 from bot.errors import UserError
 from bot.llm import ModelError
+from bot.sessions import LOST_CHANNEL_REASON, SHUTDOWN_REASON, VOTE_FAILED_REASON, BattleSession
 from bot.settings import Settings
 from bot.stages.base import StageError
 from bot.standings import StandingsService

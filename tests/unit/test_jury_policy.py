@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.arena import Arena, BattleOutcome, BattleRequest, BattleSession
+from bot.arena import Arena, BattleOutcome, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.house_rules import Pricing
 from bot.engine.leaderboard import Board
@@ -28,6 +28,7 @@ from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
 from bot.jury import Judges
 from bot.llm import Completion, ModelError
+from bot.sessions import BattleSession
 from bot.settings import Settings
 from bot.standings import StandingsService
 from bot.store import BattleState, NewBattle

@@ -1,0 +1,406 @@
+"""A battle's sessions, each an object that owns its task: the battle in its place (title card,
+verses, then the vote's opening), and the open vote (a live count, the recount, the results).
+
+The arena creates them and keeps them registered; they report their own crashes where people
+look and leave the battle in a state that says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from bot.bout import Bout
+from bot.engine.battle import Battle, Turn
+from bot.engine.house_rules import (
+    Pricing,
+    identity_leak_reason,
+    set_aside_line,
+    without_fresh_accounts,
+)
+from bot.engine.leaderboard import RatingChange, rating_changes
+from bot.engine.lifecycle import BattleState
+from bot.engine.prompts import Message
+from bot.engine.server_settings import (
+    MIN_ACCOUNT_AGE_DAYS,
+    PACE,
+    VOTE_SECONDS,
+    ServerRules,
+)
+from bot.engine.spend import (
+    CostEstimate,
+    TokenUsage,
+)
+from bot.engine.verdicts import Verdict
+from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
+from bot.judges import JudgePanel
+from bot.referee import MeteredVerseSource, Outcome, VerseSource
+from bot.stages.base import BattleStage, StageError
+from bot.store import Store, StoredBattle
+
+if TYPE_CHECKING:
+    from bot.arena import Arena, BattleOutcome
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_REASON = "the bot is restarting"
+LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
+VOTE_FAILED_REASON = "the vote failed on our side"
+
+
+class _MeteredVerses:
+    """A battle's verse source that keeps what each verse cost, in the order the verses were
+    written. The referee requests verses in the battle's order and posts them in that same
+    order, so the n-th verse posted is the n-th one written."""
+
+    def __init__(self, models: VerseSource, pricing: Mapping[str, Pricing]) -> None:
+        self._models = models
+        self._pricing = pricing
+        self._usage: deque[TokenUsage | None] = deque()
+
+    async def generate_verse(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> str:
+        if not isinstance(self._models, MeteredVerseSource):
+            text = await self._models.generate_verse(model, messages, on_progress)
+            self._usage.append(None)
+            return text
+        written = await self._models.write_verse(model, messages, on_progress)
+        usage = written.usage
+        self._usage.append(usage.priced(self._pricing.get(model)) if usage else None)
+        return written.text
+
+    def next_usage(self) -> TokenUsage | None:
+        """What the next verse to be posted cost (None when its source did not say)."""
+        return self._usage.popleft() if self._usage else None
+
+
+class _PersistingStage:
+    """Stores each turn right after it is posted, so a restart loses nothing that was shown;
+    each verse with what it cost."""
+
+    def __init__(
+        self, inner: BattleStage, store: Store, battle_id: int, meter: _MeteredVerses
+    ) -> None:
+        self._inner = inner
+        self._store = store
+        self._battle_id = battle_id
+        self._meter = meter
+        self._position = 0
+        self.writing = inner.writing
+        self.pausing = inner.pausing
+
+    async def post_verse(self, battle: Battle, turn: Turn) -> None:
+        usage = self._meter.next_usage()
+        await self._inner.post_verse(battle, turn)
+        await self._keep(turn, usage)
+
+    async def announce(self, battle: Battle, turn: Turn) -> None:
+        await self._inner.announce(battle, turn)
+        await self._keep(turn, None)
+
+    async def _keep(self, turn: Turn, usage: TokenUsage | None) -> None:
+        await self._store.add_turn(self._battle_id, self._position, turn, usage)
+        self._position += 1
+
+
+class BattleSession:
+    """One battle in one channel: verses, then the vote. Await ``outcome()`` for its result."""
+
+    def __init__(
+        self,
+        arena: Arena,
+        stored: StoredBattle,
+        stage: BattleStage,
+        rules: ServerRules,
+        starter_mention: str,
+        jury: JudgePanel | None = None,
+        *,
+        label: str | None = None,
+        pricing: Mapping[str, Pricing] | None = None,
+        estimate: CostEstimate | None = None,
+    ) -> None:
+        self.arena = arena
+        self.label = label
+        self.stored = stored
+        self.guild_id = stored.guild_id
+        self.starter_id = stored.starter_id
+        self.stage = stage
+        self.place_id = stored.channel_id  # its thread's id, once the thread is open
+        self.rules = rules
+        self._starter_mention = starter_mention
+        self.estimate = estimate or CostEstimate(None)
+        meter = _MeteredVerses(arena.models, pricing or {})
+        self.bout: Bout[Verdict] = Bout(
+            stored.battle,
+            meter,
+            _PersistingStage(stage, arena.store, stored.id, meter),
+            rules[PACE],
+            jury,
+        )
+        self.task: asyncio.Task[None] | None = None
+        self._interrupted = False
+        self._stop_requested = False
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"battle {self.stored.id}")
+        self.task.add_done_callback(self._finished)
+
+    async def outcome(self) -> BattleOutcome:
+        """The battle's result: after its vote closes, or when it ends without one."""
+        return await asyncio.shield(self.arena.outcome(self.stored.id))
+
+    def stop(self, reason: str) -> None:
+        self._stop_requested = True
+        self.bout.stop(reason)
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+        self.bout.stop(SHUTDOWN_REASON)
+
+    async def _run(self) -> None:
+        try:
+            await self._battle()
+        except StageError as error:
+            if not error.lost_access:
+                raise
+            # Someone took the bot's permissions away mid-battle: nothing more can be shown.
+            log.warning("Battle %s lost its channel: %s", self.stored.id, error)
+            await self._end(BattleState.NO_CONTEST, LOST_CHANNEL_REASON)
+
+    async def _battle(self) -> None:
+        battle = self.stored.battle
+        await self.stage.post_title_card(
+            battle, self._starter_mention, self.estimate, label=self.label
+        )
+        if self.stage.place_id != self.stored.channel_id:
+            self.place_id = self.stage.place_id
+            await self.arena.store.set_thread(self.stored.id, self.place_id)
+        bouted = await self.bout.run()
+        result = bouted.verses
+        if bouted.verdict is not None and self.arena.verdicts is not None:
+            self.arena.verdicts.judging(self.stored.id, bouted.verdict)
+        if result.outcome is Outcome.COMPLETED:
+            await self._check_identity_leaks(result.turns)
+            await self._open_vote()
+        elif result.outcome is Outcome.NO_CONTEST:
+            await self._end(BattleState.NO_CONTEST, result.reason)
+            await self.stage.post_notice(f"⚠️ No contest, nothing is rated: {result.reason}")
+        elif self._interrupted:
+            await self._end(BattleState.INTERRUPTED, result.reason)
+            await quietly(
+                self.stage.post_notice(
+                    f"Battle #{self.stored.id} was interrupted: {result.reason}. No contest."
+                )
+            )
+        else:
+            await self._end(BattleState.STOPPED, result.reason)
+            await self.stage.post_notice(f"⏹️ Battle {result.reason}. No contest.")
+
+    async def _check_identity_leaks(self, turns: Sequence[Turn]) -> None:
+        """A blind battle whose verse named its own model or vendor is voted as usual, but its
+        votes are kept unrated (Arena's rule): the audience may have known who was who."""
+        verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
+        reason = identity_leak_reason(self.stored.battle, verses)
+        if reason is not None:
+            await self.arena.store.set_unrated(self.stored.id, reason)
+
+    async def _open_vote(self) -> None:
+        store = self.arena.store
+        closes_at = self.arena.clock() + self.rules[VOTE_SECONDS]
+        message_id = await self.stage.post_vote(self.stored.battle, self.rules.emoji, closes_at)
+        epoch = self.arena.gateway_epoch(self.guild_id)
+        await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
+        stored = await store.battle(self.stored.id)
+        assert stored is not None
+        vote = self.arena.open_vote(stored, listening_since=epoch)
+        if self._stop_requested:
+            # Stopped after the last verse, while the vote was being posted: the stop came too
+            # late for the verses, so it closes the vote, as a stop during the vote does.
+            vote.close_now()
+
+    async def _end(self, state: BattleState, reason: str | None) -> None:
+        await self.arena.store.end_battle(self.stored.id, state, reason)
+        await self.arena.settle(self.stored.id)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.arena.battles.pop(self.stored.id, None)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error(
+                "Battle %s (guild %s, channel %s) crashed",
+                self.stored.id,
+                self.stored.guild_id,
+                self.stored.channel_id,
+                exc_info=error,
+            )
+            self.arena.in_background(
+                self._report_crash(), f"report crash of battle {self.stored.id}"
+            )
+
+    async def _report_crash(self) -> None:
+        await self._end(BattleState.NO_CONTEST, "internal error")
+        await quietly(self.stage.post_notice("⚠️ Something went wrong on our side. No contest."))
+
+
+class VoteSession:
+    """An open vote: a live count from reaction events, then a recount and the results."""
+
+    def __init__(
+        self, arena: Arena, stored: StoredBattle, listening_since: int | None = None
+    ) -> None:
+        self.arena = arena
+        self.stored = stored
+        self._listening_since = listening_since
+        self.place_id = stored.place_id
+        self.starter_id = stored.starter_id
+        self.emoji = stored.emoji or DEFAULT_EMOJI
+        self.live = LiveTally()
+        self.stage = arena.stages.stage_for(stored.place_id)
+        self._close_now = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"vote {self.stored.id}")
+        self.task.add_done_callback(self._finished)
+
+    def close_now(self) -> None:
+        self._close_now.set()
+
+    def reaction(self, emoji: str, voter: Voter, added: bool) -> None:
+        side = side_for_emoji(emoji, self.emoji)
+        if side is None:
+            return
+        if added:
+            self.live.add(side, voter)
+        else:
+            self.live.remove(side, voter.user_id)
+
+    async def _run(self) -> None:
+        assert self.stored.vote_closes_at is not None
+        wait = self.stored.vote_closes_at - self.arena.clock()
+        if wait > 0:
+            try:
+                await asyncio.wait_for(self._close_now.wait(), wait)
+            except TimeoutError:
+                pass
+        battle, guild_id = self.stored.battle, self.stored.guild_id
+        min_age_days = (await self.arena.rules_for(guild_id))[MIN_ACCOUNT_AGE_DAYS]
+        # The fresh-account rule applies to the count however it was made (recount or live).
+        counted = without_fresh_accounts(await self.recount(), self.arena.clock(), min_age_days)
+        final = counted.tally
+        standings = self.arena.standings
+        rated = final.total > 0 and self.stored.rated
+        before = await standings.standings(guild_id) if rated else []
+        if await self.arena.store.close_voting(
+            self.stored.id, final, self.arena.clock(), set_aside=counted.set_aside
+        ):
+            changes = []
+            if rated:
+                after = await standings.standings(guild_id)
+                changes = rating_changes([battle.model_a, battle.model_b], before, after)
+            await self.post_results(final, changes, counted.set_aside, min_age_days)
+            await self.arena.conclude(self.stored, final)
+
+    async def recount(self) -> Tally:
+        """Counts from the stage's reaction lists, so votes cast while disconnected count too;
+        the live count stands in when the stage cannot be read."""
+        assert self.stored.vote_message_id is not None
+        epoch = self.arena.gateway_epoch(self.stored.guild_id)
+        complete = self._listening_since is not None and epoch == self._listening_since
+        try:
+            return await self.stage.recount(
+                self.stored.vote_message_id, self.emoji, self.live if complete else None
+            )
+        except StageError as error:
+            log.warning(
+                "Recount of battle %s failed, using the live count: %s", self.stored.id, error
+            )
+            return self.live.current()
+
+    async def post_results(
+        self,
+        final: Tally,
+        changes: Sequence[RatingChange] = (),
+        set_aside: int | None = None,
+        min_age_days: int | None = None,
+    ) -> None:
+        """Posts the results; when the channel refuses, says so in the store and stops trying.
+        ``set_aside``: votes the fresh-account rule left out (None: as the store kept it)."""
+        try:
+            message_id = await self.stage.post_results(
+                self.stored.battle,
+                self.emoji,
+                final,
+                changes,
+                notes=self._notes(set_aside, min_age_days),
+                link=await self.arena.page_of(self.stored),
+            )
+        except StageError as error:
+            log.warning(
+                "Results of battle %s (guild %s, channel %s) could not be posted: %s",
+                self.stored.id,
+                self.stored.guild_id,
+                self.place_id,
+                error,
+            )
+            if error.lost_access:
+                await self.arena.store.results_undeliverable(
+                    self.stored.id, f"the results could not be posted: {LOST_CHANNEL_REASON}"
+                )
+            return
+        await self.arena.store.set_results_message(self.stored.id, message_id)
+
+    def _notes(self, set_aside: int | None, min_age_days: int | None) -> tuple[str, ...]:
+        """What the results say about the house rules that touched this vote."""
+        notes = []
+        if self.stored.unrated_reason is not None:
+            notes.append(f"Not rated: {self.stored.unrated_reason}.")
+        if set_aside is None:
+            set_aside = self.stored.votes_set_aside
+        if set_aside:
+            notes.append(set_aside_line(set_aside, min_age_days or None))
+        return tuple(notes)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if self.stored.vote_message_id is not None:
+            self.arena.votes.pop(self.stored.vote_message_id, None)
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error(
+            "Vote of battle %s (guild %s, channel %s) crashed",
+            self.stored.id,
+            self.stored.guild_id,
+            self.place_id,
+            exc_info=task.exception(),
+        )
+        self.arena.in_background(self._report_crash(), f"report crash of vote {self.stored.id}")
+
+    async def _report_crash(self) -> None:
+        """A vote that could not be counted ends as a no contest, and its channel is told."""
+        if self.arena.verdicts is not None:
+            self.arena.verdicts.forget(self.stored.id)  # A no contest is not judged.
+        if await self.arena.store.abandon_vote(self.stored.id, VOTE_FAILED_REASON):
+            await quietly(
+                self.stage.post_notice(
+                    f"⚠️ The vote on battle #{self.stored.id} failed on our side; "
+                    "its votes were not counted. No contest."
+                )
+            )
+        await self.arena.settle(self.stored.id)
+
+
+async def quietly(post: Awaitable[object]) -> None:
+    """Posts a notice where failing to post must not stop the caller (e.g. a deleted channel)."""
+    try:
+        await post
+    except StageError as error:
+        log.warning("Could not post a notice: %s", error)
