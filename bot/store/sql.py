@@ -20,6 +20,7 @@ from bot.engine.server_settings import SETTINGS, ServerSettings, SettingKind
 from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.votes import Tally
 from bot.errors import UserError
+from bot.store.aggregates import CROWD_TABLES, RatedOutcome, add_outcome, bump_rating_version
 from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
 from bot.store.migrations import migration_scripts, statements
 from bot.store.tournaments import TOURNAMENT_BOOLEANS, TOURNAMENT_TABLES, TournamentQueries
@@ -471,7 +472,7 @@ class SQLStore(WebQueries, VerdictQueries, TournamentQueries, ABC):
                 f" ON CONFLICT (guild_id) DO UPDATE SET {assignments}",
                 (guild_id, *values),
             )
-            await _bump_rating_version(db, guild_id)  # The global board may gain or lose it.
+            await bump_rating_version(db, guild_id)  # The global board may gain or lose it.
 
     async def ratings_version(self, guild_id: int | None) -> int:
         """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
@@ -567,40 +568,9 @@ async def _add_to_aggregates(db: Executor, battle_id: int, tally: Tally) -> None
     guild_id, model_a, model_b, unrated_reason = rows[0]
     if score_a is None or model_a == model_b or unrated_reason is not None:
         return  # No votes, a model against itself, or a blind battle that leaked: not rated.
-    first, second, first_score = (
-        (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
-    )
-    await db.execute(
-        "INSERT INTO pair_stats (guild_id, model_a, model_b, battles, score_a, score_sq)"
-        " VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (guild_id, model_a, model_b) DO UPDATE SET"
-        " battles = pair_stats.battles + 1,"
-        " score_a = pair_stats.score_a + excluded.score_a,"
-        " score_sq = pair_stats.score_sq + excluded.score_sq",
-        (guild_id, first, second, first_score, first_score * first_score),
-    )
-    # In name order, so that concurrent closes lock model rows in one order (on Postgres, closes
-    # of a-b, b-c and c-a at once could otherwise wait on each other in a circle).
-    for model, side in sorted(((model_a, Side.A), (model_b, Side.B)), key=lambda pair: pair[0]):
-        won, lost = tally.winner is side, tally.winner is side.opponent
-        await db.execute(
-            "INSERT INTO model_stats (guild_id, model, wins, losses, draws, battles, votes)"
-            " VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (guild_id, model) DO UPDATE SET"
-            " wins = model_stats.wins + excluded.wins,"
-            " losses = model_stats.losses + excluded.losses,"
-            " draws = model_stats.draws + excluded.draws,"
-            " battles = model_stats.battles + 1,"
-            " votes = model_stats.votes + excluded.votes",
-            (guild_id, model, int(won), int(lost), int(tally.winner is None), tally.votes(side)),
-        )
-    await _bump_rating_version(db, guild_id)
-
-
-async def _bump_rating_version(db: Executor, guild_id: int) -> None:
-    await db.execute(
-        "INSERT INTO rating_versions (guild_id, version) VALUES (?, 1)"
-        " ON CONFLICT (guild_id) DO UPDATE SET version = rating_versions.version + 1",
-        (guild_id,),
-    )
+    votes = {side: tally.votes(side) for side in Side}
+    outcome = RatedOutcome(guild_id, model_a, model_b, score_a, tally.winner, votes)
+    await add_outcome(db, CROWD_TABLES, outcome)
 
 
 def _scope(guild_id: int | None, table: str) -> tuple[str, tuple[Any, ...]]:

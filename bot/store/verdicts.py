@@ -21,6 +21,7 @@ from bot.engine.judge_stats import JudgeBallotRow
 from bot.engine.leaderboard import ModelRecord
 from bot.engine.ratings import PairRecord
 from bot.engine.verdicts import Ballot, Verdict
+from bot.store.aggregates import JUDGES_TABLES, RatedOutcome, add_outcome
 
 if TYPE_CHECKING:
     from bot.store.sql import Executor, Row
@@ -310,42 +311,9 @@ async def _add_to_judges_aggregates(db: Executor, battle_id: int, verdict: Verdi
     guild_id, model_a, model_b = rows[0]
     if score_a is None or model_a == model_b:
         return  # Every judge abstained, or a model against itself: kept, not rated.
-    first, second, first_score = (
-        (model_a, model_b, score_a) if model_a < model_b else (model_b, model_a, 1 - score_a)
-    )
-    await db.execute(
-        "INSERT INTO judge_pair_stats (guild_id, model_a, model_b, battles, score_a, score_sq)"
-        " VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (guild_id, model_a, model_b) DO UPDATE SET"
-        " battles = judge_pair_stats.battles + 1,"
-        " score_a = judge_pair_stats.score_a + excluded.score_a,"
-        " score_sq = judge_pair_stats.score_sq + excluded.score_sq",
-        (guild_id, first, second, first_score, first_score * first_score),
-    )
-    # In name order, so that concurrent stores lock model rows in one order.
-    for model, side in sorted(((model_a, Side.A), (model_b, Side.B)), key=lambda pair: pair[0]):
-        won, lost = verdict.winner is side, verdict.winner is side.opponent
-        await db.execute(
-            "INSERT INTO judge_model_stats (guild_id, model, wins, losses, draws, battles, votes)"
-            " VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (guild_id, model) DO UPDATE SET"
-            " wins = judge_model_stats.wins + excluded.wins,"
-            " losses = judge_model_stats.losses + excluded.losses,"
-            " draws = judge_model_stats.draws + excluded.draws,"
-            " battles = judge_model_stats.battles + 1,"
-            " votes = judge_model_stats.votes + excluded.votes",
-            (
-                guild_id,
-                model,
-                int(won),
-                int(lost),
-                int(verdict.winner is None),
-                verdict.votes(side),
-            ),
-        )
-    await db.execute(
-        "INSERT INTO rating_versions (guild_id, version) VALUES (?, 1)"
-        " ON CONFLICT (guild_id) DO UPDATE SET version = rating_versions.version + 1",
-        (guild_id,),
-    )
+    votes = {side: verdict.votes(side) for side in Side}
+    outcome = RatedOutcome(guild_id, model_a, model_b, score_a, verdict.winner, votes)
+    await add_outcome(db, JUDGES_TABLES, outcome)
 
 
 def _scope(guild_id: int | None, table: str = "b") -> tuple[str, tuple[Any, ...]]:

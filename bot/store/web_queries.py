@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot.engine.battle import Side, Turn
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, BattleState
 from bot.engine.ratings import PairRecord, Rating
+from bot.store.aggregates import bump_rating_version
 
 if TYPE_CHECKING:
     from bot.store.sql import Executor, Row
@@ -98,11 +99,7 @@ class WebQueries:
                 (guild_id, public),
             )
             # Cached pages listing this server's battles must be redrawn at once.
-            await db.execute(
-                "INSERT INTO rating_versions (guild_id, version) VALUES (?, 1)"
-                " ON CONFLICT (guild_id) DO UPDATE SET version = rating_versions.version + 1",
-                (guild_id,),
-            )
+            await bump_rating_version(db, guild_id)
 
     async def is_public_page(self, guild_id: int) -> bool:
         rows = await self._fetch(
