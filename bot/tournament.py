@@ -264,7 +264,8 @@ class PlainProgress(SilentProgress):
 
     def round_started(self, number: int, plan: RoundPlan, total_rounds: int) -> None:
         battles = len(plan.pairings)
-        print(f"round {number}: {battles} battles", file=self._stream, flush=True)
+        noun = "battle" if battles == 1 else "battles"
+        print(f"round {number}: {battles} {noun}", file=self._stream, flush=True)
 
     def finished(self, summary: str) -> None:
         print(summary, file=self._stream, flush=True)
