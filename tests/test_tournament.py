@@ -479,8 +479,8 @@ def test_progress_on_a_terminal_and_piped(llm, server, tmp_path):
     assert lines.getvalue().splitlines() == [
         "round 0: 5 battles",
         "round 1: 3 battles",
-        "round 2: 1 battles",
-        "round 3: 1 battles",
+        "round 2: 1 battle",
+        "round 3: 1 battle",
         f"Champion: {reference_bracket(MODELS, judges)[1]}; results in "
         f"{tmp_path / 'piped' / 'results.md'}",
     ]
