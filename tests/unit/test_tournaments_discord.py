@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -49,38 +49,11 @@ from bot.tournaments_discord import (
 )
 from tests.fakes.memory_store import MemoryStore
 from tests.fakes.stages import FakeStageFactory, PostKind, RecordingBattleStage
+from tests.unit.test_arena_policy import Clock, Verses
 
 GUILD, CHANNEL, STARTER = 1, 10, 100
 FOUR = ("m/alpha", "m/bravo", "m/charlie", "m/delta")
 PROMPTLY = 5.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Verses:
-    """Writes at once, except models in ``held``, which wait for ``release``."""
-
-    held: set[str] = field(default_factory=set)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    requests: list[str] = field(default_factory=list)
-
-    async def generate_verse(
-        self,
-        model: str,
-        messages: Sequence[object],
-        on_progress: Callable[[int], None] | None = None,
-    ) -> str:
-        self.requests.append(model)
-        if model in self.held:
-            await self.release.wait()
-        return f"{model} drops verse {len(self.requests)}"
 
 
 class JudgedArena(Arena):
