@@ -222,16 +222,12 @@ def test_each_turn_is_flushed_while_the_battle_runs_and_ctrl_c_keeps_it(
     assert stdout.decode() == out.read_text() == render(QWEN, LLAMA, parse(out.read_text()).turns)
 
 
-def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
+def run_on_a_pty(arguments: list[str], env: dict[str, str], cwd) -> tuple[int, str, bytes]:
+    """``rapbattle`` with a pseudo-terminal as its standard output: the exit status, what the
+    terminal showed, and standard error."""
     leader, follower = pty.openpty()
-    env = env | {"TERM": "xterm-256color", "COLUMNS": "100"}
-    env.pop("NO_COLOR", None)
     process = subprocess.Popen(
-        [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "1"],
-        env=env,
-        cwd=tmp_path,
-        stdout=follower,
-        stderr=subprocess.PIPE,
+        [RAPBATTLE, *arguments], env=env, cwd=cwd, stdout=follower, stderr=subprocess.PIPE
     )
     os.close(follower)
     chunks = []
@@ -245,8 +241,16 @@ def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
         chunks.append(chunk)
     process.wait(timeout=20)
     os.close(leader)
-    screen = b"".join(chunks).decode("utf-8", "replace")
-    assert process.returncode == 0
+    assert process.stderr is not None
+    return process.returncode, b"".join(chunks).decode("utf-8", "replace"), process.stderr.read()
+
+
+def test_on_a_terminal_speakers_are_coloured(model_server, env, tmp_path):
+    env = env | {"TERM": "xterm-256color", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    arguments = ["local", "qwen-max", "grok", "--rounds", "1", "--pace", "1"]
+    returncode, screen, _ = run_on_a_pty(arguments, env, tmp_path)
+    assert returncode == 0
     assert "\x1b[" in screen  # ANSI colour
     assert "qwen/qwen-max" in screen and "round 1" in screen
     assert "I'm x-ai/grok-2, verse 1" in screen
@@ -436,30 +440,12 @@ def test_verdicts_without_judges_is_a_usage_error(env, tmp_path):
 def test_on_a_terminal_the_verdict_follows_the_battle(model_server, env, tmp_path):
     model_server.script_judge("openai/gpt-4o", Ruling(side=1, statement="Grok flipped every line."))
     judges = ("--judges", "gpt-4o,grok-2,mistral-large")
-    leader, follower = pty.openpty()
     env = env | {"TERM": "xterm-256color", "COLUMNS": "120"}
-    process = subprocess.Popen(
-        [RAPBATTLE, "local", "qwen-max", "grok", "--rounds", "1", "--pace", "0", *judges],
-        env=env,
-        cwd=tmp_path,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=20)
-    os.close(leader)
-    screen = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8", "replace"))
-    assert process.returncode == 0, process.stderr.read()
-    assert process.stderr.read() == b""
+    arguments = ["local", "qwen-max", "grok", "--rounds", "1", "--pace", "0", *judges]
+    returncode, shown, errors = run_on_a_pty(arguments, env, tmp_path)
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    assert returncode == 0, errors
+    assert errors == b""
     verdict = screen[screen.index("Judges' verdict") :]
     assert screen.index("I'm x-ai/grok-2, verse 1") < screen.index("Judges' verdict")
     assert "qwen/qwen-max 2 - 1 x-ai/grok-2" in verdict
