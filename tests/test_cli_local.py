@@ -31,6 +31,7 @@ from tests.fakes.model_server import (
     Verse,
     Wrapping,
     default_statement,
+    default_transcript,
     default_verse,
 )
 
@@ -54,19 +55,6 @@ def rapbattle(*args: str, env: dict, cwd: Path, timeout: float = 30) -> subproce
     )
 
 
-def expected_transcript(a: str, b: str, rounds: int) -> str:
-    battle = Battle(a, b, rounds=rounds)
-    turns, counts = [], {a: 0, b: 0}
-    for slot in battle.plan():
-        if slot.side is None:
-            turns.append(battle.turn(slot, FINAL_ROUND))
-            continue
-        model = battle.model(slot.side)
-        counts[model] += 1
-        turns.append(battle.turn(slot, default_verse(model, counts[model])))
-    return render(a, b, turns)
-
-
 def test_a_battle_piped_to_a_file_is_the_exact_transcript(model_server, env, tmp_path):
     out = tmp_path / "copy.md"
     done = rapbattle(
@@ -82,7 +70,7 @@ def test_a_battle_piped_to_a_file_is_the_exact_transcript(model_server, env, tmp
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr.decode()
-    expected = expected_transcript(QWEN, LLAMA, 3)
+    expected = default_transcript(QWEN, LLAMA, 3)
     assert done.stdout.decode("utf-8") == expected
     assert out.read_text(encoding="utf-8") == expected
     assert done.stderr == b""
@@ -348,7 +336,7 @@ def test_judges_write_the_verdict_file_and_leave_stdout_the_transcript(model_ser
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr.decode()
-    transcript = expected_transcript(QWEN, LLAMA, 3)
+    transcript = default_transcript(QWEN, LLAMA, 3)
     assert done.stdout.decode("utf-8") == transcript
     assert done.stderr.decode() == f"Judges: {QWEN} wins 4-1\n"
 

@@ -15,9 +15,9 @@ import pytest
 from rich.console import Console
 
 from bot import cli
-from bot.engine.battle import FINAL_ROUND, Battle, Turn
+from bot.engine.battle import Battle, Turn
 from bot.engine.tournament import TournamentFormat
-from bot.engine.transcript import parse, render
+from bot.engine.transcript import parse
 from bot.engine.verdicts import VerdictFile
 from bot.errors import UserError
 from bot.llm import LLMClient
@@ -32,7 +32,13 @@ from bot.tournament import (
     TournamentOptions,
     read_roster,
 )
-from tests.fakes.model_server import HttpError, ModelServer, Verse, default_verse
+from tests.fakes.model_server import (
+    HttpError,
+    ModelServer,
+    Verse,
+    default_transcript,
+    default_verse,
+)
 
 RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
 MODELS = [f"lab{i}/rapper-{i}" for i in range(11)]
@@ -92,19 +98,6 @@ class ScriptedJudges:
 def strengths(models: Sequence[str]) -> dict[str, int]:
     # Not the seeding: upsets, close calls and ties all happen.
     return {model: (index * 7) % len(models) for index, model in enumerate(models)}
-
-
-def expected_transcript(a: str, b: str, rounds: int = 3) -> str:
-    battle = Battle(a, b, rounds=rounds)
-    turns, counts = [], {a: 0, b: 0}
-    for slot in battle.plan():
-        if slot.side is None:
-            turns.append(battle.turn(slot, FINAL_ROUND))
-            continue
-        model = battle.model(slot.side)
-        counts[model] += 1
-        turns.append(battle.turn(slot, default_verse(model, counts[model])))
-    return render(a, b, turns)
 
 
 def reference_bracket(models: Sequence[str], judges: ScriptedJudges):
@@ -184,17 +177,17 @@ def test_five_models_files_pairings_promotions_champion_and_tiers(llm, server, t
     read = lambda name: (tmp_path / name).read_text(encoding="utf-8")  # noqa: E731
     assert read("round0/contestants.txt") == "".join(f"{m}\n" for m in models)
     # Round 0: m0 sits out; m1 v m3 (3–2 to m3), m2 v m4 (5–0 to m2).
-    assert read("round0/0.txt") == expected_transcript(m1, m3)
-    assert read("round0/1.txt") == expected_transcript(m2, m4)
+    assert read("round0/0.txt") == default_transcript(m1, m3)
+    assert read("round0/1.txt") == default_transcript(m2, m4)
     assert VerdictFile.from_yaml(read("round0/0.yml")).score == {m3: 3, m1: 2}
     assert VerdictFile.from_yaml(read("round0/1.yml")).score == {m2: 5}
     assert len(VerdictFile.from_yaml(read("round0/1.yml")).closing_statements) == 5
     # Round 1: the bye, then the winners in battle order; m3 v m2 is a 2–2 split to side A.
     assert read("round1/contestants.txt") == f"{m0}\n{m3}\n{m2}\n"
-    assert read("round1/0.txt") == expected_transcript(m3, m2)
+    assert read("round1/0.txt") == default_transcript(m3, m2)
     assert VerdictFile.from_yaml(read("round1/0.yml")).score == {m3: 2, m2: 2}
     assert read("round2/contestants.txt") == f"{m0}\n{m3}\n"
-    assert read("round2/0.txt") == expected_transcript(m0, m3)
+    assert read("round2/0.txt") == default_transcript(m0, m3)
     assert read("round3/contestants.txt") == f"{m0}\n"
 
     results = read("results.md")
@@ -220,7 +213,7 @@ def test_eleven_models_every_pairing_promotion_and_tier(llm, server, tmp_path):
         assert (folder / "contestants.txt").read_text() == "".join(f"{m}\n" for m in contestants)
         assert len(list(folder.glob("*.txt"))) == len(battles) + 1
         for k, (a, b, winner) in enumerate(battles):
-            assert (folder / f"{k}.txt").read_text() == expected_transcript(a, b)
+            assert (folder / f"{k}.txt").read_text() == default_transcript(a, b)
             score = VerdictFile.from_yaml((folder / f"{k}.yml").read_text()).score
             assert score == {m: c for m, c in judges.score(a, b)[0].items()}
             assert f"| {k} | `{a}` | `{b}` |" in (tmp_path / "results.md").read_text()
@@ -444,7 +437,7 @@ def test_swiss_rounds_pair_equal_scores_without_rematches_and_end_in_a_table(llm
         for decision in played.decisions:
             pairing = decision.pairing
             transcript = (folder / f"{pairing.index}.txt").read_text()
-            assert transcript == expected_transcript(pairing.side_a, pairing.side_b)
+            assert transcript == default_transcript(pairing.side_a, pairing.side_b)
     results = (tmp_path / "results.md").read_text()
     assert "## Table" in results and "95% interval" in results
     table = [line for line in results.splitlines() if line.startswith("| ") and " to " in line]
@@ -509,7 +502,7 @@ def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, t
     assert cli.main([*arguments, "--judges", "rapper-9,lab8"]) == 0
     assert panels == [[MODELS[9], MODELS[8]]]
     assert (out / "round0/contestants.txt").read_text() == "".join(f"{m}\n" for m in MODELS[:5])
-    assert (out / "round0/0.txt").read_text() == expected_transcript(MODELS[1], MODELS[3], 1)
+    assert (out / "round0/0.txt").read_text() == default_transcript(MODELS[1], MODELS[3], 1)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines()[0] == "round 0: 2 battles"

@@ -21,6 +21,9 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from bot.engine.battle import FINAL_ROUND, Battle
+from bot.engine.transcript import render
+
 DEFAULT_MODELS: tuple[str, ...] = (
     "qwen/qwen-max",
     "meta-llama/llama-3-70b-instruct",
@@ -51,6 +54,20 @@ def default_verse(model: str, turn: int) -> str:
         f"I'm {model}, verse {turn}, hear me spit\n"
         f"line two of verse {turn}, the crowd goes wild with it"
     )
+
+
+def default_transcript(model_a: str, model_b: str, rounds: int = 3) -> str:
+    """The transcript of a battle in which nothing was scripted: every verse the default."""
+    battle = Battle(model_a, model_b, rounds=rounds)
+    turns, counts = [], {model_a: 0, model_b: 0}
+    for slot in battle.plan():
+        if slot.side is None:
+            turns.append(battle.turn(slot, FINAL_ROUND))
+            continue
+        model = battle.model(slot.side)
+        counts[model] += 1
+        turns.append(battle.turn(slot, default_verse(model, counts[model])))
+    return render(model_a, model_b, turns)
 
 
 @dataclass(frozen=True)
