@@ -94,12 +94,11 @@ class DiscordStageFactory:
         in_thread = isinstance(known, discord.Thread)
         hook_channel = known.parent_id if isinstance(known, discord.Thread) else channel_id
         verses = WebhookVerses(self._webhooks, self._avatars, hook_channel) if webhook else None
-        opener = self._open_thread if thread else None
         return DiscordStage(
             self._client.get_partial_messageable(channel_id),
             verses=verses,
-            open_thread=opener,
-            thread_opener=self._open_thread,
+            open_thread=self._open_thread,
+            battle_in_thread=thread,
             thread_id=channel_id if in_thread else None,
         )
 
@@ -119,7 +118,8 @@ class DiscordStage:
     """Posts a battle to one channel as ordinary messages, showing typing while a model writes.
 
     With ``verses`` the MCs post through the channel's webhook under their own names; with
-    ``open_thread`` everything after the title card happens in a thread opened from it.
+    ``battle_in_thread`` everything after the title card happens in a thread opened from it
+    (through ``open_thread``, which a tournament also uses for its own thread).
     """
 
     def __init__(
@@ -128,13 +128,13 @@ class DiscordStage:
         *,
         verses: WebhookVerses | None = None,
         open_thread: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
-        thread_opener: Callable[[int, int, str], Awaitable[discord.Thread]] | None = None,
+        battle_in_thread: bool = False,
         thread_id: int | None = None,
     ) -> None:
         self.channel = channel
         self._verses = verses
         self._open_thread = open_thread
-        self._thread_opener = thread_opener or open_thread
+        self._battle_in_thread = battle_in_thread and open_thread is not None
         self._thread_id = thread_id  # set when the stage is a thread, or once it opens one
         self._title_card_at: float | None = None  # time.monotonic() when it was posted
 
@@ -215,7 +215,8 @@ class DiscordStage:
             embed.description = "Blind battle: the models' names are revealed when voting closes."
         message = await self._send(embed=embed)
         self._title_card_at = time.monotonic()
-        if self._open_thread is not None:
+        if self._battle_in_thread:
+            assert self._open_thread is not None
             with _as_stage_errors():
                 name = f"🎤 {battle.stage_name(Side.A)} v {battle.stage_name(Side.B)}"
                 thread = await self._open_thread(message.channel.id, message.id, name)
@@ -308,10 +309,10 @@ class DiscordStage:
             await partial.edit(embed=card_embed(card))
 
     async def open_thread_from(self, message_id: int, name: str) -> int:
-        if self._thread_opener is None:
+        if self._open_thread is None:
             raise StageError("This stage cannot open threads.")
         with _as_stage_errors():
-            thread = await self._thread_opener(self.channel.id, message_id, name)  # type: ignore[attr-defined]
+            thread = await self._open_thread(self.channel.id, message_id, name)  # type: ignore[attr-defined]
         return thread.id
 
 
