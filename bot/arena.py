@@ -152,6 +152,8 @@ class Arena:
         # Cost bounds of battles past the budget check and not yet registered, each under a
         # token of its own: (guild id, USD). Two starts at once cannot both spend one margin.
         self._budget_holds: dict[object, tuple[int, float]] = {}
+        # Battles created later than this are this process's own, never recovered by it.
+        self._started_at = clock()
         # Judged battles' verdicts (bot/jury.py); None when this process seats no judges.
         self.verdicts = (
             VerdictDesk(judges, store, stages, self.rules_for, prices) if judges else None
@@ -377,7 +379,7 @@ class Arena:
         for stored in await self._own_battles(BattleState.VOTING):
             self.open_vote(stored)
         for stored in await self.store.unannounced_results():
-            if self.owns_guild(stored.guild_id):
+            if self._left_to_recover(stored):
                 await _guarded(
                     VoteSession(self, stored).post_results(
                         Tally(await self.store.ballots(stored.id))
@@ -392,7 +394,7 @@ class Arena:
         (judged again if it was pending) after the results posted above."""
         for battle_id, _ in await self.store.unfinished_verdicts():
             stored = await self.store.battle(battle_id)
-            if stored is None or not self.owns_guild(stored.guild_id):
+            if stored is None or not self._left_to_recover(stored):
                 continue
             if stored.state is BattleState.CLOSED:
                 tally = Tally(await self.store.ballots(stored.id))
@@ -411,8 +413,14 @@ class Arena:
             )
 
     async def _own_battles(self, state: BattleState) -> list[StoredBattle]:
-        """Battles in ``state`` on this process's guilds: other processes mind their own."""
-        return [b for b in await self.store.battles_in([state]) if self.owns_guild(b.guild_id)]
+        """Battles in ``state`` left to this process to recover."""
+        return [b for b in await self.store.battles_in([state]) if self._left_to_recover(b)]
+
+    def _left_to_recover(self, stored: StoredBattle) -> bool:
+        """A battle an earlier process left on one of this process's guilds. Other processes
+        mind their own guilds, and a battle this process started (a /battle can arrive before
+        recovery has run) is already in hand."""
+        return self.owns_guild(stored.guild_id) and stored.created_at <= self._started_at
 
     def open_vote(self, stored: StoredBattle, *, listening_since: int | None = None) -> VoteSession:
         """Runs a stored open vote. ``listening_since`` is the gateway epoch at which this process

@@ -442,9 +442,13 @@ class Tournaments:
         return self._run(stored)
 
     def _run(self, stored: StoredTournament) -> TournamentSession:
-        session = TournamentSession(self, stored)
-        self.sessions[stored.id] = session
-        session.start()
+        """The tournament's one session, started unless it already runs: recovery may find a
+        tournament that /tournament has just stored and is about to start."""
+        session = self.sessions.get(stored.id)
+        if session is None:
+            session = TournamentSession(self, stored)
+            self.sessions[stored.id] = session
+            session.start()
         return session
 
     async def find(self, guild_id: int, channel_id: int) -> StoredTournament | None:

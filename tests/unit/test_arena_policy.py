@@ -697,3 +697,16 @@ async def test_results_posted_after_a_restart_still_say_what_the_house_rules_did
         "Not rated: MC B said 'Grok'.",
         "1 vote was set aside: they came from accounts younger than this server allows.",
     )
+
+
+async def test_recovery_leaves_alone_a_battle_started_before_it_ran(make_world):
+    """A /battle can arrive just after start-up, before the recovery pass: that battle is this
+    process's own, not one cut off by a restart."""
+    world = make_world(vote_seconds=0)
+    world.clock.now += 1  # the battle starts after the process did
+    session = await world.start()
+    await world.stage().wait_for(PostKind.TITLE_CARD)
+    await world.arena.recover()
+    result = await outcome(session)
+    assert result.state is BattleState.CLOSED
+    assert PostKind.NOTICE not in shown(world.stage())

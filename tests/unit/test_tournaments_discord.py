@@ -523,3 +523,31 @@ async def test_a_tournament_whose_thread_is_lost_ends_instead_of_going_by_seed(w
     assert world.channel().notices[-1] == (
         "⏹️ Tournament #1 ended: the bot lost permission to post in the channel."
     )
+
+
+async def test_recovery_running_as_a_tournament_is_stored_starts_no_second_session(
+    world: World, monkeypatch
+):
+    """Just after start-up, /tournament may store its tournament while the recovery pass is
+    still looking for running ones: the tournament gets one session, one announcement and one
+    bracket all the same."""
+    world.stages.crowd = crowd_for({"m/alpha": 4, "m/bravo": 3, "m/charlie": 2, "m/delta": 1})
+    create = world.store.create_tournament
+
+    async def create_while_recovering(*arguments, **options):
+        stored = await create(*arguments, **options)
+        await world.tournaments.recover()  # recovery's query runs in this very window
+        return stored
+
+    monkeypatch.setattr(world.store, "create_tournament", create_while_recovering)
+    tournament_id = await world.start()
+    stored = await world.finished(tournament_id)
+    assert stored.champion == "m/alpha"
+    cards = [
+        post.content.title  # type: ignore[union-attr]
+        for stage in world.stages.stages.values()
+        for post in stage.of_kind(PostKind.CARD)
+    ]
+    assert cards.count("🏆 Tournament #1 begins") == 1
+    assert sum(title.startswith("🏆 Tournament #1:") for title in cards) == 1
+    assert len(world.channel().of_kind(PostKind.THREAD)) == 1
