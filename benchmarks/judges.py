@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
 from bot.engine.verdicts import DEFAULT_PANEL
-from bot.judges import JudgePanel
 from bot.llm import LLMClient
-from bot.referee import Outcome, Referee
+from bot.services.battles.referee import Outcome, Referee
+from bot.services.judging.panel import JudgePanel
 from bot.settings import Settings
 from tests.fakes.model_server import DEFAULT_MODELS, ModelServer
 from tests.fakes.stages import RecordingStage

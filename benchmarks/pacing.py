@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
 from bot.llm import LLMClient
-from bot.referee import Outcome, Referee
+from bot.services.battles.referee import Outcome, Referee
 from bot.settings import Settings
 from tests.fakes.model_server import ModelServer, Verse, default_verse
 from tests.fakes.stages import RecordingStage

@@ -8,8 +8,8 @@ wall time is the sum over tournament rounds of the longest battle in each round 
 a round at once); with at most K battles at once a round of b battles needs ceil(b / K) waves,
 which gives the ideal at that concurrency too.
 
-Each battle is judged by a real panel of five judges (bot/judges.py, one chat completion each,
-all at once, through the same client), which the model server answers with the same latency g:
+Each battle is judged by a real panel of five judges (bot/services/judging/panel.py, one
+chat completion each, all at once, through the same client), which the model server answers with the same latency g:
 a battle therefore takes about 2r·g + g.
 """
 
@@ -28,11 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.engine.battle import Battle
-from bot.engine.pacing import Pace
-from bot.llm import LLMClient
-from bot.settings import Settings
-from bot.tournament import (
+from bot.cli.tournament import (
     MatchRecord,
     RefereePlayer,
     SilentProgress,
@@ -40,6 +36,10 @@ from bot.tournament import (
     TournamentOptions,
     panel_judge,
 )
+from bot.engine.battle import Battle
+from bot.engine.pacing import Pace
+from bot.llm import LLMClient
+from bot.settings import Settings
 
 API_KEY = "bench-key"
 JUDGES = tuple(f"bench-judge-{i}/judge" for i in range(5))

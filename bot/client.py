@@ -11,17 +11,17 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.arena import Arena
 from bot.errors import UserError
-from bot.jury import Judges
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
+from bot.services.battles.arena import Arena
+from bot.services.battles.standings import StandingsService
+from bot.services.judging.delivery import Judges
+from bot.services.tournaments.sessions import Tournaments
 from bot.settings import Settings
 from bot.stages.discord import DiscordStageFactory
 from bot.stages.webhooks import AvatarUrls
-from bot.standings import StandingsService
 from bot.store import Store, open_store
-from bot.tournaments_discord import Tournaments
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.arena import BattleRequest
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
 from bot.engine.house_rules import clean_mode_applies
 from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS
 from bot.errors import UserError
+from bot.services.battles.arena import BattleRequest
 from bot.stages.discord import missing_permissions
 
 if TYPE_CHECKING:

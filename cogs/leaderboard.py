@@ -13,7 +13,7 @@ from bot.engine import transcript
 from bot.engine.leaderboard import Board, pages
 from bot.engine.verdicts import Decision, VerdictFile
 from bot.errors import UserError
-from bot.history import history_lines
+from bot.services.battles.history import history_lines
 from bot.stages.discord import PagedEmbed
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""/tournament, /tournament-status and /tournament-stop: thin, over bot/tournaments_discord.py."""
+"""/tournament, /tournament-status and /tournament-stop: thin, over the tournament service."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from discord.ext import commands
 from bot.engine.server_settings import ROUNDS, THREADS
 from bot.engine.tournament import TournamentFormat
 from bot.errors import UserError
-from bot.stages.discord import card_embed, missing_permissions
-from bot.tournaments_discord import (
+from bot.services.tournaments.sessions import (
     MAX_MODELS,
     MIN_MODELS,
     SeedOrder,
@@ -20,6 +19,7 @@ from bot.tournaments_discord import (
     check_roster,
     parse_models,
 )
+from bot.stages.discord import card_embed, missing_permissions
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot

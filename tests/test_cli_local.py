@@ -21,7 +21,7 @@ from bot.engine.pacing import Pace
 from bot.engine.transcript import parse, render
 from bot.engine.verdicts import DEFAULT_PANEL, VerdictFile, verdict_response_format
 from bot.llm import LLMClient
-from bot.referee import Outcome, Referee
+from bot.services.battles.referee import Outcome, Referee
 from bot.stages.terminal import TerminalStage
 from tests.fakes.model_server import (
     DEFAULT_MODELS,

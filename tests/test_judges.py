@@ -12,9 +12,9 @@ from bot.engine.battle import FINAL_ROUND, Battle, Side
 from bot.engine.pacing import Pace
 from bot.engine.transcript import transcript_of
 from bot.engine.verdicts import DEFAULT_PANEL, Decision, judge_messages, verdict_response_format
-from bot.judges import JudgePanel
 from bot.llm import Completion, LLMClient, ModelError, RetryPolicy
-from bot.referee import Outcome, Referee
+from bot.services.battles.referee import Outcome, Referee
+from bot.services.judging.panel import JudgePanel
 from bot.settings import Settings
 from tests.conftest import TEST_KEY
 from tests.fakes.model_server import (

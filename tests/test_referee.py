@@ -11,7 +11,7 @@ from bot.engine.battle import FINAL_ROUND, Battle, Turn
 from bot.engine.pacing import Pace
 from bot.engine.prompts import messages_for
 from bot.llm import ModelError
-from bot.referee import Outcome, Referee
+from bot.services.battles.referee import Outcome, Referee
 from tests.fakes.stages import RecordingStage
 
 # Real time is measured; the event loop may run a little late on a busy machine.

@@ -15,14 +15,7 @@ import pytest
 from rich.console import Console
 
 from bot import cli
-from bot.engine.battle import Battle, Turn
-from bot.engine.tournament import TournamentFormat
-from bot.engine.transcript import parse
-from bot.engine.verdicts import VerdictFile
-from bot.errors import UserError
-from bot.llm import LLMClient
-from bot.settings import Settings
-from bot.tournament import (
+from bot.cli.tournament import (
     Judgement,
     LiveProgress,
     MatchRecord,
@@ -32,6 +25,13 @@ from bot.tournament import (
     TournamentOptions,
     read_roster,
 )
+from bot.engine.battle import Battle, Turn
+from bot.engine.tournament import TournamentFormat
+from bot.engine.transcript import parse
+from bot.engine.verdicts import VerdictFile
+from bot.errors import UserError
+from bot.llm import LLMClient
+from bot.settings import Settings
 from tests.fakes.model_server import (
     HttpError,
     ModelServer,
@@ -494,7 +494,7 @@ def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, t
         panels.append(judge_ids)
         return judges
 
-    monkeypatch.setattr("bot.tournament.panel_judge", scripted_panel)
+    monkeypatch.setattr("bot.cli.tournament.panel_judge", scripted_panel)
     roster = tmp_path / "roster.txt"
     roster.write_text("".join(f"rapper-{i}\n\n" for i in range(5)))
     out = tmp_path / "out"
@@ -529,7 +529,9 @@ def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
             await asyncio.sleep(60)
         return await judges(battle, turns)
 
-    monkeypatch.setattr("bot.tournament.panel_judge", lambda llm, settings, ids: judge_then_ctrl_c)
+    monkeypatch.setattr(
+        "bot.cli.tournament.panel_judge", lambda llm, settings, ids: judge_then_ctrl_c
+    )
     out = tmp_path / "out"
     arguments = ["tournament", *MODELS[:4], "--out", str(out), "--concurrency", "1"]
     assert cli.main(arguments) == 130

@@ -1,7 +1,7 @@
 """Tournament rules: pairing, decisions, tiers, the Swiss table, and the files' text.
 
 Single elimination follows the tournament behind our format exactly; Swiss goes beyond it. The
-runner (bot/tournament.py) plays the battles and writes the files; everything it decides comes
+runner (bot/cli/tournament.py) plays the battles and writes the files; everything it decides comes
 from here, so a resumed run decides exactly as an uninterrupted one.
 """
 

@@ -17,8 +17,8 @@ from bot.engine.spend import CostEstimate
 from bot.engine.splitting import escape_markdown, verse_messages
 from bot.engine.verdicts import Decision, Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
-from bot.referee import cancel_and_wait
-from bot.stages.base import Card, StageError
+from bot.services.battles.referee import cancel_and_wait
+from bot.services.stage import Card, StageError
 from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookUnavailable, WebhookVerses
 
 log = logging.getLogger(__name__)

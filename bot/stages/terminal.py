@@ -16,7 +16,7 @@ from rich.text import Text
 
 from bot.engine import transcript
 from bot.engine.battle import Battle, Side, Turn
-from bot.referee import BattleResult, Outcome, cancel_and_wait
+from bot.services.battles.referee import BattleResult, Outcome, cancel_and_wait
 
 SIDE_STYLES = {Side.A: "bold cyan", Side.B: "bold magenta"}
 ANNOUNCEMENT_STYLE = "bold yellow"

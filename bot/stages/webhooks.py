@@ -14,7 +14,7 @@ from urllib.parse import quote
 import discord
 
 from bot.engine.battle import BLIND_NAMES, Battle, Side
-from bot.web.links import absolute, avatar_path
+from bot.services.links import absolute, avatar_path
 
 WEBHOOK_NAME = "rapbattle"
 WEBHOOK_USERNAME_LIMIT = 80

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from bot.engine.leaderboard import Standing
 from bot.engine.ratings import Rating
-from bot.standings import StandingsService
+from bot.services.battles.standings import StandingsService
 from bot.store.base import open_store
 from bot.store.sql import COPIED_TABLES, SQLStore
 

@@ -30,11 +30,12 @@ from bot.engine.battle import SYSTEM_SPEAKER, Battle, Side
 from bot.engine.leaderboard import Board, Standing
 from bot.engine.tournament import TableRow, TournamentFormat, swiss_table, tier_list
 from bot.engine.transcript import transcript_of
+from bot.services import links
+from bot.services.tournaments.sessions import planned_rounds, swiss_history
 from bot.store.base import BattleState
 from bot.store.tournaments import StoredTournament
 from bot.store.web_queries import WebBattle
-from bot.tournaments_discord import planned_rounds, swiss_history
-from bot.web import charts, links
+from bot.web import charts
 from bot.web.avatars import avatar_png
 from bot.web.data import ArenaData, BoardView, VersionedCache, battle_verdict
 

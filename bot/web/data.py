@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from bot.engine.leaderboard import Board, Standing
 from bot.engine.ratings import PairRecord, fit_pairs
 from bot.engine.verdicts import Decision, VerdictFile
-from bot.standings import StandingsService
+from bot.services.battles.standings import StandingsService
 from bot.store.sql import SQLStore
 from bot.store.web_queries import HeadToHead
 from bot.web.charts import HistoryPoint

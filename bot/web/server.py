@@ -9,8 +9,8 @@ import logging
 
 from aiohttp import web
 
+from bot.services.battles.standings import StandingsService
 from bot.settings import Settings
-from bot.standings import StandingsService
 from bot.store.sql import SQLStore
 from bot.web.app import ArenaSite, create_app
 from bot.web.data import ArenaData

@@ -17,7 +17,7 @@ from bot.engine.spend import CostEstimate
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
-from bot.stages.base import Card, StageError
+from bot.services.stage import Card, StageError
 
 
 @dataclass

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.arena import INTERRUPTED_REASON, Arena, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.house_rules import DISCORD_EPOCH_MS
 from bot.engine.pacing import Pace
@@ -23,10 +22,16 @@ from bot.engine.server_settings import VOTE_SECONDS, ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally, Voter
 from bot.errors import UserError
 from bot.llm import ModelError
-from bot.sessions import LOST_CHANNEL_REASON, SHUTDOWN_REASON, VOTE_FAILED_REASON, BattleSession
+from bot.services.battles.arena import INTERRUPTED_REASON, Arena, BattleRequest
+from bot.services.battles.sessions import (
+    LOST_CHANNEL_REASON,
+    SHUTDOWN_REASON,
+    VOTE_FAILED_REASON,
+    BattleSession,
+)
+from bot.services.battles.standings import StandingsService
+from bot.services.stage import StageError
 from bot.settings import Settings
-from bot.stages.base import StageError
-from bot.standings import StandingsService
 from bot.store import BattleState, NewBattle, StoredBattle
 from tests.fakes.memory_store import MemoryStore
 from tests.fakes.stages import FakeStageFactory, PostKind, RecordingBattleStage

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
-from bot.arena import Arena, BattleRequest
 from bot.engine.battle import Battle
 from bot.engine.house_rules import (
     Pricing,
@@ -34,10 +33,11 @@ from bot.engine.spend import (
 )
 from bot.engine.verdicts import judge_messages
 from bot.errors import UserError
-from bot.jury import Judges
-from bot.referee import MeteredVerseSource
+from bot.services.battles.arena import Arena, BattleRequest
+from bot.services.battles.referee import MeteredVerseSource
+from bot.services.battles.standings import StandingsService
+from bot.services.judging.delivery import Judges
 from bot.settings import Settings
-from bot.standings import StandingsService
 from tests.fakes.memory_store import MemoryStore
 from tests.fakes.stages import FakeStageFactory, PostKind
 from tests.unit.test_jury_policy import Panel

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from bot.arena import Arena, BattleOutcome, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.house_rules import Pricing
 from bot.engine.leaderboard import Board
@@ -26,11 +25,12 @@ from bot.engine.server_settings import ServerSettings
 from bot.engine.verdicts import Decision, Verdict
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
-from bot.jury import Judges
 from bot.llm import Completion, ModelError
-from bot.sessions import BattleSession
+from bot.services.battles.arena import Arena, BattleOutcome, BattleRequest
+from bot.services.battles.sessions import BattleSession
+from bot.services.battles.standings import StandingsService
+from bot.services.judging.delivery import Judges
 from bot.settings import Settings
-from bot.standings import StandingsService
 from bot.store import BattleState, NewBattle
 from bot.store.verdicts import VerdictState, VerdictStatus
 from tests.fakes.memory_store import MemoryStore

@@ -15,25 +15,16 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from bot.arena import Arena, BattleOutcome, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
 from bot.engine.tournament import RoundPlan, TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
-from bot.settings import Settings
-from bot.stages.base import Card, StageError
-from bot.standings import StandingsService
-from bot.store import BattleState
-from bot.store.tournaments import (
-    NewTournament,
-    StoredMatch,
-    StoredRound,
-    StoredTournament,
-    TournamentState,
-)
-from bot.tournaments_discord import (
+from bot.services.battles.arena import Arena, BattleOutcome, BattleRequest
+from bot.services.battles.standings import StandingsService
+from bot.services.stage import Card, StageError
+from bot.services.tournaments.sessions import (
     EMBED_FIELD_CHARS,
     EMBED_FIELDS,
     EMBED_TOTAL_CHARS,
@@ -46,6 +37,15 @@ from bot.tournaments_discord import (
     parse_models,
     seeded_by_rating,
     swiss_round_count,
+)
+from bot.settings import Settings
+from bot.store import BattleState
+from bot.store.tournaments import (
+    NewTournament,
+    StoredMatch,
+    StoredRound,
+    StoredTournament,
+    TournamentState,
 )
 from tests.fakes.memory_store import MemoryStore
 from tests.fakes.stages import FakeStageFactory, PostKind, RecordingBattleStage

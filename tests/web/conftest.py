@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.engine.battle import FINAL_ROUND, Battle, Side
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally
-from bot.standings import StandingsService
+from bot.services.battles.standings import StandingsService
 from bot.store import BattleState, NewBattle, open_store
 from bot.store.sql import SQLStore
 from bot.web.app import ArenaSite, create_app

@@ -114,7 +114,7 @@ async def test_filling_the_history_twice_adds_nothing(data, arena):
 
 
 async def test_a_refit_records_todays_snapshot_once_the_history_is_filled(arena):
-    from bot.standings import StandingsService
+    from bot.services.battles.standings import StandingsService
 
     fresh = ArenaData(arena.store, StandingsService(arena.store), clock=clock)
     await fresh.board(Board.CROWD, None)

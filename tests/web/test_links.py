@@ -1,6 +1,6 @@
 """Links to the web arena, as other parts of the bot build them."""
 
-from bot.web import links
+from bot.services import links
 
 
 def test_model_paths_keep_the_slash_and_escape_the_rest():

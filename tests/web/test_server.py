@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from bot.errors import ConfigError
+from bot.services.battles.standings import StandingsService
 from bot.settings import Settings
-from bot.standings import StandingsService
 from bot.web.server import WebServer
 from tests.web.conftest import PUBLIC_GUILD
 

@@ -19,8 +19,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from bot import tournament
-from bot.bout import Bout
+from bot.cli import tournament
 from bot.engine.battle import (
     DEFAULT_ROUNDS,
     MAX_ROUNDS,
@@ -32,10 +31,11 @@ from bot.engine.battle import (
 from bot.engine.pacing import Pace
 from bot.engine.verdicts import Verdict, VerdictFile, parse_judge_list
 from bot.errors import ConfigError, UserError
-from bot.judges import JudgePanel
 from bot.llm import LLMClient, ModelError, ModelInfo
 from bot.models import ModelCatalog
-from bot.referee import BattleResult, Outcome
+from bot.services.battles.bout import Bout
+from bot.services.battles.referee import BattleResult, Outcome
+from bot.services.judging.panel import JudgePanel
 from bot.settings import Settings, load_settings, require_discord
 from bot.stages.terminal import SIDE_STYLES, TerminalStage
 

@@ -44,15 +44,15 @@ from bot.engine.spend import (
 from bot.engine.verdicts import Verdict, judge_messages
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
-from bot.judges import JudgePanel
-from bot.jury import Judges, VerdictDesk
-from bot.referee import VerseSource
-from bot.sessions import BattleSession, VoteSession, quietly
+from bot.services.battles.referee import VerseSource
+from bot.services.battles.sessions import BattleSession, VoteSession, quietly
+from bot.services.battles.standings import StandingsService
+from bot.services.judging.delivery import Judges, VerdictDesk
+from bot.services.judging.panel import JudgePanel
+from bot.services.links import absolute, battle_path, server_path
+from bot.services.stage import StageFactory
 from bot.settings import Settings
-from bot.stages.base import StageFactory
-from bot.standings import StandingsService
 from bot.store import NewBattle, Store, StoredBattle
-from bot.web.links import absolute, battle_path, server_path
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class Arena:
         self._budget_holds: dict[object, tuple[int, float]] = {}
         # Battles created later than this are this process's own, never recovered by it.
         self._started_at = clock()
-        # Judged battles' verdicts (bot/jury.py); None when this process seats no judges.
+        # Judged battles' verdicts (bot/services/judging/delivery.py); None when this process seats
+        # no judges.
         self.verdicts = (
             VerdictDesk(judges, store, stages, self.rules_for, prices) if judges else None
         )

@@ -15,7 +15,7 @@ from bot.engine.leaderboard import RatingChange
 from bot.engine.spend import CostEstimate
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally
-from bot.referee import Stage
+from bot.services.battles.referee import Stage
 
 
 class StageError(Exception):

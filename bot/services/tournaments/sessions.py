@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.arena import Arena, BattleOutcome, BattleRequest
 from bot.engine.battle import Battle, Side
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, BattleState
 from bot.engine.splitting import escape_markdown
@@ -36,8 +35,9 @@ from bot.engine.tournament import (
 )
 from bot.engine.votes import Tally
 from bot.errors import UserError
-from bot.sessions import LOST_CHANNEL_REASON, BattleSession
-from bot.stages.base import Card, StageError, TournamentStage, TournamentStageFactory
+from bot.services.battles.arena import Arena, BattleOutcome, BattleRequest
+from bot.services.battles.sessions import LOST_CHANNEL_REASON, BattleSession
+from bot.services.stage import Card, StageError, TournamentStage, TournamentStageFactory
 from bot.store.tournaments import (
     NewTournament,
     StoredMatch,

@@ -14,7 +14,14 @@ from typing import Generic, Protocol, TypeVar
 
 from bot.engine.battle import Battle, Turn
 from bot.engine.pacing import Pace
-from bot.referee import BattleResult, Outcome, Referee, Stage, VerseSource, cancel_and_wait
+from bot.services.battles.referee import (
+    BattleResult,
+    Outcome,
+    Referee,
+    Stage,
+    VerseSource,
+    cancel_and_wait,
+)
 
 VerdictT = TypeVar("VerdictT", covariant=True)
 

@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from bot.bout import Bout
 from bot.engine.battle import Battle, Turn
 from bot.engine.house_rules import (
     Pricing,
@@ -36,13 +35,14 @@ from bot.engine.spend import (
 )
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
-from bot.judges import JudgePanel
-from bot.referee import MeteredVerseSource, Outcome, VerseSource
-from bot.stages.base import BattleStage, StageError
+from bot.services.battles.bout import Bout
+from bot.services.battles.referee import MeteredVerseSource, Outcome, VerseSource
+from bot.services.judging.panel import JudgePanel
+from bot.services.stage import BattleStage, StageError
 from bot.store import Store, StoredBattle
 
 if TYPE_CHECKING:
-    from bot.arena import Arena, BattleOutcome
+    from bot.services.battles.arena import Arena, BattleOutcome
 
 log = logging.getLogger(__name__)
 

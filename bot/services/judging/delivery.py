@@ -20,9 +20,9 @@ from bot.engine.server_settings import JUDGE_MODELS, JUDGE_RECUSAL, ServerRules
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
 from bot.errors import UserError
-from bot.judges import AnswerSource, JudgePanel
-from bot.referee import cancel_and_wait
-from bot.stages.base import StageError, StageFactory
+from bot.services.battles.referee import cancel_and_wait
+from bot.services.judging.panel import AnswerSource, JudgePanel
+from bot.services.stage import StageError, StageFactory
 from bot.store import Store, StoredBattle
 from bot.store.verdicts import VerdictState
 

@@ -26,7 +26,6 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from bot.bout import Bout
 from bot.engine.battle import DEFAULT_ROUNDS, Battle, Turn
 from bot.engine.pacing import Pace
 from bot.engine.prompts import Message
@@ -46,10 +45,11 @@ from bot.engine.tournament import (
 from bot.engine.transcript import header, transcript_of
 from bot.engine.verdicts import VerdictFile
 from bot.errors import UserError
-from bot.judges import JudgePanel
 from bot.llm import LLMClient, ModelError
 from bot.models import ModelCatalog
-from bot.referee import Outcome, VerseSource
+from bot.services.battles.bout import Bout
+from bot.services.battles.referee import Outcome, VerseSource
+from bot.services.judging.panel import JudgePanel
 from bot.settings import Settings
 
 DEFAULT_CONCURRENCY = 4

@@ -1,0 +1,1 @@
+"""Judging: the judges' panel, the one factory that builds it, and its verdicts' delivery."""
