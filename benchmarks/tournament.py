@@ -9,7 +9,8 @@ a round at once); with at most K battles at once a round of b battles needs ceil
 which gives the ideal at that concurrency too.
 
 Each battle is judged by a real panel of five judges (bot/services/judging/panel.py, one
-chat completion each, all at once, through the same client), which the model server answers with the same latency g:
+chat completion each, all at once, through the same client), which the model server answers
+with the same latency g:
 a battle therefore takes about 2r·g + g.
 """
 
