@@ -2,6 +2,9 @@
 
 It speaks to wherever battles are shown only through the stages a ``StageFactory`` makes, so it
 knows nothing of Discord, and one channel's failure never reaches another channel's battle.
+Whether a battle may start is decided in bot/engine/admission.py: the arena gathers the facts,
+asks once, and holds what an admitted battle holds until it runs. To its sessions it is the
+``SessionOwner`` they declare.
 """
 
 from __future__ import annotations
@@ -15,19 +18,21 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 
-from bot.engine.battle import Battle, Side
-from bot.engine.house_rules import (
-    Pricing,
-    PromptSizes,
-    battle_cost_upper_bound,
-    check_daily_budget,
-    utc_day_start,
+from bot.engine.admission import (
+    Admitted,
+    Application,
+    InPlay,
+    Refused,
+    Seating,
+    admit,
+    wants_judges,
 )
+from bot.engine.battle import Battle
+from bot.engine.house_rules import Pricing, utc_day_start
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import (
     COOLDOWN_SECONDS,
     DAILY_BUDGET_USD,
-    JUDGES,
     MAX_BATTLES,
     PACE,
     PUBLIC_PAGE,
@@ -36,18 +41,16 @@ from bot.engine.server_settings import (
     VOTE_SECONDS,
     ServerRules,
 )
-from bot.engine.spend import (
-    CostEstimate,
-    budget_refusal,
-    unknown_cost_refusal,
-)
-from bot.engine.verdicts import Verdict, judge_messages
+from bot.engine.spend import CostEstimate
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
+from bot.services.battles.outcome import BattleOutcome
 from bot.services.battles.referee import VerseSource
 from bot.services.battles.sessions import BattleSession, VoteSession, quietly
 from bot.services.battles.standings import StandingsService
-from bot.services.judging.delivery import Judges, VerdictDesk
+from bot.services.judging.delivery import VerdictDesk
+from bot.services.judging.factory import PanelFactory
 from bot.services.judging.panel import JudgePanel
 from bot.services.links import absolute, battle_path, server_path
 from bot.services.stage import StageFactory
@@ -95,20 +98,6 @@ class BattleRequest:
     pricing: Mapping[str, Pricing] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class BattleOutcome:
-    """How a battle ended, once nothing about it will change: its final stored record, and the
-    counted vote when it had one."""
-
-    stored: StoredBattle
-    tally: Tally | None = None
-    verdict: Verdict | None = None  # the judges', stored before the outcome is settled
-
-    @property
-    def state(self) -> BattleState:
-        return self.stored.state
-
-
 class Arena:
     """Starts battles after the checks, runs their votes, and picks up after a restart."""
 
@@ -124,7 +113,7 @@ class Arena:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        judges: Judges | None = None,
+        judges: PanelFactory | None = None,
         prices: Callable[..., Mapping[str, Pricing]] = lambda *model_ids: {},
     ) -> None:
         self.defaults = default_rules(settings)
@@ -145,13 +134,10 @@ class Arena:
         self.battles: dict[int, BattleSession] = {}  # by battle id, while verses are posted
         self.votes: dict[int, VoteSession] = {}  # by vote message id, while voting is open
         self._background: set[asyncio.Task[None]] = set()
-        # Battles passing their checks: (guild id, starter id) by channel id, or by a token of
-        # their own when they will open threads and need no channel to themselves.
-        self._starting: dict[object, tuple[int, int]] = {}
+        # Battles admitted and not yet registered, each under a token of its own: what each holds
+        # (its place, its starter's turn, its cost bound) while it is stored and set up.
+        self._starting: dict[object, InPlay] = {}
         self._outcomes: dict[int, asyncio.Future[BattleOutcome]] = {}  # by battle id
-        # Cost bounds of battles past the budget check and not yet registered, each under a
-        # token of its own: (guild id, USD). Two starts at once cannot both spend one margin.
-        self._budget_holds: dict[object, tuple[int, float]] = {}
         # Battles created later than this are this process's own, never recovered by it.
         self._started_at = clock()
         # Judged battles' verdicts (bot/services/judging/delivery.py); None when this process seats
@@ -183,139 +169,107 @@ class Arena:
     async def start(self, request: BattleRequest, battle: Battle) -> BattleSession:
         """Checks that the battle may start here and now, then starts it."""
         rules = await self.rules_for(request.guild_id)
-        if request.missing_permissions:
-            missing = ", ".join(request.missing_permissions)
-            raise UserError(f"I need these permissions in this channel: {missing}.")
-        rules.check_allowed(battle.model_a)
-        rules.check_allowed(battle.model_b)
-        # In threads, every battle has a place of its own; otherwise one battle per channel.
-        if not rules[THREADS] and (
-            request.channel_id in self._starting
-            or any(s.place_id == request.channel_id for s in self.battles.values())
-        ):
-            raise UserError("A battle is already running in this channel. Wait for it to end.")
-        running_here = sum(1 for s in self.battles.values() if s.guild_id == request.guild_id)
-        running_here += sum(1 for g, _ in self._starting.values() if g == request.guild_id)
-        if running_here >= rules[MAX_BATTLES]:
-            raise UserError(
-                f"This server already has {running_here} battles running, the most it allows. "
-                "Try again when one ends."
-            )
-        # Held from here until the battle is registered, so that two /battle commands arriving
-        # together cannot both pass the checks above while the store is being asked.
-        key: object = request.channel_id if not rules[THREADS] else object()
-        self._starting[key] = (request.guild_id, request.starter_id)
-        try:
-            return await self._start(request, battle, rules)
-        finally:
-            del self._starting[key]
-
-    async def _start(
-        self, request: BattleRequest, battle: Battle, rules: ServerRules
-    ) -> BattleSession:
-        await self._check_cooldown(request, rules)
-        jury = await self._jury(request, rules)
         swapped = battle.blind and self._rng.random() < 0.5
         if swapped:
             battle = dataclasses.replace(battle, model_a=battle.model_b, model_b=battle.model_a)
-        estimate = self.cost_estimate(request, battle, jury)
-        hold = object()
-        await self._check_budget(request, rules, estimate, hold)
+        jury, seating = await self._seating(request, rules, battle)
+        admission = await self._admission(request, battle, rules, seating)
+        # Held from the decision on, with nothing awaited in between: of two /battle commands
+        # arriving together, the one decided second counts what the first holds.
+        if isinstance(admission, Refused):
+            raise UserError(admission.message)
+        token = object()
+        self._starting[token] = admission.hold
         try:
-            stored = await self.store.create_battle(
-                NewBattle(
-                    request.guild_id, request.channel_id, request.starter_id, battle, swapped
-                ),
-                now=self.clock(),
-            )
-            if jury is not None:
-                await self.store.mark_judged(stored.id)
-            stage = self.stages.stage_for(
-                request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
-            )
-            session = BattleSession(
-                self,
-                stored,
-                stage,
-                rules,
-                request.starter_mention,
-                jury,
-                label=request.label,
-                pricing=request.pricing,
-                estimate=estimate,
-            )
-            self.battles[stored.id] = session  # From here its bound is held as a running one.
+            return await self._start(request, battle, swapped, rules, jury, admission.estimate)
         finally:
-            self._budget_holds.pop(hold, None)
-        self.outcome(stored.id)  # Kept from now on, so that a caller awaiting it misses nothing.
+            del self._starting[token]  # By now registered as running, or never to run.
+
+    async def _admission(
+        self, request: BattleRequest, battle: Battle, rules: ServerRules, jury: Seating | None
+    ) -> Admitted | Refused:
+        """Gathers what admission needs to know (bot/engine/admission.py) and asks it once."""
+        now = self.clock()
+        last_start = await self.store.last_start(request.guild_id, request.starter_id)
+        spent_today = 0.0
+        if rules[DAILY_BUDGET_USD] is not None:
+            day = utc_day_start(datetime.datetime.fromtimestamp(now, datetime.UTC))
+            spent_today = (await self.store.spend(request.guild_id, day.timestamp())).cost_usd
+        return admit(
+            Application(
+                request.guild_id,
+                request.channel_id,
+                request.starter_id,
+                battle,
+                pricing=request.pricing,
+                missing_permissions=request.missing_permissions,
+            ),
+            rules,
+            [*(s.holds for s in self.battles.values()), *self._starting.values()],
+            last_start=last_start,
+            jury=jury,
+            spent_today=spent_today,
+            max_tokens=self.max_tokens,
+            now=now,
+        )
+
+    async def _start(
+        self,
+        request: BattleRequest,
+        battle: Battle,
+        swapped: bool,
+        rules: ServerRules,
+        jury: JudgePanel | None,
+        estimate: CostEstimate,
+    ) -> BattleSession:
+        stored = await self.store.create_battle(
+            NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
+            now=self.clock(),
+        )
+        if jury is not None:
+            await self.store.mark_judged(stored.id)
+        stage = self.stages.stage_for(
+            request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
+        )
+        session = BattleSession(
+            self,
+            stored,
+            stage,
+            self.models,
+            rules,
+            request.starter_mention,
+            # Kept from now on, so that a caller awaiting the outcome misses nothing.
+            self.outcome(stored.id),
+            jury,
+            label=request.label,
+            pricing=request.pricing,
+            estimate=estimate,
+        )
+        self.battles[stored.id] = session
         session.start()
         return session
 
+    async def _seating(
+        self, request: BattleRequest, rules: ServerRules, battle: Battle
+    ) -> tuple[JudgePanel | None, Seating | None]:
+        """The panel that judges this battle and what admission needs to know of it: the judges
+        it seats and their prices, or why it cannot sit. (None, None) when it is not judged."""
+        try:
+            jury = await self._jury(request, rules)
+        except UserError as refusal:
+            return None, Seating(refusal=str(refusal))  # Told only if admission gets this far.
+        if jury is None:
+            return None, None
+        judges = jury.seated(battle)
+        return jury, Seating(judges, self._prices(*judges) if judges else {})
+
     async def _jury(self, request: BattleRequest, rules: ServerRules) -> JudgePanel | None:
         """The panel that judges this battle, or None when it is not judged."""
-        if not (rules[JUDGES] if request.judges is None else request.judges):
+        if not wants_judges(rules, request.judges):
             return None
         if self.verdicts is None:
             raise UserError("This bot has no judges' panel.")
         return await self.verdicts.panel(rules)
-
-    def cost_estimate(
-        self, request: BattleRequest, battle: Battle, jury: JudgePanel | None = None
-    ) -> CostEstimate:
-        """The most the battle's model calls can cost: its verses at the request's prices, and
-        each seated judge (reading its instructions and the whole transcript) at the catalog's;
-        unknown when a model or a judge has no price. Clean mode's line is counted whether or
-        not it applies, so the bound holds either way."""
-        judges = jury.seated(battle) if jury is not None else ()
-        judge_prices = self._prices(*judges) if judges else {}
-        if any(battle.model(side) not in request.pricing for side in Side) or any(
-            judge not in judge_prices for judge in judges
-        ):
-            return CostEstimate(None)
-        instructions = len(judge_messages("", battle.topic)[0]["content"]) if judges else 0
-        sizes = PromptSizes.for_battle(battle, clean=True, judge_prompt=instructions)
-        bound = battle_cost_upper_bound(
-            battle, sizes, self.max_tokens, request.pricing, [judge_prices[j] for j in judges]
-        )
-        return CostEstimate(bound)
-
-    async def _check_budget(
-        self, request: BattleRequest, rules: ServerRules, estimate: CostEstimate, hold: object
-    ) -> None:
-        """Refuses a battle that could take the server over its daily budget: today's (UTC)
-        spend, plus the whole bound of each battle still running or starting there, plus this
-        one's. When it passes, its bound is held under ``hold`` until the caller releases it."""
-        budget = rules[DAILY_BUDGET_USD]
-        if budget is None:
-            return
-        if estimate.upper_bound_usd is None:
-            raise UserError(unknown_cost_refusal(budget))
-        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
-        spent = await self.store.spend(request.guild_id, utc_day_start(now).timestamp())
-        held = sum(
-            s.estimate.upper_bound_usd or 0.0
-            for s in self.battles.values()
-            if s.guild_id == request.guild_id
-        )
-        held += sum(
-            bound for guild, bound in self._budget_holds.values() if guild == request.guild_id
-        )
-        decision = check_daily_budget(spent.cost_usd + held, estimate.upper_bound_usd, budget, now)
-        if not decision.allowed:
-            raise UserError(budget_refusal(decision))
-        self._budget_holds[hold] = (request.guild_id, estimate.upper_bound_usd)
-
-    async def _check_cooldown(self, request: BattleRequest, rules: ServerRules) -> None:
-        key = (request.guild_id, request.starter_id)
-        starting_elsewhere = sum(1 for starting in self._starting.values() if starting == key)
-        if rules[COOLDOWN_SECONDS] > 0 and starting_elsewhere > 1:
-            raise UserError("You are already starting a battle. Wait a moment.")
-        last = await self.store.last_start(request.guild_id, request.starter_id)
-        if last is None:
-            return
-        wait = last + rules[COOLDOWN_SECONDS] - self.clock()
-        if wait > 0:
-            raise UserError(f"You can start another battle <t:{int(self.clock() + wait) + 1}:R>.")
 
     def stop(self, channel_id: int, by_id: int, by_name: str, may_manage: bool) -> str:
         """Stops the battle in a channel (or thread), or closes its open vote early."""
@@ -354,7 +308,7 @@ class Arena:
         if stored is not None and not future.done():
             future.set_result(BattleOutcome(stored, tally, verdict))
 
-    async def conclude(self, stored: StoredBattle, tally: Tally) -> None:
+    async def vote_counted(self, stored: StoredBattle, tally: Tally) -> None:
         """After the results: a judged battle's verdict is delivered (in the background, so the
         vote is done with) before its outcome settles; any other battle settles at once."""
         if self.verdicts is None or not await self.verdicts.is_judged(stored.id):
@@ -381,8 +335,9 @@ class Arena:
             self.open_vote(stored)
         for stored in await self.store.unannounced_results():
             if self._left_to_recover(stored):
+                stage = self.stages.stage_for(stored.place_id)
                 await _guarded(
-                    VoteSession(self, stored).post_results(
+                    VoteSession(self, stored, stage).post_results(
                         Tally(await self.store.ballots(stored.id))
                     ),
                     f"Posting the results of battle {stored.id}",
@@ -427,11 +382,28 @@ class Arena:
         """Runs a stored open vote. ``listening_since`` is the gateway epoch at which this process
         started counting its reactions, when that was before anyone could react (a vote it just
         posted); a vote picked up after a restart missed events and is always recounted."""
-        vote = VoteSession(self, stored, listening_since)
+        vote = VoteSession(self, stored, self.stages.stage_for(stored.place_id), listening_since)
         assert stored.vote_message_id is not None
         self.votes[stored.vote_message_id] = vote
         vote.start()
         return vote
+
+    # What the sessions tell their owner (``SessionOwner``), kept in the arena's books.
+
+    def battle_ended(self, session: BattleSession) -> None:
+        self.battles.pop(session.stored.id, None)
+
+    def vote_closed(self, vote: VoteSession) -> None:
+        if vote.stored.vote_message_id is not None:
+            self.votes.pop(vote.stored.vote_message_id, None)
+
+    def verdict_under_way(self, battle_id: int, verdict: asyncio.Task[Verdict]) -> None:
+        if self.verdicts is not None:
+            self.verdicts.judging(battle_id, verdict)
+
+    def verdict_called_off(self, battle_id: int) -> None:
+        if self.verdicts is not None:
+            self.verdicts.forget(battle_id)
 
     def reaction(self, message_id: int, emoji: str, voter: Voter, added: bool) -> None:
         vote = self.votes.get(message_id)

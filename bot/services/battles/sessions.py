@@ -1,8 +1,9 @@
 """A battle's sessions, each an object that owns its task: the battle in its place (title card,
 verses, then the vote's opening), and the open vote (a live count, the recount, the results).
 
-The arena creates them and keeps them registered; they report their own crashes where people
-look and leave the battle in a state that says what happened.
+Whoever runs them (the arena) creates them and keeps its own books: the sessions ask it only
+for what ``SessionOwner`` declares, and tell it what happened to them. They report their own
+crashes where people look and leave the battle in a state that says what happened.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Protocol
 
+from bot.engine.admission import InPlay
 from bot.engine.battle import Battle, Turn
 from bot.engine.house_rules import (
     Pricing,
@@ -36,19 +38,72 @@ from bot.engine.spend import (
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.services.battles.bout import Bout
+from bot.services.battles.outcome import BattleOutcome
 from bot.services.battles.referee import MeteredVerseSource, Outcome, VerseSource
+from bot.services.battles.standings import StandingsService
 from bot.services.judging.panel import JudgePanel
 from bot.services.stage import BattleStage, StageError
 from bot.store import Store, StoredBattle
-
-if TYPE_CHECKING:
-    from bot.services.battles.arena import Arena, BattleOutcome
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_REASON = "the bot is restarting"
 LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
 VOTE_FAILED_REASON = "the vote failed on our side"
+
+
+class SessionOwner(Protocol):
+    """What a battle's sessions need from whoever runs them (the arena): what they read, and
+    what they tell it happened, so that it keeps its registries and outcomes itself."""
+
+    store: Store
+    standings: StandingsService
+
+    def clock(self) -> float: ...
+
+    def gateway_epoch(self, guild_id: int) -> int:
+        """How many gateway sessions the guild's shard has begun (see ``VoteSession.recount``)."""
+        ...
+
+    async def rules_for(self, guild_id: int) -> ServerRules: ...
+
+    async def page_of(self, stored: StoredBattle) -> str | None:
+        """The web page the results link to, if any."""
+        ...
+
+    def in_background(self, work: Coroutine[object, object, None], what: str = "") -> None:
+        """Runs ``work`` beyond the session's own task; a failure is logged saying what it was."""
+        ...
+
+    # What happened, as the sessions tell it: the owner keeps its books by these.
+
+    def verdict_under_way(self, battle_id: int, verdict: asyncio.Task[Verdict]) -> None:
+        """The battle's panel started judging when its last verse was written."""
+        ...
+
+    def verdict_called_off(self, battle_id: int) -> None:
+        """The battle ends without a counted vote: its judging (if any) stops."""
+        ...
+
+    def open_vote(self, stored: StoredBattle, *, listening_since: int | None = None) -> VoteSession:
+        """The battle's vote is stored as open: it runs from now as a session of its own."""
+        ...
+
+    def battle_ended(self, session: BattleSession) -> None:
+        """The battle's task is over (its vote, if any, runs on)."""
+        ...
+
+    def vote_closed(self, vote: VoteSession) -> None:
+        """The vote's task is over: its reactions count no more."""
+        ...
+
+    async def settle(self, battle_id: int) -> None:
+        """The battle's record is final without a counted vote."""
+        ...
+
+    async def vote_counted(self, stored: StoredBattle, tally: Tally) -> None:
+        """The vote is counted and its results posted."""
+        ...
 
 
 class _MeteredVerses:
@@ -115,18 +170,20 @@ class BattleSession:
 
     def __init__(
         self,
-        arena: Arena,
+        owner: SessionOwner,
         stored: StoredBattle,
         stage: BattleStage,
+        models: VerseSource,
         rules: ServerRules,
         starter_mention: str,
+        outcome: asyncio.Future[BattleOutcome],
         jury: JudgePanel | None = None,
         *,
         label: str | None = None,
         pricing: Mapping[str, Pricing] | None = None,
         estimate: CostEstimate | None = None,
     ) -> None:
-        self.arena = arena
+        self.owner = owner
         self.label = label
         self.stored = stored
         self.guild_id = stored.guild_id
@@ -135,12 +192,13 @@ class BattleSession:
         self.place_id = stored.channel_id  # its thread's id, once the thread is open
         self.rules = rules
         self._starter_mention = starter_mention
+        self._outcome = outcome
         self.estimate = estimate or CostEstimate(None)
-        meter = _MeteredVerses(arena.models, pricing or {})
+        meter = _MeteredVerses(models, pricing or {})
         self.bout: Bout[Verdict] = Bout(
             stored.battle,
             meter,
-            _PersistingStage(stage, arena.store, stored.id, meter),
+            _PersistingStage(stage, owner.store, stored.id, meter),
             rules[PACE],
             jury,
         )
@@ -148,13 +206,20 @@ class BattleSession:
         self._interrupted = False
         self._stop_requested = False
 
+    @property
+    def holds(self) -> InPlay:
+        """What the battle holds while it runs, as admission counts it: its place, its
+        starter's cooldown and its whole cost bound (against its server's budget)."""
+        bound = self.estimate.upper_bound_usd
+        return InPlay(self.guild_id, self.starter_id, self.place_id, self.stored.created_at, bound)
+
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"battle {self.stored.id}")
         self.task.add_done_callback(self._finished)
 
     async def outcome(self) -> BattleOutcome:
         """The battle's result: after its vote closes, or when it ends without one."""
-        return await asyncio.shield(self.arena.outcome(self.stored.id))
+        return await asyncio.shield(self._outcome)
 
     def stop(self, reason: str) -> None:
         self._stop_requested = True
@@ -181,11 +246,11 @@ class BattleSession:
         )
         if self.stage.place_id != self.stored.channel_id:
             self.place_id = self.stage.place_id
-            await self.arena.store.set_thread(self.stored.id, self.place_id)
+            await self.owner.store.set_thread(self.stored.id, self.place_id)
         bouted = await self.bout.run()
         result = bouted.verses
-        if bouted.verdict is not None and self.arena.verdicts is not None:
-            self.arena.verdicts.judging(self.stored.id, bouted.verdict)
+        if bouted.verdict is not None:
+            self.owner.verdict_under_way(self.stored.id, bouted.verdict)
         if result.outcome is Outcome.COMPLETED:
             await self._check_identity_leaks(result.turns)
             await self._open_vote()
@@ -209,28 +274,28 @@ class BattleSession:
         verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
         reason = identity_leak_reason(self.stored.battle, verses)
         if reason is not None:
-            await self.arena.store.set_unrated(self.stored.id, reason)
+            await self.owner.store.set_unrated(self.stored.id, reason)
 
     async def _open_vote(self) -> None:
-        store = self.arena.store
-        closes_at = self.arena.clock() + self.rules[VOTE_SECONDS]
+        store = self.owner.store
+        closes_at = self.owner.clock() + self.rules[VOTE_SECONDS]
         message_id = await self.stage.post_vote(self.stored.battle, self.rules.emoji, closes_at)
-        epoch = self.arena.gateway_epoch(self.guild_id)
+        epoch = self.owner.gateway_epoch(self.guild_id)
         await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
         stored = await store.battle(self.stored.id)
         assert stored is not None
-        vote = self.arena.open_vote(stored, listening_since=epoch)
+        vote = self.owner.open_vote(stored, listening_since=epoch)
         if self._stop_requested:
             # Stopped after the last verse, while the vote was being posted: the stop came too
             # late for the verses, so it closes the vote, as a stop during the vote does.
             vote.close_now()
 
     async def _end(self, state: BattleState, reason: str | None) -> None:
-        await self.arena.store.end_battle(self.stored.id, state, reason)
-        await self.arena.settle(self.stored.id)
+        await self.owner.store.end_battle(self.stored.id, state, reason)
+        await self.owner.settle(self.stored.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self.arena.battles.pop(self.stored.id, None)
+        self.owner.battle_ended(self)
         if task.cancelled():
             return
         error = task.exception()
@@ -242,7 +307,7 @@ class BattleSession:
                 self.stored.channel_id,
                 exc_info=error,
             )
-            self.arena.in_background(
+            self.owner.in_background(
                 self._report_crash(), f"report crash of battle {self.stored.id}"
             )
 
@@ -255,16 +320,20 @@ class VoteSession:
     """An open vote: a live count from reaction events, then a recount and the results."""
 
     def __init__(
-        self, arena: Arena, stored: StoredBattle, listening_since: int | None = None
+        self,
+        owner: SessionOwner,
+        stored: StoredBattle,
+        stage: BattleStage,
+        listening_since: int | None = None,
     ) -> None:
-        self.arena = arena
+        self.owner = owner
         self.stored = stored
         self._listening_since = listening_since
         self.place_id = stored.place_id
         self.starter_id = stored.starter_id
         self.emoji = stored.emoji or DEFAULT_EMOJI
         self.live = LiveTally()
-        self.stage = arena.stages.stage_for(stored.place_id)
+        self.stage = stage
         self._close_now = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -286,35 +355,36 @@ class VoteSession:
 
     async def _run(self) -> None:
         assert self.stored.vote_closes_at is not None
-        wait = self.stored.vote_closes_at - self.arena.clock()
+        owner = self.owner
+        wait = self.stored.vote_closes_at - owner.clock()
         if wait > 0:
             try:
                 await asyncio.wait_for(self._close_now.wait(), wait)
             except TimeoutError:
                 pass
         battle, guild_id = self.stored.battle, self.stored.guild_id
-        min_age_days = (await self.arena.rules_for(guild_id))[MIN_ACCOUNT_AGE_DAYS]
+        min_age_days = (await owner.rules_for(guild_id))[MIN_ACCOUNT_AGE_DAYS]
         # The fresh-account rule applies to the count however it was made (recount or live).
-        counted = without_fresh_accounts(await self.recount(), self.arena.clock(), min_age_days)
+        counted = without_fresh_accounts(await self.recount(), owner.clock(), min_age_days)
         final = counted.tally
-        standings = self.arena.standings
+        standings = owner.standings
         rated = final.total > 0 and self.stored.rated
         before = await standings.standings(guild_id) if rated else []
-        if await self.arena.store.close_voting(
-            self.stored.id, final, self.arena.clock(), set_aside=counted.set_aside
+        if await owner.store.close_voting(
+            self.stored.id, final, owner.clock(), set_aside=counted.set_aside
         ):
             changes = []
             if rated:
                 after = await standings.standings(guild_id)
                 changes = rating_changes([battle.model_a, battle.model_b], before, after)
             await self.post_results(final, changes, counted.set_aside, min_age_days)
-            await self.arena.conclude(self.stored, final)
+            await owner.vote_counted(self.stored, final)
 
     async def recount(self) -> Tally:
         """Counts from the stage's reaction lists, so votes cast while disconnected count too;
         the live count stands in when the stage cannot be read."""
         assert self.stored.vote_message_id is not None
-        epoch = self.arena.gateway_epoch(self.stored.guild_id)
+        epoch = self.owner.gateway_epoch(self.stored.guild_id)
         complete = self._listening_since is not None and epoch == self._listening_since
         try:
             return await self.stage.recount(
@@ -342,7 +412,7 @@ class VoteSession:
                 final,
                 changes,
                 notes=self._notes(set_aside, min_age_days),
-                link=await self.arena.page_of(self.stored),
+                link=await self.owner.page_of(self.stored),
             )
         except StageError as error:
             log.warning(
@@ -353,11 +423,11 @@ class VoteSession:
                 error,
             )
             if error.lost_access:
-                await self.arena.store.results_undeliverable(
+                await self.owner.store.results_undeliverable(
                     self.stored.id, f"the results could not be posted: {LOST_CHANNEL_REASON}"
                 )
             return
-        await self.arena.store.set_results_message(self.stored.id, message_id)
+        await self.owner.store.set_results_message(self.stored.id, message_id)
 
     def _notes(self, set_aside: int | None, min_age_days: int | None) -> tuple[str, ...]:
         """What the results say about the house rules that touched this vote."""
@@ -371,8 +441,7 @@ class VoteSession:
         return tuple(notes)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        if self.stored.vote_message_id is not None:
-            self.arena.votes.pop(self.stored.vote_message_id, None)
+        self.owner.vote_closed(self)
         if task.cancelled() or task.exception() is None:
             return
         log.error(
@@ -382,20 +451,19 @@ class VoteSession:
             self.place_id,
             exc_info=task.exception(),
         )
-        self.arena.in_background(self._report_crash(), f"report crash of vote {self.stored.id}")
+        self.owner.in_background(self._report_crash(), f"report crash of vote {self.stored.id}")
 
     async def _report_crash(self) -> None:
         """A vote that could not be counted ends as a no contest, and its channel is told."""
-        if self.arena.verdicts is not None:
-            self.arena.verdicts.forget(self.stored.id)  # A no contest is not judged.
-        if await self.arena.store.abandon_vote(self.stored.id, VOTE_FAILED_REASON):
+        self.owner.verdict_called_off(self.stored.id)  # A no contest is not judged.
+        if await self.owner.store.abandon_vote(self.stored.id, VOTE_FAILED_REASON):
             await quietly(
                 self.stage.post_notice(
                     f"⚠️ The vote on battle #{self.stored.id} failed on our side; "
                     "its votes were not counted. No contest."
                 )
             )
-        await self.arena.settle(self.stored.id)
+        await self.owner.settle(self.stored.id)
 
 
 async def quietly(post: Awaitable[object]) -> None:
