@@ -16,7 +16,7 @@ from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.services.battles.arena import Arena
 from bot.services.battles.standings import StandingsService
-from bot.services.judging.delivery import Judges
+from bot.services.judging.factory import PanelFactory
 from bot.services.tournaments.sessions import Tournaments
 from bot.settings import Settings
 from bot.stages.discord import DiscordStageFactory
@@ -144,7 +144,7 @@ class RapBattleBot(commands.AutoShardedBot):
             stages,
             self.owns_guild,
             self.gateway_sessions.epoch,
-            judges=Judges(self.llm, self.catalog.resolve, self.settings.judge_models),
+            judges=PanelFactory(self.llm, self.catalog.resolve, self.settings.judge_models),
             prices=self.catalog.pricing,
         )
         self.tournaments = Tournaments(

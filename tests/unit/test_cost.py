@@ -36,7 +36,7 @@ from bot.errors import UserError
 from bot.services.battles.arena import Arena, BattleRequest
 from bot.services.battles.referee import MeteredVerseSource
 from bot.services.battles.standings import StandingsService
-from bot.services.judging.delivery import Judges
+from bot.services.judging.factory import PanelFactory
 from bot.settings import Settings
 from tests.fakes.memory_store import MemoryStore
 from tests.fakes.stages import FakeStageFactory, PostKind
@@ -163,7 +163,7 @@ def judged_arena(judge_prices: dict[str, Pricing]) -> Arena:
         store,
         FakeStageFactory(),
         MeteredVerses(),
-        judges=Judges(Panel(), resolve, ("j1/judge", "j2/judge")),
+        judges=PanelFactory(Panel(), resolve, ("j1/judge", "j2/judge")),
         prices=lambda *ids: {i: judge_prices[i] for i in ids if i in judge_prices},
     )
 

@@ -29,7 +29,7 @@ from bot.llm import Completion, ModelError
 from bot.services.battles.arena import Arena, BattleOutcome, BattleRequest
 from bot.services.battles.sessions import BattleSession
 from bot.services.battles.standings import StandingsService
-from bot.services.judging.delivery import Judges
+from bot.services.judging.factory import PanelFactory
 from bot.settings import Settings
 from bot.store import BattleState, NewBattle
 from bot.store.verdicts import VerdictState, VerdictStatus
@@ -115,7 +115,7 @@ def make(
         stages,
         clock=clock,
         rng=random.Random(3),
-        judges=Judges(panel, resolve, PANEL),
+        judges=PanelFactory(panel, resolve, PANEL),
         prices=lambda *ids: {i: (prices or {})[i] for i in ids if i in (prices or {})},
     )
     return World(arena, store, stages, panel, clock)

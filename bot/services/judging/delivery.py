@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 
 from bot.engine.house_rules import Pricing, spend_from_usage
-from bot.engine.server_settings import JUDGE_MODELS, JUDGE_RECUSAL, ServerRules
+from bot.engine.server_settings import ServerRules
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
-from bot.errors import UserError
 from bot.services.battles.referee import cancel_and_wait
-from bot.services.judging.panel import AnswerSource, JudgePanel
+from bot.services.judging.factory import PanelFactory
+from bot.services.judging.panel import JudgePanel
 from bot.services.stage import StageError, StageFactory
 from bot.store import Store, StoredBattle
 from bot.store.verdicts import VerdictState
@@ -31,42 +31,12 @@ log = logging.getLogger(__name__)
 JUDGING_FAILED_REASON = "the judging failed on our side"
 
 
-class Judges:
-    """Seats a server's panel: its own judges (resolved when the server chose them), or the
-    process's default panel resolved through the catalog; with the server's recusal rule."""
-
-    def __init__(
-        self,
-        llm: AnswerSource,
-        resolve: Callable[[str], Awaitable[str]],
-        default_judges: Sequence[str],
-    ) -> None:
-        self._llm = llm
-        self._resolve = resolve
-        self._default = tuple(default_judges)
-
-    async def panel(self, rules: ServerRules) -> JudgePanel:
-        judges = rules[JUDGE_MODELS] or await self._default_panel()
-        return JudgePanel(self._llm, judges, recusal=rules[JUDGE_RECUSAL])
-
-    async def _default_panel(self) -> tuple[str, ...]:
-        resolved: list[str] = []
-        for name in self._default:
-            try:
-                judge = await self._resolve(name)
-            except UserError as error:
-                raise UserError(f"The judges' panel (JUDGE_MODELS) is unusable: {error}") from None
-            if judge not in resolved:
-                resolved.append(judge)
-        return tuple(resolved)
-
-
 class VerdictDesk:
     """Every judged battle's verdict in this process, from the judges to the channel."""
 
     def __init__(
         self,
-        judges: Judges,
+        judges: PanelFactory,
         store: Store,
         stages: StageFactory,
         rules_for: Callable[[int], Awaitable[ServerRules]],
@@ -81,7 +51,7 @@ class VerdictDesk:
         self._delivering: dict[int, asyncio.Task[Verdict | None]] = {}
 
     async def panel(self, rules: ServerRules) -> JudgePanel:
-        return await self.judges.panel(rules)
+        return await self.judges.for_server(rules)
 
     def _priced(self, verdict: Verdict) -> Verdict:
         """Each judge's cost at the catalog's prices (None where the catalog has no price)."""
@@ -126,7 +96,7 @@ class VerdictDesk:
 
     async def _judge(self, stored: StoredBattle) -> Verdict:
         """The panel of the battle's server reads its stored turns."""
-        panel = await self.judges.panel(await self._rules_for(stored.guild_id))
+        panel = await self.judges.for_server(await self._rules_for(stored.guild_id))
         return await panel.judge(stored.battle, await self._store.turns(stored.id))
 
     async def deliver(self, stored: StoredBattle) -> Verdict | None:
