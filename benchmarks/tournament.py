@@ -29,17 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.cli.tournament import (
-    MatchRecord,
-    RefereePlayer,
-    SilentProgress,
-    Tournament,
-    TournamentOptions,
-    panel_judge,
-)
+from bot.cli.tournament import Tournament, TournamentOptions
 from bot.engine.battle import Battle
 from bot.engine.pacing import Pace
 from bot.llm import LLMClient
+from bot.services.judging.panel import JudgePanel
+from bot.services.tournaments.folder import SilentProgress
+from bot.services.tournaments.panel_player import MatchRecord, RefereePlayer, panel_judge
 from bot.settings import Settings
 
 API_KEY = "bench-key"
@@ -79,7 +75,7 @@ async def tournament(base_url: str, models: list[str], arguments: argparse.Names
     settings = Settings.from_env({"LLM_BASE_URL": base_url, "LLM_API_KEY": API_KEY})
     llm = LLMClient(settings)
     try:
-        player = TimedPlayer(RefereePlayer(llm, panel_judge(llm, settings, JUDGES), Pace(0)))
+        player = TimedPlayer(RefereePlayer(llm, panel_judge(JudgePanel(llm, JUDGES)), Pace(0)))
         with tempfile.TemporaryDirectory() as out:
             options = TournamentOptions(
                 Path(out), battle_rounds=arguments.rounds, concurrency=arguments.concurrency

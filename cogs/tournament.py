@@ -8,18 +8,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.engine.progression import DISCORD_ROSTER
 from bot.engine.server_settings import ROUNDS, THREADS
 from bot.engine.tournament import TournamentFormat
 from bot.errors import UserError
 from bot.services.tournaments.sessions import (
-    MAX_MODELS,
-    MIN_MODELS,
     SeedOrder,
     TournamentRequest,
     check_roster,
     parse_models,
 )
-from bot.stages.discord import card_embed, missing_permissions
+from bot.stages.discord import missing_permissions
+from bot.stages.embeds import card_embed
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -36,7 +36,7 @@ class TournamentCog(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.rename(tournament_format="format")
     @app_commands.describe(
-        models=f"{MIN_MODELS} to {MAX_MODELS} models separated by commas, strongest first",
+        models="{} to {} models separated by commas, strongest first".format(*DISCORD_ROSTER),
         tournament_format="single (elimination, the default) or swiss (rounds of equal scores)",
         seed="given (the order listed, the default) or rating (this server's leaderboard)",
         judges="Let the judges decide draws (default: the server's setting)",

@@ -16,11 +16,8 @@ from rich.console import Console
 
 from bot import cli
 from bot.cli.tournament import (
-    Judgement,
     LiveProgress,
-    MatchRecord,
     PlainProgress,
-    RefereePlayer,
     Tournament,
     TournamentOptions,
     read_roster,
@@ -31,6 +28,7 @@ from bot.engine.transcript import parse
 from bot.engine.verdicts import VerdictFile
 from bot.errors import UserError
 from bot.llm import LLMClient
+from bot.services.tournaments.panel_player import Judgement, MatchRecord, RefereePlayer
 from bot.settings import Settings
 from tests.fakes.model_server import (
     HttpError,
@@ -487,11 +485,13 @@ def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, t
     monkeypatch.setenv("LLM_BASE_URL", server.base_url)
     monkeypatch.setenv("LLM_API_KEY", "test-key")
     monkeypatch.chdir(tmp_path)
+    # The default panel by aliases: each is resolved through the catalog, as --judges are.
+    monkeypatch.setenv("JUDGE_MODELS", "rapper-7, lab6/rapper-6")
     judges = ScriptedJudges(strengths(MODELS[:5]))
     panels = []
 
-    def scripted_panel(llm, settings, judge_ids):
-        panels.append(judge_ids)
+    def scripted_panel(panel):
+        panels.append(panel.judges)
         return judges
 
     monkeypatch.setattr("bot.cli.tournament.panel_judge", scripted_panel)
@@ -500,7 +500,7 @@ def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, t
     out = tmp_path / "out"
     arguments = ["tournament", "--roster", str(roster), "--out", str(out), "--rounds", "1"]
     assert cli.main([*arguments, "--judges", "rapper-9,lab8"]) == 0
-    assert panels == [[MODELS[9], MODELS[8]]]
+    assert panels == [(MODELS[9], MODELS[8])]
     assert (out / "round0/contestants.txt").read_text() == "".join(f"{m}\n" for m in MODELS[:5])
     assert (out / "round0/0.txt").read_text() == default_transcript(MODELS[1], MODELS[3], 1)
     captured = capsys.readouterr()
@@ -511,7 +511,7 @@ def test_the_command_runs_a_roster_file_with_named_judges(server, monkeypatch, t
     # Again: nothing is played, and without --judges the default panel is asked for.
     server.reset()
     assert cli.main(arguments) == 0
-    assert panels[-1] is None and server.chat_requests() == []
+    assert panels[-1] == (MODELS[7], MODELS[6]) and server.chat_requests() == []
 
 
 def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
@@ -520,6 +520,7 @@ def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
     server.reset()
     monkeypatch.setenv("LLM_BASE_URL", server.base_url)
     monkeypatch.setenv("LLM_API_KEY", "test-key")
+    monkeypatch.setenv("JUDGE_MODELS", "rapper-10")
     monkeypatch.chdir(tmp_path)
     judges = ScriptedJudges(strengths(MODELS))
 
@@ -530,10 +531,44 @@ def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
         return await judges(battle, turns)
 
     monkeypatch.setattr(
-        "bot.cli.tournament.panel_judge", lambda llm, settings, ids: judge_then_ctrl_c
+        "bot.cli.tournament.panel_judge", lambda panel: judge_then_ctrl_c
     )
     out = tmp_path / "out"
     arguments = ["tournament", *MODELS[:4], "--out", str(out), "--concurrency", "1"]
     assert cli.main(arguments) == 130
     assert "Stopped. Finished battles are kept" in capsys.readouterr().err
     assert sorted(tree(out)) == ["round0/0.txt", "round0/0.yml", "round0/contestants.txt"]
+
+
+def test_judge_aliases_in_judge_models_are_resolved_before_a_tournament(
+    server, monkeypatch, tmp_path, capsys
+):
+    """Regression: the terminal's tournament gave JUDGE_MODELS to the panel as typed, so an
+    alias reached the provider as a model id, every judge abstained, and side A won by seed."""
+    server.reset()
+    for key in [k for k in os.environ if k.startswith(("LLM_", "OPENROUTER", "BATTLE_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("LLM_API_KEY", "test-key")
+    monkeypatch.setenv("JUDGE_MODELS", "rapper-9,RAPPER-8")  # short names, as people type them
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    arguments = ["tournament", *MODELS[:2], "--out", str(out), "--rounds", "1"]
+    assert cli.main(arguments) == 0
+    judged = [r.body["model"] for r in server.chat_requests() if r.is_judge]
+    assert sorted(judged) == [MODELS[8], MODELS[9]]
+    verdict = VerdictFile.from_yaml((out / "round0/0.yml").read_text())
+    assert set(verdict.closing_statements) == {MODELS[8], MODELS[9]}
+    assert sum(verdict.score.values()) == 2  # both judges voted; none abstained
+
+
+def test_an_unknown_judge_is_refused_before_any_battle(server, monkeypatch, tmp_path, capsys):
+    server.reset()
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("LLM_API_KEY", "test-key")
+    monkeypatch.setenv("JUDGE_MODELS", "no-such-judge")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["tournament", *MODELS[:3], "--out", str(tmp_path / "out")]
+    assert cli.main(arguments) == 1
+    assert "The judges' panel (JUDGE_MODELS) is unusable" in capsys.readouterr().err
+    assert server.chat_requests() == []

@@ -1,8 +1,8 @@
 """Tournament rules: pairing, decisions, tiers, the Swiss table, and the files' text.
 
 Single elimination follows the tournament behind our format exactly; Swiss goes beyond it. The
-runner (bot/cli/tournament.py) plays the battles and writes the files; everything it decides comes
-from here, so a resumed run decides exactly as an uninterrupted one.
+runners play the battles (bot/services/tournaments/); the progression is bot/engine/progression.py,
+and everything it decides comes from here, so a resumed run decides exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -327,10 +327,12 @@ def render_results(
     tournament_format: TournamentFormat,
     seeds: Sequence[str],
     rounds: Sequence[PlayedRound],
+    ended_early: str | None = None,
 ) -> str:
     """results.md: every round's battles with links, winners and notes, then tiers or the table.
 
     It holds no timestamps, so a resumed run writes the same file as an uninterrupted one.
+    ``ended_early`` says why a Swiss tournament stopped before its last round.
     """
     lines: list[str] = ["# Tournament results", ""]
     if tournament_format is TournamentFormat.SINGLE:
@@ -342,6 +344,8 @@ def render_results(
         ]
     else:
         lines += [f"Swiss: {len(seeds)} models, {len(rounds)} rounds.", ""]
+        if ended_early is not None:
+            lines += [ended_early, ""]
     for number, played in enumerate(rounds):
         lines += _round_lines(tournament_format, number, played)
     if tournament_format is TournamentFormat.SINGLE:

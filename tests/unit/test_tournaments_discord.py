@@ -16,27 +16,27 @@ from dataclasses import dataclass, replace
 import pytest
 
 from bot.engine.battle import Battle, Side
+from bot.engine.discord_limits import EMBED_FIELD_VALUE_CHARS as EMBED_FIELD_CHARS
+from bot.engine.discord_limits import EMBED_FIELDS, EMBED_TOTAL_CHARS
 from bot.engine.pacing import Pace
-from bot.engine.tournament import RoundPlan, TournamentFormat
+from bot.engine.progression import Finished, PlanRound
+from bot.engine.progression import default_swiss_rounds as swiss_round_count
+from bot.engine.tournament import TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
 from bot.services.battles.arena import Arena, BattleOutcome, BattleRequest
 from bot.services.battles.standings import StandingsService
 from bot.services.stage import Card, StageError
+from bot.services.tournaments.bracket import bracket_card
+from bot.services.tournaments.record import progression_of
 from bot.services.tournaments.sessions import (
-    EMBED_FIELD_CHARS,
-    EMBED_FIELDS,
-    EMBED_TOTAL_CHARS,
     SeedOrder,
     TournamentRequest,
     Tournaments,
-    bracket_card,
     check_roster,
-    next_step,
     parse_models,
     seeded_by_rating,
-    swiss_round_count,
 )
 from bot.settings import Settings
 from bot.store import BattleState
@@ -197,22 +197,22 @@ def test_seeding_by_rating_puts_unrated_models_after_in_the_order_given():
 
 def _finished_tournament(models: Sequence[str], tournament_format: TournamentFormat):
     """A tournament decided all the way in memory, side A winning every match 3–2 with a note
-    (the longest bracket lines), as next_step plans it; and its champion."""
+    (the longest bracket lines), as the progression plans it; and its champion."""
     stored = StoredTournament(
         1, GUILD, CHANNEL, STARTER, tournament_format, tuple(models), 1, None, True,
         TournamentState.RUNNING, 0.0,
     )  # fmt: skip
-    step = next_step(stored)
-    while isinstance(step, RoundPlan):
-        number = len(stored.rounds)
+    step = progression_of(stored).next_step()
+    while isinstance(step, PlanRound):
+        number, plan = step.number, step.plan
         matches = tuple(
             StoredMatch(number, p.index, p.side_a, p.side_b, number + 1, p.side_a, 3, 2, "a note")
-            for p in step.pairings
+            for p in plan.pairings
         )
-        stored = replace(stored, rounds=(*stored.rounds, StoredRound(number, step.bye, matches)))
-        step = next_step(stored)
-    assert isinstance(step, str)
-    return replace(stored, state=TournamentState.FINISHED, champion=step), step
+        stored = replace(stored, rounds=(*stored.rounds, StoredRound(number, plan.bye, matches)))
+        step = progression_of(stored).next_step()
+    assert isinstance(step, Finished)
+    return replace(stored, state=TournamentState.FINISHED, champion=step.champion), step.champion
 
 
 @pytest.mark.parametrize("tournament_format", list(TournamentFormat))
@@ -470,7 +470,9 @@ async def test_a_champion_crowned_but_not_announced_is_announced_once_after_a_re
         NewTournament(GUILD, CHANNEL, STARTER, TournamentFormat.SINGLE, FOUR[:3], 1), 0.0
     )
     await store.set_tournament_thread(stored.id, 555)
-    await store.plan_round(stored.id, 0, "m/alpha", [next_step(stored).pairings[0]])
+    first = progression_of(stored).next_step()
+    assert isinstance(first, PlanRound)
+    await store.plan_round(stored.id, 0, "m/alpha", [first.plan.pairings[0]])
     await store.decide_match(stored.id, 0, 0, "m/bravo", (2, 0))
     await store.finish_tournament(stored.id, "m/alpha")
     await world.tournaments.recover()
