@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.engine.discord_limits import AUTOCOMPLETE_CHOICES
 from bot.engine.house_rules import Pricing
 from bot.errors import UnknownModel, UserError
 
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 CATALOG_TTL_SECONDS = 3600.0
 # After a failed refresh, serve the last good list this long before asking again.
 RETRY_AFTER_FAILURE_SECONDS = 60.0
-AUTOCOMPLETE_LIMIT = 25
 CANDIDATES_SHOWN = 5
 SUGGESTIONS_SHOWN = 3
 QUERY_SHOWN_CHARS = 80
@@ -116,7 +116,7 @@ def _unknown(text: str, ids: Sequence[str], aliases: Mapping[str, str]) -> Unkno
 
 
 def rank_models(
-    query: str, ids: Iterable[str], aliases: Mapping[str, str], limit: int = AUTOCOMPLETE_LIMIT
+    query: str, ids: Iterable[str], aliases: Mapping[str, str], limit: int = AUTOCOMPLETE_CHOICES
 ) -> list[str]:
     """The best ``limit`` model ids for what has been typed so far, best first (autocomplete)."""
     lowered = query.strip().lower()

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
+from bot.engine.discord_limits import AUTOCOMPLETE_NAME_CHARS, AUTOCOMPLETE_VALUE_CHARS
 from bot.engine.house_rules import clean_mode_applies
 from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS
 from bot.errors import UserError
@@ -17,8 +18,6 @@ from bot.stages.discord import missing_permissions
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
-
-AUTOCOMPLETE_NAME_CHARS = 100
 
 
 class BattleCog(commands.Cog):
@@ -87,7 +86,9 @@ class BattleCog(commands.Cog):
             # Answer now from what is known; the list arrives for the next keystroke.
             self.bot.arena.in_background(catalog.refresh_if_stale(), "catalog refresh")
         return [
-            app_commands.Choice(name=model[:AUTOCOMPLETE_NAME_CHARS], value=model[:100])
+            app_commands.Choice(
+                name=model[:AUTOCOMPLETE_NAME_CHARS], value=model[:AUTOCOMPLETE_VALUE_CHARS]
+            )
             for model in catalog.suggest(current)
         ]
 

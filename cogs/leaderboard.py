@@ -10,11 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine import transcript
+from bot.engine.discord_limits import AUTOCOMPLETE_NAME_CHARS, AUTOCOMPLETE_VALUE_CHARS
 from bot.engine.leaderboard import Board, pages
 from bot.engine.verdicts import Decision, VerdictFile
 from bot.errors import UserError
 from bot.services.battles.history import history_lines
-from bot.stages.discord import PagedEmbed
+from bot.stages.paged_embed import PagedEmbed
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -66,7 +67,9 @@ class LeaderboardCog(commands.Cog):
         self, interaction: discord.Interaction[RapBattleBot], current: str
     ) -> list[app_commands.Choice[str]]:
         return [
-            app_commands.Choice(name=m[:100], value=m[:100])
+            app_commands.Choice(
+                name=m[:AUTOCOMPLETE_NAME_CHARS], value=m[:AUTOCOMPLETE_VALUE_CHARS]
+            )
             for m in self.bot.catalog.suggest(current)
         ]
 

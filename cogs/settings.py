@@ -11,7 +11,8 @@ from discord.ext import commands
 
 from bot.engine.server_settings import SETTINGS, Setting, SettingKind
 from bot.errors import UserError
-from bot.stages.discord import channel_fields, settings_embed
+from bot.stages.discord import channel_fields
+from bot.stages.embeds import settings_embed
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot

@@ -9,10 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.engine.discord_limits import EMBED_FIELD_VALUE_CHARS
 from bot.engine.house_rules import utc_day_start
 from bot.engine.judge_stats import fit_lines, judge_lines, judge_stats, summary_lines
 from bot.engine.spend import spend_fields
-from bot.stages.discord import FIELD_VALUE_LIMIT, VERDICT_COLOUR
+from bot.stages.embeds import VERDICT_COLOUR
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -39,12 +40,14 @@ class StatsCog(commands.Cog):
         for label, scope in (("This server", interaction.guild_id), ("Global", None)):
             stats = judge_stats(await self.bot.store.judge_ballot_rows(scope))
             embed.add_field(
-                name=label, value=fit_lines(summary_lines(stats), FIELD_VALUE_LIMIT), inline=False
+                name=label,
+                value=fit_lines(summary_lines(stats), EMBED_FIELD_VALUE_CHARS),
+                inline=False,
             )
             if stats.judges:
                 embed.add_field(
                     name=f"{label}: each judge's agreement (crowd · rest of the panel)",
-                    value=fit_lines(judge_lines(stats.judges), FIELD_VALUE_LIMIT),
+                    value=fit_lines(judge_lines(stats.judges), EMBED_FIELD_VALUE_CHARS),
                     inline=False,
                 )
         today = utc_day_start(discord.utils.utcnow()).timestamp()

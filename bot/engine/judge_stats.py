@@ -205,7 +205,8 @@ def _clip(name: str) -> str:
 
 
 def fit_lines(lines: Sequence[str], limit: int) -> str:
-    """As many whole lines as fit in ``limit`` characters (an embed field holds 1024)."""
+    """As many whole lines as fit in ``limit`` characters (an embed field
+    holds ``EMBED_FIELD_VALUE_CHARS``)."""
     kept: list[str] = []
     used = 0
     for line in lines:

@@ -6,10 +6,10 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.engine.discord_limits import EMBED_DESCRIPTION_CHARS
 from bot.engine.ratings import Rating, leaderboard_order, rank
 
 ROWS_PER_PAGE = 10
-EMBED_DESCRIPTION_LIMIT = 4096
 MODEL_NAME_CHARS = 60
 
 
@@ -65,7 +65,7 @@ def pages(rows: Sequence[Standing], per_page: int = ROWS_PER_PAGE) -> list[str]:
     texts = []
     for start in range(0, len(rows), per_page):
         text = "\n".join(standing_line(row) for row in rows[start : start + per_page])
-        texts.append(text[:EMBED_DESCRIPTION_LIMIT])
+        texts.append(text[:EMBED_DESCRIPTION_CHARS])
     return texts
 
 

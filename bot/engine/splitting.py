@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-DISCORD_MESSAGE_LIMIT = 2000
+from bot.engine.discord_limits import MESSAGE_CHARS
+
 # Tried in order: a paragraph break, a line break, a space. A hard cut only when none fits.
 _BREAKS = ("\n\n", "\n", " ")
 _MARKDOWN_SPECIALS = "\\*_~`|>#-["
 
 
-def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT) -> list[str]:
+def split_message(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
     """Pieces of at most ``limit`` characters whose concatenation is exactly ``text``.
 
     Each break stays at the end of the piece before it. A piece is blank only where the text

@@ -11,32 +11,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 import discord
 
 from bot.engine.battle import Battle, Side, Turn
+from bot.engine.discord_limits import THREAD_NAME_CHARS
 from bot.engine.leaderboard import RatingChange
-from bot.engine.server_settings import SETTINGS, THREADS, ServerRules
+from bot.engine.server_settings import THREADS, ServerRules
 from bot.engine.spend import CostEstimate
-from bot.engine.splitting import escape_markdown, verse_messages
-from bot.engine.verdicts import Decision, Verdict
+from bot.engine.splitting import verse_messages
+from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.services.battles.referee import cancel_and_wait
 from bot.services.stage import Card, StageError
+from bot.stages.embeds import (
+    card_embed,
+    notice_embed,
+    results_embed,
+    title_card_embed,
+    verdict_embed,
+    vote_embed,
+)
 from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookUnavailable, WebhookVerses
 
 log = logging.getLogger(__name__)
 
-TITLE_COLOUR = discord.Colour.gold()
-VOTE_COLOUR = discord.Colour.blurple()
-RESULT_COLOUR = discord.Colour.green()
-NO_CONTEST_COLOUR = discord.Colour.dark_grey()
-VERDICT_COLOUR = discord.Colour.purple()
-VERDICT_TITLE = "⚖️ Judges' verdict"
-# Discord's embed limits.
-EMBED_TITLE_LIMIT = 256
-EMBED_DESCRIPTION_LIMIT = 4096
-EMBED_FIELDS_LIMIT = 25
-FIELD_NAME_LIMIT = 256
-FIELD_VALUE_LIMIT = 1024
-EMBED_TOTAL_LIMIT = 6000
-THREAD_NAME_LIMIT = 100
 THREAD_ARCHIVE_MINUTES = 1440
 # Typing shows only while a model really keeps the audience waiting: not for a wait shorter than
 # this (an indicator that flashes for a moment is noise, and each costs a request) ...
@@ -64,6 +59,34 @@ def missing_permissions(
     """The permissions a battle needs in a channel that ``permissions`` lacks, by their names."""
     needed = REQUIRED_PERMISSIONS + (THREAD_PERMISSIONS if threads else ())
     return tuple(label for attribute, label in needed if not getattr(permissions, attribute))
+
+
+def channel_fields(
+    permissions: discord.Permissions, rules: ServerRules
+) -> tuple[tuple[str, str], ...]:
+    """What /battle-settings says about the channel it is used in, from the bot's permissions
+    there: whether the MCs' verses go through a webhook, and whether threads can be opened."""
+    if permissions.manage_webhooks:
+        verses = "Through a webhook: each MC posts under its own name and face."
+    else:
+        verses = (
+            "As the bot's own messages. Give me **Manage Webhooks** in this channel "
+            "for each MC to post under its own name and face."
+        )
+    fields = [("Verses in this channel", verses)]
+    if rules[THREADS]:
+        missing = [
+            label for attribute, label in THREAD_PERMISSIONS if not getattr(permissions, attribute)
+        ]
+        fields.append(
+            (
+                "Threads in this channel",
+                f"I need {' and '.join(f'**{name}**' for name in missing)} here."
+                if missing
+                else "Each battle opens a public thread from its title card.",
+            )
+        )
+    return tuple(fields)
 
 
 @contextlib.contextmanager
@@ -110,7 +133,7 @@ class DiscordStageFactory:
             return channel  # Threads don't nest: a battle in a tournament's thread stays there.
         assert isinstance(channel, discord.TextChannel)
         return await channel.get_partial_message(message_id).create_thread(
-            name=name[:THREAD_NAME_LIMIT], auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            name=name[:THREAD_NAME_CHARS], auto_archive_duration=THREAD_ARCHIVE_MINUTES
         )
 
 
@@ -201,19 +224,7 @@ class DiscordStage:
         *,
         label: str | None = None,
     ) -> None:
-        a, b = (escape_markdown(battle.stage_name(side)) for side in (Side.A, Side.B))
-        embed = discord.Embed(title=f"🎤 {a} v {b}"[:256], colour=TITLE_COLOUR)
-        if label:
-            embed.set_author(name=label[:256])
-        embed.add_field(name="Rounds", value=str(battle.rounds))
-        if battle.topic:
-            embed.add_field(name="Topic", value=battle.topic[:1024], inline=False)
-        embed.add_field(name="Started by", value=starter_mention)
-        if estimate is not None:
-            embed.add_field(name="Estimated cost", value=estimate.shown)
-        if battle.blind:
-            embed.description = "Blind battle: the models' names are revealed when voting closes."
-        message = await self._send(embed=embed)
+        message = await self._send(embed=title_card_embed(battle, starter_mention, estimate, label))
         self._title_card_at = time.monotonic()
         if self._battle_in_thread:
             assert self._open_thread is not None
@@ -223,13 +234,7 @@ class DiscordStage:
             self.channel, self._thread_id = thread, thread.id
 
     async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
-        lines = [f"{emoji[side]} **{escape_markdown(battle.stage_name(side))}**" for side in Side]
-        embed = discord.Embed(
-            title="🗳️ Who won? Vote with a reaction",
-            description="\n".join(lines) + f"\n\nVoting closes <t:{int(closes_at)}:R>.",
-            colour=VOTE_COLOUR,
-        )
-        message = await self._send(embed=embed)
+        message = await self._send(embed=vote_embed(battle, emoji, closes_at))
         with _as_stage_errors():
             for side in Side:
                 await message.add_reaction(emoji[side])
@@ -268,32 +273,11 @@ class DiscordStage:
         notes: Sequence[str] = (),
         link: str | None = None,
     ) -> int:
-        embed = discord.Embed(
-            title=results_title(battle, tally)[:256], colour=RESULT_COLOUR, url=link
-        )
-        embed.description = "\n".join(
-            f"{emoji[side]} {escape_markdown(battle.stage_name(side))}: {_votes(tally.votes(side))}"
-            for side in Side
-        )
-        if battle.blind:
-            embed.add_field(
-                name="Revealed",
-                value="\n".join(
-                    f"{battle.stage_name(side)} was **{escape_markdown(battle.model(side))}**"
-                    for side in Side
-                ),
-                inline=False,
-            )
-        if changes:
-            embed.add_field(
-                name="Ratings", value="\n".join(change.line() for change in changes), inline=False
-            )
-        if notes:
-            embed.add_field(name="House rules", value="\n".join(notes)[:1024], inline=False)
+        embed = results_embed(battle, emoji, tally, changes, notes, link)
         return (await self._send(embed=embed)).id
 
     async def post_notice(self, text: str) -> None:
-        await self._send(embed=discord.Embed(description=text[:4096], colour=NO_CONTEST_COLOUR))
+        await self._send(embed=notice_embed(text))
 
     async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
         return (await self._send(embed=verdict_embed(battle, verdict, crowd))).id
@@ -314,212 +298,3 @@ class DiscordStage:
         with _as_stage_errors():
             thread = await self._open_thread(self.channel.id, message_id, name)  # type: ignore[attr-defined]
         return thread.id
-
-
-def verdict_embed(battle: Battle, verdict: Verdict, crowd: Tally | None) -> discord.Embed:
-    """The judges' verdict as one embed within Discord's limits: the score, whether the judges
-    agreed with the crowd, then each judge's pick with its statement, cut to share what room
-    is left. Shown after the vote closed, so a blind battle's models are named."""
-    a, b = verdict.votes(Side.A), verdict.votes(Side.B)
-    names = {side: escape_markdown(_clip(verdict.model(side), 100)) for side in Side}
-    if verdict.decision is Decision.NONE:
-        headline = f"**No verdict**: {verdict.summary().removeprefix('no verdict: ')}."
-    else:
-        headline = f"**{names[Side.A]}** {a} – {b} **{names[Side.B]}**\n{verdict.summary()}"
-    description = f"{headline}\n{_agreement(verdict, crowd, names)}"
-    field_names, prefixes, texts = [], [], []
-    for ballot in verdict.ballots:
-        mark = " · same vendor as a contestant" if ballot.same_vendor else ""
-        field_names.append(_clip(f"{ballot.judge}{mark}", FIELD_NAME_LIMIT))
-        if ballot.pick is None:
-            prefixes.append("Abstained")
-            texts.append(ballot.abstained or "")
-        else:
-            prefixes.append(f"Picked **{names[ballot.pick]}**")
-            texts.append(ballot.statement)
-    # As many judges as their names and picks leave room for (a field for the rest).
-    room = EMBED_TOTAL_LIMIT - len(VERDICT_TITLE) - len(description)
-    costs = [
-        len(name) + len(prefix) + 1 for name, prefix in zip(field_names, prefixes, strict=True)
-    ]
-    shown, extra = len(costs), ""
-    while shown and (
-        shown > EMBED_FIELDS_LIMIT - (shown < len(costs))
-        or sum(costs[:shown]) > room - len(extra) * 2
-    ):
-        shown -= 1
-        extra = f"… and {len(costs) - shown} more judges"
-    shares = _fair_shares(
-        [len(text) for text in texts[:shown]],
-        room - len(extra) * 2 - sum(costs[:shown]),
-        [FIELD_VALUE_LIMIT - len(prefix) - 1 for prefix in prefixes[:shown]],
-    )
-    embed = discord.Embed(title=VERDICT_TITLE, description=description, colour=VERDICT_COLOUR)
-    for name, prefix, text, share in zip(field_names, prefixes, texts, shares, strict=False):
-        body = _clip(text, share) if share > 0 else ""
-        embed.add_field(name=name, value=f"{prefix}\n{body}" if body else prefix, inline=False)
-    if extra:
-        embed.add_field(name=extra, value=extra, inline=False)
-    return embed
-
-
-def _agreement(verdict: Verdict, crowd: Tally | None, names: Mapping[Side, str]) -> str:
-    if crowd is None or crowd.total == 0:
-        return "The crowd did not vote, so there is nothing to compare."
-    if verdict.decision is Decision.NONE:
-        return "With no verdict, there is nothing to compare with the crowd."
-    if crowd.winner is None:
-        return "➖ The crowd drew, so the judges could not agree or disagree with it."
-    if verdict.winner is None:
-        return f"➖ The judges split; the crowd picked **{names[crowd.winner]}**."
-    if verdict.winner is crowd.winner:
-        return "✅ The judges agreed with the crowd."
-    return f"❌ The judges disagreed with the crowd, which picked **{names[crowd.winner]}**."
-
-
-def _fair_shares(lengths: Sequence[int], budget: int, caps: Sequence[int]) -> list[int]:
-    """Characters for each text: short texts whole, the rest sharing what is left equally."""
-    shares = [0] * len(lengths)
-    wanted = sorted(range(len(lengths)), key=lambda i: min(lengths[i], caps[i]))
-    left = max(budget, 0)
-    for position, i in enumerate(wanted):
-        fair = left // (len(wanted) - position)
-        shares[i] = max(0, min(lengths[i], caps[i], fair))
-        left -= shares[i]
-    return shares
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
-
-
-def card_embed(card: Card) -> discord.Embed:
-    """A card as an embed; the card's maker keeps it within Discord's limits."""
-    embed = discord.Embed(
-        title=card.title[:256], description=card.description[:4096] or None, colour=TITLE_COLOUR
-    )
-    for name, value in card.fields[:25]:
-        embed.add_field(name=name[:256], value=value[:1024] or "\u200b", inline=False)
-    return embed
-
-
-def results_title(battle: Battle, tally: Tally) -> str:
-    a, b = tally.votes(Side.A), tally.votes(Side.B)
-    if tally.total == 0:
-        return "No votes: no winner this time"
-    if tally.winner is None:
-        return f"🤝 A draw, {a}–{b}"
-    winner = tally.winner
-    real_name = battle.model(winner)
-    return f"🏆 {real_name} wins, {max(a, b)}–{min(a, b)}"
-
-
-def _votes(count: int) -> str:
-    return f"{count} vote" if count == 1 else f"{count} votes"
-
-
-class PagedEmbed(discord.ui.View):
-    """An embed whose pages its owner turns with buttons; one page needs no buttons."""
-
-    PAGE_TIMEOUT_SECONDS = 300.0
-
-    def __init__(
-        self, title: str, page_texts: Sequence[str], owner_id: int, url: str | None = None
-    ) -> None:
-        super().__init__(timeout=self.PAGE_TIMEOUT_SECONDS)
-        self.title = title[:256]
-        self.url = url  # the title links here (the web arena's page), when set
-        self.page_texts = list(page_texts) or [""]
-        self.owner_id = owner_id
-        self.page = 0
-        self._sync_buttons()
-
-    def embed(self) -> discord.Embed:
-        embed = discord.Embed(
-            title=self.title,
-            description=self.page_texts[self.page][:4096],
-            colour=TITLE_COLOUR,
-            url=self.url,
-        )
-        if len(self.page_texts) > 1:
-            embed.set_footer(text=f"Page {self.page + 1} of {len(self.page_texts)}")
-        return embed
-
-    async def send(self, interaction: discord.Interaction) -> None:
-        if len(self.page_texts) == 1:
-            self.stop()
-            await interaction.response.send_message(embed=self.embed())
-        else:
-            await interaction.response.send_message(embed=self.embed(), view=self)
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message(
-            "These pages belong to whoever asked for them; run the command yourself.",
-            ephemeral=True,
-        )
-        return False
-
-    @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, -1)
-
-    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, +1)
-
-    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
-        self.page = min(max(self.page + step, 0), len(self.page_texts) - 1)
-        self._sync_buttons()
-        await interaction.response.edit_message(embed=self.embed(), view=self)
-
-    def _sync_buttons(self) -> None:
-        self.previous.disabled = self.page == 0
-        self.next.disabled = self.page >= len(self.page_texts) - 1
-
-
-def settings_embed(
-    rules: ServerRules,
-    changed: Sequence[str] = (),
-    here: Sequence[tuple[str, str]] = (),
-) -> discord.Embed:
-    """The server's battle settings, marking the ones just changed; ``here``: fields about the
-    channel the command was used in (see :func:`channel_fields`)."""
-    embed = discord.Embed(title="⚙️ Battle settings", colour=VOTE_COLOUR)
-    for setting in SETTINGS:
-        mark = " ✏️" if setting.name in changed else ""
-        embed.add_field(name=f"{setting.label}{mark}", value=setting.show(rules[setting]))
-    for name, value in here:
-        embed.add_field(name=name, value=value, inline=False)
-    if changed:
-        embed.set_footer(text="Changes apply from the next battle.")
-    return embed
-
-
-def channel_fields(
-    permissions: discord.Permissions, rules: ServerRules
-) -> tuple[tuple[str, str], ...]:
-    """What /battle-settings says about the channel it is used in, from the bot's permissions
-    there: whether the MCs' verses go through a webhook, and whether threads can be opened."""
-    if permissions.manage_webhooks:
-        verses = "Through a webhook: each MC posts under its own name and face."
-    else:
-        verses = (
-            "As the bot's own messages. Give me **Manage Webhooks** in this channel "
-            "for each MC to post under its own name and face."
-        )
-    fields = [("Verses in this channel", verses)]
-    if rules[THREADS]:
-        missing = [
-            label for attribute, label in THREAD_PERMISSIONS if not getattr(permissions, attribute)
-        ]
-        fields.append(
-            (
-                "Threads in this channel",
-                f"I need {' and '.join(f'**{name}**' for name in missing)} here."
-                if missing
-                else "Each battle opens a public thread from its title card.",
-            )
-        )
-    return tuple(fields)

@@ -14,10 +14,10 @@ from urllib.parse import quote
 import discord
 
 from bot.engine.battle import BLIND_NAMES, Battle, Side
+from bot.engine.discord_limits import WEBHOOK_USERNAME_CHARS
 from bot.services.links import absolute, avatar_path
 
 WEBHOOK_NAME = "rapbattle"
-WEBHOOK_USERNAME_LIMIT = 80
 # Discord refuses webhook names containing these words.
 _FORBIDDEN_IN_NAMES = re.compile(r"(discord|clyde)", re.IGNORECASE)
 
@@ -30,10 +30,11 @@ def stage_name(battle: Battle, side: Side) -> str:
 
 
 def webhook_username(name: str) -> str:
-    """A name Discord accepts for a webhook message: no reserved words, at most 80 characters."""
+    """A name Discord accepts for a webhook message: no reserved words, and no longer
+    than ``WEBHOOK_USERNAME_CHARS``."""
     # A zero-width space inside the word keeps it readable and out of Discord's way.
     safe = _FORBIDDEN_IN_NAMES.sub(lambda word: word[0][0] + "\u200b" + word[0][1:], name)
-    return safe.strip()[:WEBHOOK_USERNAME_LIMIT] or "MC"
+    return safe.strip()[:WEBHOOK_USERNAME_CHARS] or "MC"
 
 
 class AvatarUrls:

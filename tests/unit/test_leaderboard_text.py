@@ -1,5 +1,6 @@
 """Leaderboard lines, pages and rating changes as people read them."""
 
+from bot.engine.discord_limits import EMBED_DESCRIPTION_CHARS
 from bot.engine.leaderboard import (
     ROWS_PER_PAGE,
     ModelRecord,
@@ -34,7 +35,7 @@ def test_pages_hold_ten_rows_and_stay_inside_embed_limits():
     texts = pages(standings(fit_ratings(outcomes), {}))
     assert len(texts) == 4
     assert [len(t.splitlines()) for t in texts] == [ROWS_PER_PAGE] * 3 + [5]
-    assert all(len(t) <= 4096 for t in texts)
+    assert all(len(t) <= EMBED_DESCRIPTION_CHARS for t in texts)
     assert pages([]) == ["No rated battles yet. Start one with `/battle`!"]
 
 

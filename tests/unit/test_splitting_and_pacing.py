@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.engine.discord_limits import MESSAGE_CHARS
 from bot.engine.pacing import (
     AUTO_CHARS_PER_SECOND,
     AUTO_MAX_SECONDS,
@@ -11,7 +12,6 @@ from bot.engine.pacing import (
     Pace,
 )
 from bot.engine.splitting import (
-    DISCORD_MESSAGE_LIMIT,
     escape_markdown,
     split_message,
     verse_header,
@@ -52,7 +52,7 @@ def test_a_14000_character_verse_splits_into_messages_under_the_limit():
     assert len(verse) >= 14_000
     messages = verse_messages("qwen/qwen-max", 2, 3, verse)
     assert len(messages) >= 7
-    assert all(len(m) <= DISCORD_MESSAGE_LIMIT for m in messages)
+    assert all(len(m) <= MESSAGE_CHARS for m in messages)
     assert "".join(messages) == verse_header("qwen/qwen-max", 2, 3) + "\n" + verse
     assert all(m.strip() for m in messages)
 

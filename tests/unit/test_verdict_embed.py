@@ -6,6 +6,12 @@ from __future__ import annotations
 import pytest
 
 from bot.engine.battle import Battle, Side
+from bot.engine.discord_limits import EMBED_DESCRIPTION_CHARS as EMBED_DESCRIPTION_LIMIT
+from bot.engine.discord_limits import EMBED_FIELD_NAME_CHARS as FIELD_NAME_LIMIT
+from bot.engine.discord_limits import EMBED_FIELD_VALUE_CHARS as FIELD_VALUE_LIMIT
+from bot.engine.discord_limits import EMBED_FIELDS as EMBED_FIELDS_LIMIT
+from bot.engine.discord_limits import EMBED_TITLE_CHARS as EMBED_TITLE_LIMIT
+from bot.engine.discord_limits import EMBED_TOTAL_CHARS as EMBED_TOTAL_LIMIT
 from bot.engine.server_settings import (
     JUDGE_MODELS,
     JUDGE_RECUSAL,
@@ -16,16 +22,7 @@ from bot.engine.server_settings import (
 )
 from bot.engine.verdicts import MAX_JUDGES, Ballot, Verdict
 from bot.engine.votes import Tally
-from bot.stages.discord import (
-    EMBED_DESCRIPTION_LIMIT,
-    EMBED_FIELDS_LIMIT,
-    EMBED_TITLE_LIMIT,
-    EMBED_TOTAL_LIMIT,
-    FIELD_NAME_LIMIT,
-    FIELD_VALUE_LIMIT,
-    VERDICT_TITLE,
-    verdict_embed,
-)
+from bot.stages.embeds import VERDICT_TITLE, verdict_embed
 
 QWEN, GROK = "qwen/qwen-max", "x-ai/grok-2"
 BATTLE = Battle(QWEN, GROK, 1)

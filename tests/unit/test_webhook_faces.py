@@ -1,6 +1,7 @@
 """The names and faces MCs post under through a webhook."""
 
 from bot.engine.battle import Battle, Side
+from bot.engine.discord_limits import WEBHOOK_USERNAME_CHARS
 from bot.stages.webhooks import AvatarUrls, stage_name, webhook_username
 
 
@@ -12,11 +13,11 @@ def test_stage_names_are_the_model_after_its_vendor_or_the_blind_names():
     assert [stage_name(blind, side) for side in Side] == ["MC A", "MC B"]
 
 
-def test_webhook_usernames_avoid_the_words_discord_refuses_and_fit_80_characters():
+def test_webhook_usernames_avoid_the_words_discord_refuses_and_fit_discords_limit():
     assert webhook_username("discord-bot") != "discord-bot"
     assert "discord" not in webhook_username("Discord-bot").lower()
     assert "clyde" not in webhook_username("clyde-7b").lower()
-    assert len(webhook_username("m" * 120)) == 80
+    assert len(webhook_username("m" * 120)) == WEBHOOK_USERNAME_CHARS
     assert webhook_username("   ") == "MC"
 
 
