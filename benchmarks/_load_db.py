@@ -16,7 +16,7 @@ import numpy as np
 
 from bot.engine.votes import DEFAULT_EMOJI
 from bot.store import BattleState, open_store
-from bot.store.sql import COPIED_TABLES
+from bot.store.copy_queries import COPIED_TABLES
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgres")

@@ -21,7 +21,7 @@ from bot.services.tournaments.sessions import Tournaments
 from bot.settings import Settings
 from bot.stages.discord import DiscordStageFactory
 from bot.stages.webhooks import AvatarUrls
-from bot.store import Store, open_store
+from bot.store import WebStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class RapBattleBot(commands.AutoShardedBot):
 
     llm: LLMClient
     catalog: ModelCatalog
-    store: Store
+    store: WebStore
     standings: StandingsService
     arena: Arena
     tournaments: Tournaments

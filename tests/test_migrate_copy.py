@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.copy_db import copy_store, verify_copy
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import ServerSettings
@@ -19,9 +20,9 @@ from bot.engine.tournament import Pairing, TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.store import BattleState, NewBattle, open_store
-from bot.store.copy import copy_store, verify_copy
+from bot.store.copy_queries import COPIED_TABLES, DestinationNotEmpty
 from bot.store.migrations import MIGRATIONS
-from bot.store.sql import COPIED_TABLES, DestinationNotEmpty, SQLStore
+from bot.store.sql import SQLStore
 from bot.store.tournaments import NewTournament
 from tests.test_store import postgres_schema
 

@@ -7,15 +7,21 @@ from bot.store.base import (
     NewBattle,
     Store,
     StoredBattle,
-    open_store,
 )
+from bot.store.opening import open_store
+from bot.store.web_reads import HeadToHead, Snapshot, WebBattle, WebReads, WebStore
 
 __all__ = [
     "BattleState",
+    "HeadToHead",
     "IntegrityError",
     "ModelRecord",
     "NewBattle",
+    "Snapshot",
     "Store",
     "StoredBattle",
+    "WebBattle",
+    "WebReads",
+    "WebStore",
     "open_store",
 ]

@@ -2,19 +2,24 @@
 
 Each board (the crowd's, the judges') keeps, per server, one row per pair of models (battles, the
 first model's summed score and summed squared score, for the robust intervals) and one row per
-model (its record). They are added to in the transaction that rates a battle.
+model (its record). They are added to in the transaction that rates a battle, and read back
+(``BoardQueries``, mixed into SQLStore) summed over one server or every server on the global board.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from bot.engine.battle import Side
+from bot.engine.leaderboard import Board, ModelRecord
+from bot.engine.ratings import PairRecord
+from bot.store.executor import Executor, SQLDatabase
 
-if TYPE_CHECKING:
-    from bot.store.sql import Executor
+# Counted on the global board: every server that has not opted out of it (its settings joined as
+# ``s``; a server that never saved any is on it).
+ON_GLOBAL_BOARD = "COALESCE(s.global_opt_out, FALSE) = FALSE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,21 @@ class AggregateTables:
 
 CROWD_TABLES = AggregateTables("pair_stats", "model_stats")
 JUDGES_TABLES = AggregateTables("judge_pair_stats", "judge_model_stats")
+_BOARD_TABLES = {Board.CROWD: CROWD_TABLES, Board.JUDGES: JUDGES_TABLES}
+
+
+def copied_tables(tables: AggregateTables) -> dict[str, tuple[tuple[str, ...], str]]:
+    """A board's two tables as copy_queries.py's COPIED_TABLES lists them: columns and key."""
+    return {
+        tables.pairs: (
+            ("guild_id", "model_a", "model_b", "battles", "score_a", "score_sq"),
+            "guild_id, model_a, model_b",
+        ),
+        tables.models: (
+            ("guild_id", "model", "wins", "losses", "draws", "battles", "votes"),
+            "guild_id, model",
+        ),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +107,51 @@ async def bump_rating_version(db: Executor, guild_id: int) -> None:
         " ON CONFLICT (guild_id) DO UPDATE SET version = rating_versions.version + 1",
         (guild_id,),
     )
+
+
+def on_board(guild_id: int | None, table: str) -> tuple[str, tuple[Any, ...]]:
+    """The condition for one server's rows of ``table`` (an alias), or (None) for the rows of
+    every server on the global board; with the values it takes."""
+    if guild_id is None:
+        return ON_GLOBAL_BOARD, ()
+    return f"{table}.guild_id = ?", (guild_id,)
+
+
+class BoardQueries(SQLDatabase):
+    """Mixed into SQLStore: a board's aggregates read back, and the version that moves with them."""
+
+    async def ratings_version(self, guild_id: int | None) -> int:
+        """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
+        if guild_id is None:
+            rows = await self._fetch("SELECT COALESCE(SUM(version), 0) FROM rating_versions")
+        else:
+            rows = await self._fetch(
+                "SELECT version FROM rating_versions WHERE guild_id = ?", (guild_id,)
+            )
+        return int(rows[0][0]) if rows else 0
+
+    async def pair_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> list[PairRecord]:
+        where, values = on_board(guild_id, "p")
+        rows = await self._fetch(
+            "SELECT p.model_a, p.model_b, SUM(p.battles), SUM(p.score_a), SUM(p.score_sq)"
+            f" FROM {_BOARD_TABLES[board].pairs} p"
+            f" LEFT JOIN server_settings s ON s.guild_id = p.guild_id WHERE {where}"
+            " GROUP BY p.model_a, p.model_b",
+            values,
+        )
+        return [PairRecord(*row) for row in rows]
+
+    async def model_records(
+        self, guild_id: int | None, board: Board = Board.CROWD
+    ) -> dict[str, ModelRecord]:
+        where, values = on_board(guild_id, "m")
+        rows = await self._fetch(
+            "SELECT m.model, SUM(m.wins), SUM(m.losses), SUM(m.draws), SUM(m.battles),"
+            f" SUM(m.votes) FROM {_BOARD_TABLES[board].models} m"
+            f" LEFT JOIN server_settings s ON s.guild_id = m.guild_id WHERE {where}"
+            " GROUP BY m.model",
+            values,
+        )
+        return {row[0]: ModelRecord(*row[1:]) for row in rows}

@@ -1,10 +1,15 @@
-"""The store interface and the records it deals in."""
+"""The store interface and the records it deals in.
+
+The interface is the bottom of the store package: it imports no backend and no SQL. Its judges'
+part is in verdicts.py, tournaments' in tournaments.py and the web's reads in web_reads.py;
+opening a store by its URL is in opening.py, and the SQL that implements it in sql.py's parts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import Board, ModelRecord
@@ -13,11 +18,7 @@ from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import ServerSettings
 from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.votes import Tally
-from bot.errors import ConfigError
 from bot.store.verdicts import VerdictStore
-
-if TYPE_CHECKING:
-    from bot.store.sql import SQLStore
 
 
 class IntegrityError(Exception):
@@ -168,21 +169,3 @@ class Store(VerdictStore, Protocol):
     async def ratings_version(self, guild_id: int | None) -> int:
         """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
         ...
-
-
-async def open_store(url: str) -> SQLStore:
-    """Opens (and migrates) the store a DATABASE_URL names.
-
-    sqlite:///relative/path.db and sqlite:////absolute/path.db (as in SQLAlchemy), or
-    postgresql://user@host/db (also postgres://), optionally with ?schema=NAME.
-    """
-    scheme = url.split(":", 1)[0]
-    if url.startswith("sqlite:///"):
-        from bot.store.sqlite import SQLiteStore
-
-        return await SQLiteStore.open(url.removeprefix("sqlite:///"))
-    if scheme in ("postgresql", "postgres"):
-        from bot.store.postgres import PostgresStore
-
-        return await PostgresStore.open(url)
-    raise ConfigError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not '{scheme}:'.")

@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import ConfigError
-from bot.store.sql import Row, SQLStore
+from bot.store.executor import Row
+from bot.store.sql import SQLStore
 
 if TYPE_CHECKING:
     import asyncpg

@@ -11,7 +11,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.sql import Row, SQLStore
+from bot.store.executor import Row
+from bot.store.sql import SQLStore
 
 BUSY_TIMEOUT_MS = 5000
 LOCKED_RETRY_SECONDS = 0.02

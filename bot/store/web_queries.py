@@ -7,18 +7,14 @@ only if its server made its page public, it has ended, and, when blind, its vote
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
 
 from bot.engine.battle import Side, Turn
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, BattleState
 from bot.engine.ratings import PairRecord, Rating
-from bot.store.aggregates import bump_rating_version
-
-if TYPE_CHECKING:
-    from bot.store.sql import Executor, Row
+from bot.store.aggregates import ON_GLOBAL_BOARD, bump_rating_version
+from bot.store.executor import Row, SQLDatabase
+from bot.store.web_reads import HeadToHead, Snapshot, WebBattle
 
 # Visible to anyone: a public server's battle that ended; a blind one only once its vote closed
 # (before that the names are the secret). Needs the server's settings joined as ``s``.
@@ -26,8 +22,6 @@ _ENDED = ", ".join(f"'{state.value}'" for state in ENDED_WITHOUT_VOTE)
 _VISIBLE = (
     f"s.public_page = TRUE AND (b.state = 'closed' OR (b.blind = FALSE AND b.state IN ({_ENDED})))"
 )
-# Counted on the global board: every server that has not opted out of it.
-_GLOBAL = "COALESCE(s.global_opt_out, FALSE) = FALSE"
 # A closed battle with votes between two different models: what the ratings are fitted from.
 _RATED = (
     "b.state = 'closed' AND b.votes_a + b.votes_b > 0 AND b.model_a <> b.model_b"
@@ -39,56 +33,9 @@ _WEB_BATTLE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class WebBattle:
-    """A battle as a public page may show it: no channel, no starter, no message ids."""
-
-    id: int
-    guild_id: int
-    model_a: str
-    model_b: str
-    rounds: int
-    topic: str | None
-    blind: bool
-    state: BattleState
-    reason: str | None
-    created_at: float
-    closed_at: float | None
-    votes_a: int | None
-    votes_b: int | None
-
-    def votes(self, side: Side) -> int:
-        return (self.votes_a if side is Side.A else self.votes_b) or 0
-
-
-@dataclass(frozen=True, slots=True)
-class HeadToHead:
-    """One model's rated record against one opponent, from the crowd's votes."""
-
-    opponent: str
-    wins: int
-    losses: int
-    draws: int
-    battles: int
-    score: float  # the sum of the model's vote shares over those battles
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    day: int  # days since the Unix epoch (UTC)
-    rating: float
-    low: float
-    high: float
-
-
-class WebQueries:
-    """Mixed into SQLStore: the queries the web pages and open data need, and nothing else."""
-
-    if TYPE_CHECKING:
-
-        async def _fetch(self, sql: str, values: Sequence[Any] = ()) -> list[Row]: ...
-
-        def _change(self) -> contextlib.AbstractAsyncContextManager[Executor]: ...
+class WebQueries(SQLDatabase):
+    """Mixed into SQLStore: the queries the web pages and open data need (web_reads.py declares
+    them), and nothing else."""
 
     async def set_public_page(self, guild_id: int, public: bool) -> None:
         """Whether a server's page, battles and board are public (the default is private)."""
@@ -175,7 +122,8 @@ class WebQueries:
                 " SUM(CASE WHEN b.votes_a = b.votes_b THEN 1 ELSE 0 END), COUNT(*),"
                 f" SUM(CAST(b.votes_{mine} AS DOUBLE PRECISION) / (b.votes_a + b.votes_b))"
                 " FROM battles b LEFT JOIN server_settings s ON s.guild_id = b.guild_id"
-                f" WHERE b.model_{mine} = ? AND {_RATED} AND {_GLOBAL} GROUP BY b.model_{theirs}",
+                f" WHERE b.model_{mine} = ? AND {_RATED} AND {ON_GLOBAL_BOARD}"
+                f" GROUP BY b.model_{theirs}",
                 (model,),
             )
             for opponent, *counts in rows:
@@ -192,7 +140,7 @@ class WebQueries:
         latest = (
             "(SELECT b.closed_at FROM battles b LEFT JOIN server_settings s"
             " ON s.guild_id = b.guild_id WHERE b.{column} = m.model AND b.state = 'closed'"
-            f" AND {_GLOBAL} ORDER BY b.closed_at DESC LIMIT 1)"
+            f" AND {ON_GLOBAL_BOARD} ORDER BY b.closed_at DESC LIMIT 1)"
         )
         rows = await self._fetch(
             f"SELECT m.model, {latest.format(column='model_a')}, {latest.format(column='model_b')}"
@@ -238,7 +186,8 @@ class WebQueries:
         """When the first and the last rated battle on the global board closed."""
         rows = await self._fetch(
             "SELECT MIN(b.closed_at), MAX(b.closed_at) FROM battles b"
-            f" LEFT JOIN server_settings s ON s.guild_id = b.guild_id WHERE {_RATED} AND {_GLOBAL}"
+            " LEFT JOIN server_settings s ON s.guild_id = b.guild_id"
+            f" WHERE {_RATED} AND {ON_GLOBAL_BOARD}"
         )
         first, last = rows[0] if rows else (None, None)
         return None if first is None else (float(first), float(last))
@@ -260,7 +209,7 @@ class WebQueries:
             " SUM(CAST(b.votes_a AS DOUBLE PRECISION) / (b.votes_a + b.votes_b))"
             " FROM battles b LEFT JOIN server_settings s ON s.guild_id = b.guild_id"
             f" WHERE b.id > ? AND b.id <= ? AND b.closed_at > ? AND b.closed_at <= ?"
-            f" AND {_RATED} AND {_GLOBAL} GROUP BY b.model_a, b.model_b",
+            f" AND {_RATED} AND {ON_GLOBAL_BOARD} GROUP BY b.model_a, b.model_b",
             (id_after, id_until, closed_after, closed_until),
         )
         return [PairRecord(a, b, float(n), float(score)) for a, b, n, score in rows]

@@ -27,8 +27,7 @@ from bot.engine.leaderboard import Board, Standing
 from bot.engine.ratings import PairRecord, fit_pairs
 from bot.engine.verdicts import Decision, VerdictFile
 from bot.services.battles.standings import StandingsService
-from bot.store.sql import SQLStore
-from bot.store.web_queries import HeadToHead
+from bot.store import HeadToHead, Store, WebStore
 from bot.web.charts import HistoryPoint
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class Verdict:
         }
 
 
-async def battle_verdict(store: SQLStore, battle_id: int) -> Verdict | None:
+async def battle_verdict(store: Store, battle_id: int) -> Verdict | None:
     """The judges' verdict on a battle, or None. The one place pages and open data get it from:
     a battle has one once its vote closed and its judges' ballots were stored, and at least one
     judge picked a side (when every judge abstained there is no verdict)."""
@@ -148,7 +147,7 @@ class ArenaData:
 
     def __init__(
         self,
-        store: SQLStore,
+        store: WebStore,
         standings: StandingsService,
         clock: Callable[[], float] = time.time,
         cache_size: int = CACHE_SIZE,

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.services.battles.standings import StandingsService
 from bot.settings import Settings
-from bot.store.sql import SQLStore
+from bot.store import WebStore
 from bot.web.app import ArenaSite, create_app
 from bot.web.data import ArenaData
 
@@ -26,7 +26,7 @@ class WebServer:
     def __init__(
         self,
         settings: Settings,
-        store: SQLStore,
+        store: WebStore,
         standings: StandingsService,
         host: str | None = None,
         port: int | None = None,

@@ -56,12 +56,12 @@ class MemoryTables:
     turn_usage: dict[int, dict[int, TokenUsage]] = field(default_factory=dict)
     ballots: dict[int, dict[int, Side]] = field(default_factory=dict)  # battle: user: side
     server_settings: dict[int, ServerSettings] = field(default_factory=dict)
-    # (guild, first model, second model) in name order, as sql.py keeps pair_stats.
+    # (guild, first model, second model) in name order, as aggregates.py keeps pair_stats.
     pair_stats: dict[tuple[int, str, str], _PairStats] = field(default_factory=dict)
     model_stats: dict[tuple[int, str], ModelRecord] = field(default_factory=dict)
     rating_versions: dict[int, int] = field(default_factory=dict)
     next_battle_id: int = 1
-    # The judges' part, as bot/store/verdicts.py keeps it.
+    # The judges' part, as bot/store/verdict_queries.py keeps it.
     verdicts: dict[int, VerdictStatus] = field(default_factory=dict)
     judge_ballots: dict[int, Verdict] = field(default_factory=dict)
     judge_pair_stats: dict[tuple[int, str, str], _PairStats] = field(default_factory=dict)
@@ -249,7 +249,8 @@ class MemoryStore:
         return [usage.get(position) for position in sorted(self._tables.turns.get(battle_id, {}))]
 
     def _paid_requests(self) -> Iterator[tuple[int, TokenUsage]]:
-        """(battle id, usage) of every model request paid for, as sql.py's SPEND_SOURCES."""
+        """(battle id, usage) of every model request paid for, as spend_queries.py's
+        SPEND_SOURCES."""
         for battle_id, by_position in self._tables.turn_usage.items():
             for usage in by_position.values():
                 yield battle_id, usage
@@ -652,7 +653,8 @@ def _require_battle(tables: MemoryTables, battle_id: int) -> None:
 
 
 def _add_to_aggregates(tables: MemoryTables, stored: StoredBattle, tally: Tally) -> None:
-    """Rated battles feed the pair and model aggregates, as sql.py's _add_to_aggregates does."""
+    """Rated battles feed the pair and model aggregates, as battle_queries.py's
+    _add_to_aggregates does."""
     score_a = tally.score_a()
     model_a, model_b = stored.battle.model_a, stored.battle.model_b
     if score_a is None or model_a == model_b or stored.unrated_reason is not None:
@@ -680,7 +682,8 @@ def _add_to_aggregates(tables: MemoryTables, stored: StoredBattle, tally: Tally)
 
 
 def _add_to_judges_aggregates(tables: MemoryTables, stored: StoredBattle, verdict: Verdict) -> None:
-    """As bot/store/verdicts.py does: a battle's score is its share of the judges who picked."""
+    """As bot/store/verdict_queries.py does: a battle's score is its share of the judges who
+    picked."""
     score_a = judges_score_a(verdict)
     model_a, model_b = stored.battle.model_a, stored.battle.model_b
     if score_a is None or model_a == model_b:

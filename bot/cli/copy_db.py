@@ -1,4 +1,5 @@
-"""Copying a whole store to another (typically SQLite to PostgreSQL), then checking the copy."""
+"""``rapbattle copy-db``: copying a whole store to another (typically SQLite to PostgreSQL), then
+checking the copy: row counts per table, and every leaderboard through the standings service."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dataclasses import dataclass, fields
 from bot.engine.leaderboard import Standing
 from bot.engine.ratings import Rating
 from bot.services.battles.standings import StandingsService
-from bot.store.base import open_store
-from bot.store.sql import COPIED_TABLES, SQLStore
+from bot.store import open_store
+from bot.store.copy_queries import COPIED_TABLES
+from bot.store.sql import SQLStore
 
 # Sums over several servers may add in another order on another database.
 _RATING_TOLERANCE = 1e-9
