@@ -66,6 +66,28 @@ class ModelError(UserError):
         self.retry_after = retry_after
 
 
+# The key rejected, or the account out of credits: no battle can be played until that is fixed.
+ACCOUNT_STATUSES = frozenset({401, 402})
+
+
+def is_the_models_fault(error: UserError) -> bool:
+    """Whether a failed verse is this model's own failure (a forfeit), not the provider's or the
+    account's, which would fail every battle alike (the run stops instead)."""
+    if not isinstance(error, ModelError) or error.status in ACCOUNT_STATUSES:
+        return False
+    cause: BaseException | None = error.__cause__
+    while cause is not None:
+        # Unreachable: the connection refused (aiohttp reports that as a timeout, too).
+        if isinstance(cause, ConnectionError):
+            return False
+        if isinstance(cause, openai.APIConnectionError) and not isinstance(
+            cause, openai.APITimeoutError
+        ):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 3

@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Protocol
 
-import openai
-
 from bot.engine.battle import Battle, Turn
 from bot.engine.pacing import Pace
 from bot.engine.prompts import Message
@@ -22,7 +20,7 @@ from bot.engine.tournament import Pairing, decide
 from bot.engine.transcript import transcript_of
 from bot.engine.verdicts import VerdictFile
 from bot.errors import UserError
-from bot.llm import ModelError
+from bot.llm import is_the_models_fault
 from bot.services.battles.bout import Bout
 from bot.services.battles.referee import Outcome, VerseSource
 from bot.services.judging.panel import JudgePanel
@@ -100,28 +98,6 @@ class RefereePlayer:
             verdict = VerdictFile({}, {}, forfeit=_next_speaker(battle, result.turns))
             return MatchRecord.of(battle, transcript, verdict, 0)
         raise RuntimeError(f"A tournament battle ended as {result.outcome.value}: {result.reason}")
-
-
-# The key rejected, or the account out of credits: no battle can be played until that is fixed.
-ACCOUNT_STATUSES = frozenset({401, 402})
-
-
-def is_the_models_fault(error: UserError) -> bool:
-    """Whether a failed verse is this model's own failure (a forfeit), not the provider's or the
-    account's, which would fail every battle alike (the run stops instead)."""
-    if not isinstance(error, ModelError) or error.status in ACCOUNT_STATUSES:
-        return False
-    cause: BaseException | None = error.__cause__
-    while cause is not None:
-        # Unreachable: the connection refused (aiohttp reports that as a timeout, too).
-        if isinstance(cause, ConnectionError):
-            return False
-        if isinstance(cause, openai.APIConnectionError) and not isinstance(
-            cause, openai.APITimeoutError
-        ):
-            return False
-        cause = cause.__cause__ or cause.__context__
-    return True
 
 
 class _FaultRecorder:
