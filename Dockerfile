@@ -3,6 +3,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
+# Battle tracks speak offline through espeak-ng unless TTS_BASE_URL names a speech endpoint.
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject alone, so code changes don't reinstall them.
 COPY pyproject.toml README.md ./
 RUN mkdir bot cogs && touch bot/__init__.py cogs/__init__.py \

@@ -1,0 +1,1 @@
+"""Audio adapters: speech engines (espeak-ng, OpenAI-compatible endpoints) and the codec."""
