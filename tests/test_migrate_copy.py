@@ -77,6 +77,7 @@ async def populate(path: Path) -> None:
     store = await open_store(f"sqlite:///{path}")
     try:
         await closed_battle(store, 1, "m/a", "m/b", {1: Side.A, 2: Side.A, 3: Side.B})
+        await store.keep_track(1, b"OggS" + bytes(range(256)), 2.5, now=7.5)  # every byte value
         await closed_battle(store, 1, "m/b", "m/c", {1: Side.A, 2: Side.B})  # a draw
         await closed_battle(store, 1, "m/a", "m/a", {1: Side.B})  # self-play: not rated
         await closed_battle(store, 1, "m/c", "m/a", {})  # no votes: not rated

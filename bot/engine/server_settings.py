@@ -331,6 +331,14 @@ DAILY_BUDGET_USD = Setting["float | None"](
     MAX_DAILY_BUDGET_USD,
     f"The daily budget must be between $0.01 and ${MAX_DAILY_BUDGET_USD:,}, or 'none'.",
 )
+AUDIO = Setting[bool](
+    "audio",
+    "Battle tracks",
+    "Attach each battle's audio track to its results (on) or not (off)",
+    SettingKind.SWITCH,
+    False,
+    lambda on: "on" if on else "off",
+)
 
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -352,6 +360,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     MIN_ACCOUNT_AGE_DAYS,
     CLEAN,
     DAILY_BUDGET_USD,
+    AUDIO,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

@@ -3,6 +3,7 @@
 from bot.store.base import (
     BattleState,
     IntegrityError,
+    KeptTrack,
     ModelRecord,
     NewBattle,
     Store,
@@ -15,6 +16,7 @@ __all__ = [
     "BattleState",
     "HeadToHead",
     "IntegrityError",
+    "KeptTrack",
     "ModelRecord",
     "NewBattle",
     "Snapshot",

@@ -72,6 +72,14 @@ class StoredBattle:
         return self.thread_id or self.channel_id
 
 
+@dataclass(frozen=True, slots=True)
+class KeptTrack:
+    """A battle's audio track as the store keeps it: the Ogg file and how long it plays."""
+
+    ogg: bytes
+    seconds: float
+
+
 class Store(VerdictStore, Protocol):
     """Everything the bot keeps. Each method is one transaction."""
 
@@ -168,4 +176,13 @@ class Store(VerdictStore, Protocol):
 
     async def ratings_version(self, guild_id: int | None) -> int:
         """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
+        ...
+
+    async def track(self, battle_id: int) -> KeptTrack | None:
+        """The battle's kept audio track; None until one is kept."""
+        ...
+
+    async def keep_track(self, battle_id: int, ogg: bytes, seconds: float, now: float) -> None:
+        """Keeps a battle's track; a battle keeps the first track kept for it, so a second
+        (made at the same time elsewhere) changes nothing."""
         ...

@@ -16,6 +16,7 @@ from bot.store.battle_queries import BATTLE_NAMES
 from bot.store.executor import Executor, Row, SQLDatabase
 from bot.store.settings_queries import SETTINGS_NAMES
 from bot.store.tournament_queries import TOURNAMENT_BOOLEANS, TOURNAMENT_TABLES
+from bot.store.track_queries import TRACK_TABLES
 from bot.store.verdict_queries import VERDICT_BOOLEAN_COLUMNS, VERDICT_TABLES
 
 # Every table but schema_migrations, parents before children, each with all its columns and the
@@ -37,6 +38,7 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
         "battle_id, position",
     ),
     "ballots": (("battle_id", "user_id", "side"), "battle_id, user_id"),
+    **TRACK_TABLES,
     "server_settings": (("guild_id", *SETTINGS_NAMES), "guild_id"),
     **copied_tables(CROWD_TABLES),
     "rating_versions": (("guild_id", "version"), "guild_id"),

@@ -4,7 +4,8 @@ A backend (sqlite.py, postgres.py) subclasses SQLStore and supplies connections 
 (executor.py); the SQL itself is written once for every backend, in the query modules, each one
 part of the store: battle_queries.py (battles, turns, ballots), settings_queries.py,
 spend_queries.py, aggregates.py (the boards), verdict_queries.py, tournament_queries.py,
-web_queries.py and copy_queries.py. Here the store is opened and its schema migrated.
+track_queries.py (battle tracks), web_queries.py and copy_queries.py. Here the store is opened
+and its schema migrated.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.store.migrations import migration_scripts, statements
 from bot.store.settings_queries import SettingsQueries
 from bot.store.spend_queries import SpendQueries
 from bot.store.tournament_queries import TournamentQueries
+from bot.store.track_queries import TrackQueries
 from bot.store.verdict_queries import VerdictQueries
 from bot.store.web_queries import WebQueries
 
@@ -37,6 +39,7 @@ class SQLStore(
     BoardQueries,
     VerdictQueries,
     TournamentQueries,
+    TrackQueries,
     WebQueries,
     CopyQueries,
 ):

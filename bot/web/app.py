@@ -1,13 +1,14 @@
 """The web arena: a read-only aiohttp site over the store, rendered on the server.
 
 Routes (tested from outside, keep them): ``/``, ``/models/{model id}`` (the id keeps its slash),
-``/battles/{id}`` (+ ``.md``, ``.yml``), ``/servers/{guild id}``, ``/tournaments/{id}``,
+``/battles/{id}`` (+ ``.md``, ``.yml``, ``.ogg``), ``/servers/{guild id}``, ``/tournaments/{id}``,
 ``/avatars/{model}.png``, ``/charts/{chart}.svg|json``, ``/api/leaderboard.json``,
 ``/api/battles.jsonl``, ``/api/models.json`` and ``/healthz``.
 
 This module makes the app: its routes, its security headers and its error pages, over an
-``ArenaSite`` that holds the templates and caches. Each group of pages has a module of its own:
-``board_pages``, ``model_page``, ``battle_pages``, ``tournament_page`` and ``api``.
+``ArenaSite`` that holds the templates, the caches and the track desk (battles' audio tracks).
+Each group of pages has a module of its own: ``board_pages``, ``model_page``, ``battle_pages``,
+``tournament_page`` and ``api``.
 
 Privacy: nothing names a server, channel or user unless the server made its page public, and even
 then no channel or user is shown. Private servers' battles count on the global board as numbers
@@ -29,6 +30,7 @@ from markupsafe import Markup
 
 from bot.engine.leaderboard import Standing
 from bot.services import links
+from bot.services.tracks.desk import TrackDesk
 from bot.web import charts
 from bot.web.api import OpenData
 from bot.web.avatars import avatar_png
@@ -48,7 +50,7 @@ PAGE_CACHE = 256
 CHART_CACHE = 16
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
@@ -72,6 +74,7 @@ def create_app(site: ArenaSite) -> web.Application:
     routes.add_get(r"/battles/{battle_id:\d+}", site.battles.battle_page)
     routes.add_get(r"/battles/{battle_id:\d+}.md", site.battles.battle_markdown)
     routes.add_get(r"/battles/{battle_id:\d+}.yml", site.battles.battle_verdict_file)
+    routes.add_get(r"/battles/{battle_id:\d+}.ogg", site.battles.battle_track)
     routes.add_get(r"/servers/{guild_id:\d+}", site.boards.server_page)
     routes.add_get(r"/tournaments/{tournament_id}", site.tournaments.tournament_page)
     routes.add_get(r"/avatars/{model:.+}.png", site.avatar)
@@ -86,9 +89,10 @@ def create_app(site: ArenaSite) -> web.Application:
 
 class ArenaSite:
     """The request handlers, over the arena's data: the templates and caches they share, the
-    health check and the avatars, and a group of handlers for each kind of page."""
+    health check and the avatars, and a group of handlers for each kind of page. ``tracks``
+    makes battles' audio tracks; its owner (the web server, or the bot) closes it."""
 
-    def __init__(self, data: ArenaData) -> None:
+    def __init__(self, data: ArenaData, tracks: TrackDesk) -> None:
         self.data = data
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -112,7 +116,7 @@ class ArenaSite:
         self.charts = VersionedCache(CHART_CACHE)
         self.boards = BoardPages(data, self.render, self.pages, self.charts)
         self.models = ModelPage(data, self.render, self.pages)
-        self.battles = BattlePages(data, self.render)
+        self.battles = BattlePages(data, self.render, tracks)
         self.tournaments = TournamentPage(data, self.render)
         self.api = OpenData(data)
 

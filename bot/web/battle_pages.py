@@ -1,19 +1,29 @@
-"""A public battle's page, its transcript as Markdown and its judges' verdict as YAML; and how a
-battle ended, in the words every list of battles uses."""
+"""A public battle's page, its transcript as Markdown, its judges' verdict as YAML and its audio
+track as Ogg; and how a battle ended, in the words every list of battles uses.
+
+A battle's track is made on its first request (by the track desk, which makes each battle's
+track once however many ask for it at the same time) and kept in the store, which serves it
+after.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from bot.engine.battle import SYSTEM_SPEAKER, Battle, Side
+from bot.engine.battle import SYSTEM_SPEAKER, Battle, Side, Turn
 from bot.engine.transcript import transcript_of
+from bot.services.tracks.desk import TrackDesk, track_filename
+from bot.services.tracks.speech import TrackError
 from bot.store import BattleState, WebBattle
 from bot.web import params
 from bot.web.data import ArenaData, battle_verdict
-from bot.web.responses import download, html_page
+from bot.web.responses import download, html_page, media, plain_text
+
+log = logging.getLogger(__name__)
 
 _STATE_NAMES = {
     BattleState.CLOSED: "Vote closed",
@@ -24,11 +34,12 @@ _STATE_NAMES = {
 
 
 class BattlePages:
-    """``/battles/{id}`` and its ``.md`` and ``.yml`` downloads."""
+    """``/battles/{id}``, its ``.md`` and ``.yml`` downloads and its ``.ogg`` track."""
 
-    def __init__(self, data: ArenaData, render: Callable[..., str]) -> None:
+    def __init__(self, data: ArenaData, render: Callable[..., str], tracks: TrackDesk) -> None:
         self.data = data
         self.render = render
+        self.tracks = tracks
 
     async def battle_page(self, request: web.Request) -> web.Response:
         battle = await self._public_battle(request)
@@ -56,6 +67,7 @@ class BattlePages:
                     for turn in turns
                 ],
                 verdict=verdict,
+                has_verses=has_verses(turns),
             )
         )
 
@@ -74,6 +86,30 @@ class BattlePages:
         if verdict is None:
             raise web.HTTPNotFound(text=f"Battle {battle.id} has no judges' verdict.")
         return download(verdict.yaml, f"battle-{battle.id}.yml", "application/yaml")
+
+    async def battle_track(self, request: web.Request) -> web.Response:
+        """The battle performed: made on the first request and kept, served from the store
+        after. A speech engine that fails answers 503 and keeps nothing, so a later request
+        tries again."""
+        battle = await self._public_battle(request)
+        turns = (await self.data.store.turns_of([battle.id]))[battle.id]
+        if not has_verses(turns):
+            raise web.HTTPNotFound(text=f"Battle {battle.id} has no verses to play.")
+        kept = await self.data.store.track(battle.id)
+        if kept is None:
+            stored = await self.data.store.battle(battle.id)
+            if stored is None:
+                raise web.HTTPNotFound(text="No public battle has that number.")
+            try:
+                kept = await self.tracks.track(stored)
+            except TrackError as error:
+                log.warning("No track for battle %s: %s", battle.id, error)
+                return plain_text(
+                    f"The track of battle {battle.id} could not be made just now;"
+                    " try again later.\n",
+                    status=503,
+                )
+        return media(request, kept.ogg, track_filename(battle.id), "audio/ogg")
 
     async def _public_battle(self, request: web.Request) -> WebBattle:
         battle_id = params.identifier(request.match_info["battle_id"])
@@ -105,6 +141,11 @@ def battle_summary(battle: WebBattle) -> dict[str, Any]:
         "winner": winner,
         "date": battle.closed_at or battle.created_at,
     }
+
+
+def has_verses(turns: Sequence[Turn]) -> bool:
+    """Whether a battle has anything to perform: a verse, not only the host's announcements."""
+    return any(not turn.is_announcement for turn in turns)
 
 
 def _stage_names(battle: WebBattle, side: Side) -> str | None:

@@ -9,7 +9,9 @@ import logging
 
 from aiohttp import web
 
+from bot.audio.tracks import track_desk
 from bot.services.battles.standings import StandingsService
+from bot.services.tracks.desk import TrackDesk
 from bot.settings import Settings
 from bot.store import WebStore
 from bot.web.app import ArenaSite, create_app
@@ -21,7 +23,11 @@ DEFAULT_PORT = 8080
 
 
 class WebServer:
-    """Serves the site on ``host:port`` over a store and standings service it does not own."""
+    """Serves the site on ``host:port`` over a store and standings service it does not own.
+
+    Battles' tracks are made as the settings say (TTS_*, BEAT*) by ``tracks``, a desk the caller
+    owns (the bot's own, shared with its results), or else by a desk of the server's own.
+    """
 
     def __init__(
         self,
@@ -30,9 +36,13 @@ class WebServer:
         standings: StandingsService,
         host: str | None = None,
         port: int | None = None,
+        *,
+        tracks: TrackDesk | None = None,
     ) -> None:
         self.data = ArenaData(store, standings)
-        self.site = ArenaSite(self.data)
+        self._own_tracks = tracks is None
+        self.tracks = tracks if tracks is not None else track_desk(settings, store)
+        self.site = ArenaSite(self.data, self.tracks)
         self.app = create_app(self.site)
         self.host = host or settings.web_host
         self.port = port if port is not None else settings.web_port or DEFAULT_PORT
@@ -61,6 +71,8 @@ class WebServer:
             await self._runner.cleanup()
             self._runner = None
         await self.site.close()
+        if self._own_tracks:
+            await self.tracks.close()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

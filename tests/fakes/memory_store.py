@@ -26,7 +26,7 @@ from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.tournament import Pairing
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
-from bot.store.base import BattleState, IntegrityError, NewBattle, StoredBattle
+from bot.store.base import BattleState, IntegrityError, KeptTrack, NewBattle, StoredBattle
 from bot.store.tournaments import (
     NewTournament,
     StoredMatch,
@@ -68,6 +68,8 @@ class MemoryTables:
     judge_model_stats: dict[tuple[int, str], ModelRecord] = field(default_factory=dict)
     tournaments: dict[int, StoredTournament] = field(default_factory=dict)
     next_tournament_id: int = 1
+    # Each battle's kept track, as bot/store/track_queries.py keeps battle_tracks.
+    battle_tracks: dict[int, KeptTrack] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -627,6 +629,18 @@ class MemoryStore:
                 return False
             tables.tournaments[tournament_id] = replace(stored, state=state, **changes)  # type: ignore[arg-type]
             return True
+
+    # Battle tracks (bot/store/track_queries.py)
+
+    async def track(self, battle_id: int) -> KeptTrack | None:
+        await _round_trip()
+        return self._tables.battle_tracks.get(battle_id)
+
+    async def keep_track(self, battle_id: int, ogg: bytes, seconds: float, now: float) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            _require_battle(tables, battle_id)
+            tables.battle_tracks.setdefault(battle_id, KeptTrack(bytes(ogg), seconds))
 
     # Raw rows, for tests that need a store in a state no public method reaches.
 

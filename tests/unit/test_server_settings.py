@@ -6,6 +6,7 @@ from bot.engine.battle import Side
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import (
     ALLOWED_MODELS,
+    AUDIO,
     DAILY_BUDGET_USD,
     GLOBAL_OPT_OUT,
     PACE,
@@ -15,6 +16,7 @@ from bot.engine.server_settings import (
     InvalidSetting,
     ServerRules,
     ServerSettings,
+    SettingKind,
     check_emoji,
 )
 from bot.errors import UserError
@@ -67,6 +69,7 @@ def test_every_setting_round_trips_through_its_column():
         min_account_age_days=7,
         clean=False,
         daily_budget_usd=12.5,
+        audio=True,
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
@@ -149,3 +152,19 @@ def test_allow_list_refuses_other_models():
     rules.check_allowed("qwen/qwen-max")
     with pytest.raises(UserError, match="`x-ai/grok-2` is not allowed on this server"):
         rules.check_allowed("x-ai/grok-2")
+
+
+def test_battle_tracks_are_a_switch_off_by_default_after_the_budget():
+    assert AUDIO.name == "audio" and AUDIO.kind is SettingKind.SWITCH
+    assert SETTINGS[SETTINGS.index(DAILY_BUDGET_USD) + 1] is AUDIO
+    assert ServerRules.defaults()[AUDIO] is False
+    assert (AUDIO.show(False), AUDIO.show(True)) == ("off", "on")
+    assert ServerSettings(audio=True).apply_to(DEFAULTS)[AUDIO] is True
+    # Off is the default and no process moves it: choosing it is no change.
+    assert ServerSettings(audio=False) == ServerSettings()
+
+
+def test_every_setting_fits_a_slash_command_option():
+    assert len(SETTINGS) <= 25  # Discord's options per command
+    for setting in SETTINGS:
+        assert 1 <= len(setting.description) <= 100, setting.name

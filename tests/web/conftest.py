@@ -4,20 +4,30 @@ served by the real web app through aiohttp's test client.
 Three servers: a public one, a private one whose ids must never show, and a public one that
 opted out of the global board. Battles are written through the store's own methods, as the bot
 writes them, with closing times spread over several days for the rating history.
+
+Battle tracks are made by a fake track maker (a short tone per battle, encoded as real Ogg), which
+counts the tracks it was asked for; tests/web/test_tracks.py also makes one with espeak-ng.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.engine.battle import FINAL_ROUND, Battle, Side
+from bot.audio.tracks import encode_track
+from bot.engine.battle import FINAL_ROUND, Battle, Side, Turn
 from bot.engine.server_settings import ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.services.battles.standings import StandingsService
+from bot.services.tracks.desk import TrackDesk
+from bot.services.tracks.maker import Track
+from bot.services.tracks.speech import SAMPLE_RATE, TrackError
 from bot.store import BattleState, NewBattle, open_store
 from bot.store.sql import SQLStore
 from bot.web.app import ArenaSite, create_app
@@ -192,11 +202,52 @@ async def data(arena) -> ArenaData:
     return ArenaData(arena.store, StandingsService(arena.store), clock=clock)
 
 
+class FakeTrackMaker:
+    """A TrackMaker (``make``) that answers every battle with a short tone, counting what it was
+    asked for. ``fail`` makes it fail as a speech engine would; ``hold`` keeps it waiting until
+    the event is set (for requests arriving while a track is made)."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self.seconds = seconds
+        self.made: list[tuple[str, str, int]] = []  # model_a, model_b, turns
+        self.fail: TrackError | None = None
+        self.hold: asyncio.Event | None = None
+
+    async def make(
+        self, model_a: str, model_b: str, turns: Sequence[Turn], topic: str | None = None
+    ) -> Track:
+        self.made.append((model_a, model_b, len(turns)))
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.fail is not None:
+            raise self.fail
+        time = np.arange(int(self.seconds * SAMPLE_RATE), dtype=np.float32) / SAMPLE_RATE
+        tone = 0.3 * np.sin(2 * np.pi * 440.0 * time, dtype=np.float32)
+        return Track(np.repeat(tone[:, None], 2, axis=1))
+
+
+def fake_track_desk(store: SQLStore, maker: FakeTrackMaker) -> TrackDesk:
+    """The desk the site makes tracks with, over the fake maker (encoded as real Ogg)."""
+    return TrackDesk(
+        store,
+        lambda: contextlib.nullcontext(maker),
+        lambda samples: encode_track(samples, "ogg"),
+        clock,
+    )
+
+
 @pytest.fixture
-async def site(data) -> AsyncIterator[ArenaSite]:
-    arena_site = ArenaSite(data)
+def track_maker() -> FakeTrackMaker:
+    return FakeTrackMaker()
+
+
+@pytest.fixture
+async def site(data, track_maker) -> AsyncIterator[ArenaSite]:
+    tracks = fake_track_desk(data.store, track_maker)
+    arena_site = ArenaSite(data, tracks)
     yield arena_site
     await arena_site.close()
+    await tracks.close()
 
 
 @pytest.fixture

@@ -190,3 +190,29 @@ async def test_a_tournament_page_in_a_browser(browser, origin, arena, shots):
     assert await page.locator("section.round").count() == 2
     assert await page.locator("#tiers tbody tr").count() == 3
     watched.check_clean()
+
+
+async def test_a_battle_page_plays_its_track_from_the_site(browser, origin, arena, shots):
+    battle_id = arena.public[0]
+    watched = await open_page(browser, origin, f"/battles/{battle_id}", shots, "battle-track")
+    page = watched.page
+    audio = page.locator("figure.track audio")
+    assert await audio.count() == 1
+    assert await audio.get_attribute("src") == f"/battles/{battle_id}.ogg"
+    assert await audio.get_attribute("preload") == "none"
+    assert await audio.get_attribute("controls") is not None
+    # Nothing is fetched until the player is used; then the policy lets the track load and
+    # Chromium reads its length (the fake maker's one-second tone, as Ogg Opus).
+    assert not any(url.endswith(".ogg") for url in watched.requests)
+    seconds = await page.evaluate(
+        """() => new Promise((resolve) => {
+            const audio = document.querySelector("figure.track audio");
+            audio.addEventListener("loadedmetadata", () => resolve(audio.duration));
+            audio.addEventListener("error", () => resolve(-1));
+            audio.preload = "metadata";
+            audio.load();
+        })"""
+    )
+    assert seconds == pytest.approx(1.0, abs=0.1)
+    assert any(url.endswith(f"/battles/{battle_id}.ogg") for url in watched.requests)
+    watched.check_clean()
