@@ -11,6 +11,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.audio.tracks import track_desk
 from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
@@ -128,10 +129,11 @@ class RapBattleBot(commands.AutoShardedBot):
         self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
         self.store = await open_store(self.settings.database_url)
         self.standings = StandingsService(self.store)
+        self.tracks = track_desk(self.settings, self.store)
         if self.settings.web_port is not None:  # the web arena in this process
             from bot.web.server import WebServer
 
-            self.web = WebServer(self.settings, self.store, self.standings)
+            self.web = WebServer(self.settings, self.store, self.standings, tracks=self.tracks)
             await self.web.start()
         stages = DiscordStageFactory(
             self, AvatarUrls(self.settings.model_avatar_url, self.settings.public_url)
@@ -146,6 +148,7 @@ class RapBattleBot(commands.AutoShardedBot):
             self.gateway_sessions.epoch,
             judges=PanelFactory(self.llm, self.catalog.resolve, self.settings.judge_models),
             prices=self.catalog.pricing,
+            tracks=self.tracks,
         )
         self.tournaments = Tournaments(
             self.arena, self.store, stages, may_use_webhooks=self.may_use_webhooks
@@ -200,6 +203,8 @@ class RapBattleBot(commands.AutoShardedBot):
             await self.tournaments.shutdown()
         if hasattr(self, "arena"):
             await self.arena.shutdown()
+        if hasattr(self, "tracks"):
+            await self.tracks.close()
         await super().close()
         if hasattr(self, "llm"):
             await self.llm.close()

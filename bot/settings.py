@@ -20,6 +20,8 @@ OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_DATABASE_URL = "sqlite:///data/rapbattle.db"
 DEFAULT_APP_URL = "https://github.com/rapbattle/rapbattle"
 DEFAULT_APP_TITLE = "rapbattle"
+DEFAULT_TTS_MODEL = "gpt-4o-mini-tts"
+DEFAULT_BEAT_BPM = 90.0
 
 T = TypeVar("T")
 AUTO_PACE = Pace(None)
@@ -56,6 +58,16 @@ class Settings:
     web_host: str = "127.0.0.1"  # the address the web arena listens on
     web_port: int | None = None  # serve the web arena from inside `rapbattle run`
     public_url: str | None = None  # where people reach the web arena, for links to it
+    # Battle tracks: an OpenAI-compatible speech endpoint, or (without TTS_BASE_URL) espeak-ng.
+    tts_base_url: str | None = None
+    tts_api_key: str | None = None
+    tts_model: str = DEFAULT_TTS_MODEL
+    tts_voices: tuple[str, ...] | None = None  # None: the engine's own list
+    tts_host_voice: str | None = None  # None: the engine's own host
+    tts_speed: float | None = None  # the endpoint's delivery speed (its default when None)
+    beat: bool = True  # BEAT=off leaves the voices alone
+    beat_bpm: float = DEFAULT_BEAT_BPM
+    beat_file: Path | None = None  # a WAV or Ogg loop instead of the drum loop made in code
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -94,6 +106,15 @@ class Settings:
             web_host=reader.text("WEB_HOST", "127.0.0.1"),
             web_port=reader.number("WEB_PORT", None, int, 1, 65_535),
             public_url=(reader.optional("PUBLIC_URL") or "").rstrip("/") or None,
+            tts_base_url=(reader.optional("TTS_BASE_URL") or "").rstrip("/") or None,
+            tts_api_key=reader.optional("TTS_API_KEY"),
+            tts_model=reader.text("TTS_MODEL", DEFAULT_TTS_MODEL),
+            tts_voices=parse_judge_list(reader.optional("TTS_VOICES") or "") or None,
+            tts_host_voice=reader.optional("TTS_HOST_VOICE"),
+            tts_speed=reader.number("TTS_SPEED", None, float, 0.25, 4.0),
+            beat=reader.switch("BEAT", True),
+            beat_bpm=reader.number("BEAT_BPM", DEFAULT_BEAT_BPM, float, 40, 240),
+            beat_file=Path(raw_beat) if (raw_beat := reader.optional("BEAT_FILE")) else None,
         )
 
 
@@ -150,6 +171,17 @@ class _Reader:
         if raw.upper() not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not '{raw}'.")
         return raw.upper()
+
+    def switch(self, name: str, default: bool) -> bool:
+        """``on`` or ``off`` (also true/false, yes/no, 1/0), in any case."""
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("on", "true", "yes", "1"):
+            return True
+        if raw.lower() in ("off", "false", "no", "0"):
+            return False
+        raise ConfigError(f"{name} must be on or off, not '{raw}'.")
 
     def snowflake(self, name: str) -> int | None:
         raw = self.optional(name)

@@ -75,9 +75,15 @@ class LeaderboardCog(commands.Cog):
 
     @app_commands.command(name="transcript")
     @app_commands.guild_only()
-    @app_commands.describe(battle_id="The battle's number, as in /battle-history")
+    @app_commands.describe(
+        battle_id="The battle's number, as in /battle-history",
+        audio="Also attach the battle's audio track (made now if it is not kept yet)",
+    )
     async def transcript(
-        self, interaction: discord.Interaction[RapBattleBot], battle_id: app_commands.Range[int, 1]
+        self,
+        interaction: discord.Interaction[RapBattleBot],
+        battle_id: app_commands.Range[int, 1],
+        audio: bool = False,
     ) -> None:
         """The battle's transcript as a Markdown file, and the judges' verdict as YAML if any."""
         stored = await self.bot.store.battle(battle_id)
@@ -92,7 +98,15 @@ class LeaderboardCog(commands.Cog):
         if verdict is not None and verdict.decision is not Decision.NONE:
             data = VerdictFile.of(verdict).to_yaml().encode()
             files.append(discord.File(io.BytesIO(data), filename=f"battle-{battle_id}.yml"))
-        await interaction.response.send_message(f"Battle #{battle_id}", files=files)
+        if not audio:
+            await interaction.response.send_message(f"Battle #{battle_id}", files=files)
+            return
+        await interaction.response.defer(thinking=True)  # a track takes a while to make
+        track = await self.bot.tracks.attachment(stored)
+        if track.data is not None:
+            files.append(discord.File(io.BytesIO(track.data), filename=track.filename))
+        note = f"\n{track.note}" if track.note else ""
+        await interaction.followup.send(f"Battle #{battle_id}{note}", files=files)
 
 
 async def setup(bot: RapBattleBot) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,6 +17,8 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from bot.audio.tracks import check_track_path, opened_track_maker
+from bot.cli.audio import add_no_beat, write_with_progress
 from bot.cli.options import (
     EXIT_OK,
     add_judges,
@@ -34,6 +37,8 @@ from bot.services.battles.bout import Bout
 from bot.services.battles.referee import BattleResult, Outcome
 from bot.services.judging.factory import PanelFactory
 from bot.services.judging.panel import JudgePanel
+from bot.services.tracks.live import TrackingStage
+from bot.services.tracks.maker import TrackBuilder
 from bot.settings import Settings
 from bot.stages.terminal import SIDE_STYLES, TerminalStage
 
@@ -62,6 +67,14 @@ def add_parser(commands: Any) -> None:
         metavar="FILE",
         help="write the judges' verdict here, as YAML in the tournament's verdict format",
     )
+    local.add_argument(
+        "--audio",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also make the battle's audio track (.ogg, .wav or .mp3), after the battle",
+    )
+    add_no_beat(local)
     local.set_defaults(run=run, check=_check_options)
 
 
@@ -79,6 +92,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
 
 async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int:
     llm = LLMClient(settings)
+    audio = contextlib.AsyncExitStack()
     try:
         llm.require_key()
         models = await _model_list(llm, settings.llm_base_url)
@@ -95,11 +109,14 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
         )
         panel = await _judge_panel(llm, catalog, settings, arguments.judges)
         pace = settings.battle_pace if arguments.pace is None else arguments.pace
+        track = await audio.enter_async_context(_track_builder(settings, battle, arguments))
         with contextlib.ExitStack() as files:
             stage = _terminal_stage(files, arguments.out)
             stage.begin(battle)
-            # The judges (if any) start the moment the last verse is written.
-            bout = Bout(battle, llm, stage, pace, jury=panel)
+            # The judges (if any) start the moment the last verse is written; the track's
+            # speech (if asked for) as each verse is shown.
+            shown = stage if track is None else TrackingStage(stage, track)
+            bout = Bout(battle, llm, shown, pace, jury=panel)
             try:
                 bouted = await bout.run()
             except asyncio.CancelledError:
@@ -110,11 +127,15 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
             stage.end(result)
         if bouted.verdict is not None:
             _report_verdict(await _await_verdict(bouted.verdict), arguments.verdicts)
+        if track is not None and result.turns:
+            # After the transcript is complete: a failed track never changes it.
+            await write_with_progress(track.finish(), arguments.audio)
     except UserError as error:
         return fail(error)
     except OSError as error:
         return fail(f"cannot write the transcript: {error}")
     finally:
+        await audio.aclose()
         await llm.close()
     if result.outcome is Outcome.COMPLETED:
         return EXIT_OK
@@ -211,3 +232,20 @@ async def _judge_panel(
     return await PanelFactory(llm, catalog.resolve, settings.judge_models).panel(
         parse_judge_list(judges)
     )
+
+
+@contextlib.asynccontextmanager
+async def _track_builder(
+    settings: Settings, battle: Battle, arguments: argparse.Namespace
+) -> AsyncIterator[TrackBuilder | None]:
+    """The battle's track in the making when ``--audio`` asks for one, else None."""
+    if arguments.audio is None:
+        yield None
+        return
+    check_track_path(arguments.audio)  # before the battle, not after it
+    async with opened_track_maker(settings, beat=arguments.beat) as maker:
+        builder = maker.begin(battle.model_a, battle.model_b, battle.topic)
+        try:
+            yield builder
+        finally:
+            await builder.cancel()  # nothing left running if the battle ended early

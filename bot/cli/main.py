@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 
-from bot.cli import local, tournament
+from bot.cli import local, tournament, track
 from bot.cli.options import EXIT_FAILED, EXIT_OK, fail
 from bot.errors import ConfigError, UserError
 from bot.settings import Settings, load_settings, require_discord
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.add_parser(commands)
     tournament.add_parser(commands)
+    track.add_parser(commands)
     commands.add_parser(
         "run",
         help="run the Discord bot",

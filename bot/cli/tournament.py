@@ -20,6 +20,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from bot.cli.album import make_album
+from bot.cli.audio import add_no_beat
 from bot.cli.options import (
     EXIT_OK,
     EXIT_USAGE,
@@ -49,7 +51,7 @@ from bot.services.tournaments.panel_player import (
     RefereePlayer,
     panel_judge,
 )
-from bot.services.tournaments.runner import TournamentRunner
+from bot.services.tournaments.runner import TournamentResult, TournamentRunner
 from bot.settings import Settings
 
 DEFAULT_CONCURRENCY = 4
@@ -155,6 +157,7 @@ class Tournament:
         self.player = player
         self.options = options
         self.progress = progress or SilentProgress()
+        self.result: TournamentResult | None = None
 
     async def run(self) -> tuple[PlayedRound, ...]:
         check_out_dir(self.options.out, self.roster)
@@ -165,8 +168,8 @@ class Tournament:
             self.options.tournament_format, self.roster, self.options.swiss_rounds
         )
         runner = TournamentRunner(progression, folder, folder, concurrency=self.options.concurrency)
-        result = await runner.run()
-        return result.progression.played_rounds
+        self.result = await runner.run()
+        return self.result.progression.played_rounds
 
 
 def check_options(roster: Sequence[str], options: TournamentOptions) -> None:
@@ -226,6 +229,12 @@ def add_parser(commands: Any) -> None:
         metavar="K",
         help="rounds of a Swiss tournament (default: log2 of the models, rounded up)",
     )
+    parser.add_argument(
+        "--audio",
+        action="store_true",
+        help="also make every battle's audio track (round{r}/{k}.ogg) and album.m3u8",
+    )
+    add_no_beat(parser)
     parser.set_defaults(run=main)
 
 
@@ -262,9 +271,15 @@ async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
         player = RefereePlayer(llm, panel_judge(panel), arguments.pace)
         if sys.stdout.isatty():
             with LiveProgress(Console(highlight=False)) as progress:
-                await Tournament(roster, player, options, progress).run()
+                tournament = Tournament(roster, player, options, progress)
+                rounds = await tournament.run()
         else:
-            await Tournament(roster, player, options, PlainProgress(sys.stderr)).run()
+            tournament = Tournament(roster, player, options, PlainProgress(sys.stderr))
+            rounds = await tournament.run()
+        if arguments.audio and tournament.result is not None:
+            champion = tournament.result.finished.champion
+            album = await make_album(settings, options.out, rounds, champion, beat=arguments.beat)
+            print(f"Album: {album}", file=sys.stderr)
     finally:
         await llm.close()
     return EXIT_OK

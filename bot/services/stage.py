@@ -27,6 +27,14 @@ class StageError(Exception):
         self.lost_access = lost_access
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file posted with a message, such as the battle's audio track with its results."""
+
+    filename: str
+    data: bytes
+
+
 class BattleStage(Stage, Protocol):
     """Everything a battle shows, from its title card to its results. Failures raise StageError."""
 
@@ -71,9 +79,11 @@ class BattleStage(Stage, Protocol):
         *,
         notes: Sequence[str] = (),
         link: str | None = None,
+        attachment: Attachment | None = None,
     ) -> int:
         """Posts the results and returns their message id. ``notes``: what the house rules did
-        to this vote (not rated and why, votes set aside and why), one line each."""
+        to this vote (not rated and why, votes set aside and why), one line each;
+        ``attachment``: the battle's track, when the server asks for one."""
         ...
 
     async def post_notice(self, text: str) -> None: ...

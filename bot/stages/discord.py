@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ from bot.engine.splitting import verse_messages
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter, side_for_emoji, tally
 from bot.services.battles.referee import cancel_and_wait
-from bot.services.stage import Card, StageError
+from bot.services.stage import Attachment, Card, StageError
 from bot.stages.embeds import (
     card_embed,
     notice_embed,
@@ -272,9 +273,13 @@ class DiscordStage:
         *,
         notes: Sequence[str] = (),
         link: str | None = None,
+        attachment: Attachment | None = None,
     ) -> int:
         embed = results_embed(battle, emoji, tally, changes, notes, link)
-        return (await self._send(embed=embed)).id
+        if attachment is None:
+            return (await self._send(embed=embed)).id
+        track = discord.File(io.BytesIO(attachment.data), filename=attachment.filename)
+        return (await self._send(embed=embed, file=track)).id
 
     async def post_notice(self, text: str) -> None:
         await self._send(embed=notice_embed(text))

@@ -17,7 +17,7 @@ from bot.engine.spend import CostEstimate
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import LiveTally, Tally, Voter
 from bot.engine.votes import tally as count_reactions
-from bot.services.stage import Card, StageError
+from bot.services.stage import Attachment, Card, StageError
 
 
 @dataclass
@@ -113,6 +113,7 @@ class RecordingBattleStage:
         self.title_labels: list[str | None] = []  # each title card's label, in order
         self.result_notes: list[tuple[str, ...]] = []  # each results post's house-rule notes
         self.result_links: list[str | None] = []  # each results post's link to the web arena
+        self.result_attachments: list[Attachment | None] = []  # each results post's file
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
@@ -223,10 +224,12 @@ class RecordingBattleStage:
         *,
         notes: Sequence[str] = (),
         link: str | None = None,
+        attachment: Attachment | None = None,
     ) -> int:
         message_id = self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
         self.result_notes.append(tuple(notes))
         self.result_links.append(link)
+        self.result_attachments.append(attachment)
         return message_id
 
     async def post_notice(self, text: str) -> None:

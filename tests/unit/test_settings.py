@@ -73,3 +73,28 @@ def test_dotenv_file_fills_gaps_but_never_overrides(tmp_path, monkeypatch):
     settings = load_settings(env_file)
     monkeypatch.delenv("BATTLE_ROUNDS", raising=False)  # load_dotenv wrote it to os.environ
     assert (settings.battle_rounds, settings.llm_max_tokens) == (4, 650)
+
+
+def test_battle_track_settings():
+    settings = Settings.from_env({})
+    assert settings.tts_base_url is None and settings.tts_model == "gpt-4o-mini-tts"
+    assert settings.beat and settings.beat_bpm == 90 and settings.beat_file is None
+    settings = Settings.from_env(
+        {
+            "TTS_BASE_URL": "http://127.0.0.1:9/v1/",
+            "TTS_VOICES": "alloy, echo,,alloy",
+            "TTS_HOST_VOICE": "onyx",
+            "TTS_SPEED": "1.25",
+            "BEAT": "OFF",
+            "BEAT_BPM": "120",
+            "BEAT_FILE": "loops/boom.ogg",
+        }
+    )
+    assert settings.tts_base_url == "http://127.0.0.1:9/v1"
+    assert settings.tts_voices == ("alloy", "echo") and settings.tts_host_voice == "onyx"
+    assert settings.tts_speed == 1.25
+    assert not settings.beat and settings.beat_bpm == 120
+    assert str(settings.beat_file) == "loops/boom.ogg"
+    for name, value in (("BEAT", "loud"), ("BEAT_BPM", "5"), ("BEAT_BPM", "fast")):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value})

@@ -54,6 +54,7 @@ from bot.services.judging.factory import PanelFactory
 from bot.services.judging.panel import JudgePanel
 from bot.services.links import absolute, battle_path, server_path
 from bot.services.stage import StageFactory
+from bot.services.tracks.desk import TrackDesk
 from bot.settings import Settings
 from bot.store import NewBattle, Store, StoredBattle
 
@@ -115,6 +116,7 @@ class Arena:
         rng: random.Random | None = None,
         judges: PanelFactory | None = None,
         prices: Callable[..., Mapping[str, Pricing]] = lambda *model_ids: {},
+        tracks: TrackDesk | None = None,
     ) -> None:
         self.defaults = default_rules(settings)
         self.public_url = settings.public_url
@@ -125,6 +127,7 @@ class Arena:
         self.models = models
         self.standings = standings
         self.stages = stages
+        self.tracks = tracks  # battle tracks for servers with the audio setting on
         self.owns_guild = owns_guild
         # How many gateway sessions a guild's shard has begun: while it stands still, reaction
         # events reached the arena without a gap (a resume replays what was missed).

@@ -26,6 +26,7 @@ from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
 from bot.engine.prompts import Message
 from bot.engine.server_settings import (
+    AUDIO,
     MIN_ACCOUNT_AGE_DAYS,
     PACE,
     VOTE_SECONDS,
@@ -42,7 +43,8 @@ from bot.services.battles.outcome import BattleOutcome
 from bot.services.battles.referee import MeteredVerseSource, Outcome, VerseSource
 from bot.services.battles.standings import StandingsService
 from bot.services.judging.panel import JudgePanel
-from bot.services.stage import BattleStage, StageError
+from bot.services.stage import Attachment, BattleStage, StageError
+from bot.services.tracks.desk import TrackDesk
 from bot.store import Store, StoredBattle
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_REASON = "the bot is restarting"
 LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
 VOTE_FAILED_REASON = "the vote failed on our side"
+# The results wait at most this long for a track still being made after the vote closes.
+TRACK_WAIT_SECONDS = 60.0
 
 
 class SessionOwner(Protocol):
@@ -58,6 +62,7 @@ class SessionOwner(Protocol):
 
     store: Store
     standings: StandingsService
+    tracks: TrackDesk | None  # None: this process makes no battle tracks
 
     def clock(self) -> float: ...
 
@@ -356,6 +361,8 @@ class VoteSession:
     async def _run(self) -> None:
         assert self.stored.vote_closes_at is not None
         owner = self.owner
+        if (desk := await self._track_desk()) is not None:
+            desk.start(self.stored)  # made while the vote is open
         wait = self.stored.vote_closes_at - owner.clock()
         if wait > 0:
             try:
@@ -405,14 +412,20 @@ class VoteSession:
     ) -> None:
         """Posts the results; when the channel refuses, says so in the store and stops trying.
         ``set_aside``: votes the fresh-account rule left out (None: as the store kept it)."""
+        notes, attachment = self._notes(set_aside, min_age_days), None
+        if (desk := await self._track_desk()) is not None:
+            track = await desk.attachment(self.stored, wait=TRACK_WAIT_SECONDS)
+            notes += (track.note,) if track.note else ()
+            attachment = Attachment(track.filename, track.data) if track.data else None
         try:
             message_id = await self.stage.post_results(
                 self.stored.battle,
                 self.emoji,
                 final,
                 changes,
-                notes=self._notes(set_aside, min_age_days),
+                notes=notes,
                 link=await self.owner.page_of(self.stored),
+                attachment=attachment,
             )
         except StageError as error:
             log.warning(
@@ -428,6 +441,13 @@ class VoteSession:
                 )
             return
         await self.owner.store.set_results_message(self.stored.id, message_id)
+
+    async def _track_desk(self) -> TrackDesk | None:
+        """The desk making this battle's track, when the server asks for tracks."""
+        desk = self.owner.tracks
+        if desk is None or not (await self.owner.rules_for(self.stored.guild_id))[AUDIO]:
+            return None
+        return desk
 
     def _notes(self, set_aside: int | None, min_age_days: int | None) -> tuple[str, ...]:
         """What the results say about the house rules that touched this vote."""
