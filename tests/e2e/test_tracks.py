@@ -3,6 +3,7 @@ battle's track (made while the vote was open), and `/transcript audio:true` atta
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from bot.audio.codec import decode_audio
 from bot.services.tracks.speech import SAMPLE_RATE
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
+from tests.fakes.discord_double.model import Permission
 from tests.fakes.speech_server import SpeechServer
 
 SPEECH_KEY = "speech-key"
@@ -104,3 +106,20 @@ async def test_a_track_over_the_attachment_limit_is_left_off_with_a_note(voiced:
     assert "over Discord's 0 MiB limit" not in embed_text(results)
     assert "limit, so it is left off" in embed_text(results)
     assert await bot.store.track(1) is not None  # kept all the same, for the web arena
+
+
+async def test_without_attach_files_the_results_go_out_without_the_track(voiced: Arena):
+    """The file is refused (403); the results are never lost for it."""
+    await voiced.start_bot()
+    await audio_on(voiced)
+    voiced.double.revoke(voiced.channel, Permission.ATTACH_FILES)
+    results = await battle_to_results(voiced)
+    assert not results.get("files")
+    assert "I need Attach Files here" in embed_text(results)
+    store = voiced.bots[0].store
+    for _ in range(100):  # the store hears of the message just after Discord does
+        stored = await store.battle(1)
+        if stored is not None and stored.results_message_id is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert stored is not None and stored.results_message_id == int(results["id"])

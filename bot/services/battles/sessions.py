@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from typing import Protocol
 
 from bot.engine.admission import InPlay
-from bot.engine.battle import Battle, Turn
+from bot.engine.battle import Turn
 from bot.engine.house_rules import (
     Pricing,
     identity_leak_reason,
@@ -24,7 +23,6 @@ from bot.engine.house_rules import (
 )
 from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
-from bot.engine.prompts import Message
 from bot.engine.server_settings import (
     AUDIO,
     MIN_ACCOUNT_AGE_DAYS,
@@ -34,13 +32,13 @@ from bot.engine.server_settings import (
 )
 from bot.engine.spend import (
     CostEstimate,
-    TokenUsage,
 )
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
 from bot.services.battles.bout import Bout
 from bot.services.battles.outcome import BattleOutcome
-from bot.services.battles.referee import MeteredVerseSource, Outcome, VerseSource
+from bot.services.battles.recording import MeteredVerses, PersistingStage
+from bot.services.battles.referee import Outcome, VerseSource
 from bot.services.battles.standings import StandingsService
 from bot.services.judging.panel import JudgePanel
 from bot.services.stage import Attachment, BattleStage, StageError
@@ -54,6 +52,7 @@ LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
 VOTE_FAILED_REASON = "the vote failed on our side"
 # The results wait at most this long for a track still being made after the vote closes.
 TRACK_WAIT_SECONDS = 60.0
+TRACK_REFUSED_NOTE = "The battle's track could not be attached (I need Attach Files here)."
 
 
 class SessionOwner(Protocol):
@@ -111,65 +110,6 @@ class SessionOwner(Protocol):
         ...
 
 
-class _MeteredVerses:
-    """A battle's verse source that keeps what each verse cost, in the order the verses were
-    written. The referee requests verses in the battle's order and posts them in that same
-    order, so the n-th verse posted is the n-th one written."""
-
-    def __init__(self, models: VerseSource, pricing: Mapping[str, Pricing]) -> None:
-        self._models = models
-        self._pricing = pricing
-        self._usage: deque[TokenUsage | None] = deque()
-
-    async def generate_verse(
-        self,
-        model: str,
-        messages: Sequence[Message],
-        on_progress: Callable[[int], None] | None = None,
-    ) -> str:
-        if not isinstance(self._models, MeteredVerseSource):
-            text = await self._models.generate_verse(model, messages, on_progress)
-            self._usage.append(None)
-            return text
-        written = await self._models.write_verse(model, messages, on_progress)
-        usage = written.usage
-        self._usage.append(usage.priced(self._pricing.get(model)) if usage else None)
-        return written.text
-
-    def next_usage(self) -> TokenUsage | None:
-        """What the next verse to be posted cost (None when its source did not say)."""
-        return self._usage.popleft() if self._usage else None
-
-
-class _PersistingStage:
-    """Stores each turn right after it is posted, so a restart loses nothing that was shown;
-    each verse with what it cost."""
-
-    def __init__(
-        self, inner: BattleStage, store: Store, battle_id: int, meter: _MeteredVerses
-    ) -> None:
-        self._inner = inner
-        self._store = store
-        self._battle_id = battle_id
-        self._meter = meter
-        self._position = 0
-        self.writing = inner.writing
-        self.pausing = inner.pausing
-
-    async def post_verse(self, battle: Battle, turn: Turn) -> None:
-        usage = self._meter.next_usage()
-        await self._inner.post_verse(battle, turn)
-        await self._keep(turn, usage)
-
-    async def announce(self, battle: Battle, turn: Turn) -> None:
-        await self._inner.announce(battle, turn)
-        await self._keep(turn, None)
-
-    async def _keep(self, turn: Turn, usage: TokenUsage | None) -> None:
-        await self._store.add_turn(self._battle_id, self._position, turn, usage)
-        self._position += 1
-
-
 class BattleSession:
     """One battle in one channel: verses, then the vote. Await ``outcome()`` for its result."""
 
@@ -199,11 +139,11 @@ class BattleSession:
         self._starter_mention = starter_mention
         self._outcome = outcome
         self.estimate = estimate or CostEstimate(None)
-        meter = _MeteredVerses(models, pricing or {})
+        meter = MeteredVerses(models, pricing or {})
         self.bout: Bout[Verdict] = Bout(
             stored.battle,
             meter,
-            _PersistingStage(stage, owner.store, stored.id, meter),
+            PersistingStage(stage, owner.store, stored.id, meter),
             rules[PACE],
             jury,
         )
@@ -417,16 +357,20 @@ class VoteSession:
             track = await desk.attachment(self.stored, wait=TRACK_WAIT_SECONDS)
             notes += (track.note,) if track.note else ()
             attachment = Attachment(track.filename, track.data) if track.data else None
+        link = await self.owner.page_of(self.stored)
+        results = self.stored.battle, self.emoji, final, changes
         try:
-            message_id = await self.stage.post_results(
-                self.stored.battle,
-                self.emoji,
-                final,
-                changes,
-                notes=notes,
-                link=await self.owner.page_of(self.stored),
-                attachment=attachment,
-            )
+            try:
+                message_id = await self.stage.post_results(
+                    *results, notes=notes, link=link, attachment=attachment
+                )
+            except StageError as refused:
+                if attachment is None:
+                    raise
+                # The file was refused (Attach Files taken away, say): never the results too.
+                log.warning("Battle %s's track was refused: %s", self.stored.id, refused)
+                notes += (TRACK_REFUSED_NOTE,)
+                message_id = await self.stage.post_results(*results, notes=notes, link=link)
         except StageError as error:
             log.warning(
                 "Results of battle %s (guild %s, channel %s) could not be posted: %s",
