@@ -14,6 +14,7 @@ from bot.engine.house_rules import clean_mode_applies
 from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS
 from bot.errors import UserError
 from bot.services.battles.arena import BattleRequest
+from bot.services.battles.matchmaker import MATCHED_LABEL
 from bot.stages.discord import missing_permissions
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ class BattleCog(commands.Cog):
     @app_commands.command(name="battle")
     @app_commands.guild_only()
     @app_commands.describe(
-        model_a="The first model (it opens the battle)",
-        model_b="The second model",
+        model_a="The first model (it opens the battle); left out, the bot picks it",
+        model_b="The second model; left out, the bot picks it for the leaderboard",
         rounds=f"Rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default 3)",
         topic=f"What the battle is about, up to {MAX_TOPIC_LENGTH} characters",
         blind="Hide the models' names until voting ends (default: the server's setting)",
@@ -37,14 +38,14 @@ class BattleCog(commands.Cog):
     async def battle(
         self,
         interaction: discord.Interaction[RapBattleBot],
-        model_a: str,
-        model_b: str,
+        model_a: str | None = None,
+        model_b: str | None = None,
         rounds: app_commands.Range[int, MIN_ROUNDS, MAX_ROUNDS] | None = None,
         topic: app_commands.Range[str, 1, MAX_TOPIC_LENGTH] | None = None,
         blind: bool | None = None,
         judges: bool | None = None,
     ) -> None:
-        """Start a rap battle between two models in this channel."""
+        """Start a rap battle in this channel; models left out are matched for the leaderboard."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None and interaction.channel is not None
         catalog, arena = self.bot.catalog, self.bot.arena
@@ -53,9 +54,18 @@ class BattleCog(commands.Cog):
             raise UserError(
                 "Battles here open threads of their own: start one in a channel, not a thread."
             )
+        first = await catalog.resolve(model_a) if model_a is not None else None
+        second = await catalog.resolve(model_b) if model_b is not None else None
+        matched = first is None or second is None
+        if first is None or second is None:
+            picked = await self.bot.matchmaker.match(
+                interaction.guild_id, interaction.channel.id, rules, fixed=first or second
+            )
+            # A model that was named keeps the side it was named for.
+            first, second = picked[::-1] if second is not None else picked
         battle = Battle(
-            await catalog.resolve(model_a),
-            await catalog.resolve(model_b),
+            first,
+            second,
             rounds or rules[ROUNDS],
             normalize_topic(topic),
             rules[BLIND_DEFAULT] if blind is None else blind,
@@ -71,6 +81,7 @@ class BattleCog(commands.Cog):
             ),
             verses_by_webhook=interaction.app_permissions.manage_webhooks,
             judges=judges,
+            label=MATCHED_LABEL if matched else None,
             pricing=catalog.pricing(battle.model_a, battle.model_b),
         )
         session = await arena.start(request, battle)

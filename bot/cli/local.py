@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +35,7 @@ from bot.errors import ConfigError, UserError
 from bot.llm import LLMClient, ModelError, ModelInfo
 from bot.models import ModelCatalog
 from bot.services.battles.bout import Bout
+from bot.services.battles.matchmaker import Matchmaker
 from bot.services.battles.referee import BattleResult, Outcome
 from bot.services.judging.factory import PanelFactory
 from bot.services.judging.panel import JudgePanel
@@ -41,6 +43,7 @@ from bot.services.tracks.live import TrackingStage
 from bot.services.tracks.maker import TrackBuilder
 from bot.settings import Settings
 from bot.stages.terminal import SIDE_STYLES, TerminalStage
+from bot.store import Store, open_store
 
 
 def add_parser(commands: Any) -> None:
@@ -51,8 +54,19 @@ def add_parser(commands: Any) -> None:
         description="Run one battle in this terminal. When standard output is not a terminal, "
         "it receives the battle's transcript, written as the battle goes.",
     )
-    local.add_argument("model_a", metavar="MODEL_A", help="model id or alias, e.g. qwen-max")
-    local.add_argument("model_b", metavar="MODEL_B", help="model id or alias, e.g. llama-3-70b")
+    local.add_argument(
+        "model_a",
+        metavar="MODEL_A",
+        nargs="?",
+        help="model id or alias, e.g. qwen-max; left out, both models are matched",
+    )
+    local.add_argument(
+        "model_b",
+        metavar="MODEL_B",
+        nargs="?",
+        help="model id or alias, e.g. llama-3-70b; left out, MODEL_A's opponent is matched "
+        "for the leaderboard of DATABASE_URL's history (when it has one), else drawn at random",
+    )
     add_rounds(local)
     local.add_argument(
         "--topic", type=topic_value, default=None, help="what the battle is about (one line)"
@@ -101,9 +115,10 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
             return models
 
         catalog = ModelCatalog(listed, settings.model_aliases)
+        model_a, model_b = await _models(settings, catalog, arguments.model_a, arguments.model_b)
         battle = Battle(
-            model_a=await catalog.resolve(arguments.model_a),
-            model_b=await catalog.resolve(arguments.model_b),
+            model_a=model_a,
+            model_b=model_b,
             rounds=arguments.rounds or settings.battle_rounds,
             topic=arguments.topic,
         )
@@ -155,6 +170,50 @@ async def _model_list(llm: LLMClient, base_url: str) -> list[ModelInfo]:
                 "Check LLM_BASE_URL and your network."
             ) from None
         return []
+
+
+async def _models(
+    settings: Settings, catalog: ModelCatalog, model_a: str | None, model_b: str | None
+) -> tuple[str, str]:
+    """The battle's models: as named, or matched (bot/services/battles/matchmaker.py) on the
+    global board of DATABASE_URL's history when it has one, else drawn at random."""
+    first = await catalog.resolve(model_a) if model_a is not None else None
+    second = await catalog.resolve(model_b) if model_b is not None else None
+    if first is not None and second is not None:
+        return first, second
+    url = settings.database_url
+    async with _history(url if _may_have_history(url) else None) as store:
+        return await Matchmaker(catalog, store).match(None, fixed=first)
+
+
+def _may_have_history(database_url: str) -> bool:
+    """False for a SQLite file that does not exist: no history, and none is created."""
+    if database_url.startswith("sqlite:///"):
+        return Path(database_url.removeprefix("sqlite:///")).is_file()
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _history(database_url: str | None) -> AsyncIterator[Store | None]:
+    """The store DATABASE_URL names (None: none); a database that cannot be opened is no
+    history either, said in one line on standard error."""
+    if database_url is None:
+        yield None
+        return
+    try:
+        store = await open_store(database_url)
+    except (UserError, OSError, sqlite3.Error) as error:
+        print(
+            f"rapbattle: cannot read the history in DATABASE_URL ({error}); "
+            "picking the models at random.",
+            file=sys.stderr,
+        )
+        yield None
+        return
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def _terminal_stage(files: contextlib.ExitStack, out: Path | None) -> TerminalStage:
