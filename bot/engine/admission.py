@@ -10,7 +10,8 @@ order below, and the first that fails is the answer:
 2. the models the server allows;
 3. one battle per channel (none when battles open threads of their own);
 4. the server's cap on battles running at once;
-5. the starter's cooldown: one start at a time, then a wait;
+5. the starter's cooldown: one start at a time, then a wait (none for a scheduled battle, which
+   no one started: its schedule runs at most every 10 minutes);
 6. the judges' panel, when the battle is judged;
 7. the daily budget, against the most the battle can cost.
 """
@@ -53,6 +54,7 @@ class Application:
     pricing: Mapping[str, Pricing] = field(default_factory=dict)
     # Permissions the battle needs in the channel that the bot lacks, by their names.
     missing_permissions: tuple[str, ...] = ()
+    scheduled: bool = False  # started by a schedule: no starter's cooldown applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +135,9 @@ def admit(
             f"This server already has {len(here)} battles running, the most it allows. "
             "Try again when one ends."
         )
-    if (refusal := _cooldown(application.starter_id, rules, here, last_start, now)) is not None:
-        return Refused(refusal)
+    waiting = _cooldown(application.starter_id, rules, here, last_start, now)
+    if waiting is not None and not application.scheduled:
+        return Refused(waiting)
     if jury is not None and jury.refusal is not None:
         return Refused(jury.refusal)
     estimate = cost_estimate(battle, application.pricing, max_tokens, jury)

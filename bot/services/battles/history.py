@@ -15,6 +15,8 @@ OUTCOME_LABELS = {
     BattleState.STOPPED: "⏹️ stopped",
     BattleState.INTERRUPTED: "⏹️ interrupted",
 }
+# After the line of a battle a schedule started (/battle-schedule), not a person.
+SCHEDULED_MARK = "⏰ scheduled"
 
 
 def history_lines(battles: Sequence[StoredBattle]) -> str:
@@ -27,7 +29,8 @@ def _line(stored: StoredBattle) -> str:
     battle = stored.battle
     hidden = battle.blind and not stored.state.is_final
     a, b = (escape_markdown(battle.stage_name(s) if hidden else battle.model(s)) for s in Side)
-    return f"`#{stored.id}` {a} v {b} · {_outcome(stored)} · <t:{int(stored.created_at)}:R>"
+    line = f"`#{stored.id}` {a} v {b} · {_outcome(stored)} · <t:{int(stored.created_at)}:R>"
+    return f"{line} · {SCHEDULED_MARK}" if stored.scheduled else line
 
 
 def _outcome(stored: StoredBattle) -> str:

@@ -1,0 +1,1 @@
+"""Schedules: battles and tournaments a server runs by itself, every so often."""
