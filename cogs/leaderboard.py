@@ -10,8 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine import transcript
-from bot.engine.discord_limits import AUTOCOMPLETE_NAME_CHARS, AUTOCOMPLETE_VALUE_CHARS
+from bot.engine.discord_limits import (
+    AUTOCOMPLETE_CHOICES,
+    AUTOCOMPLETE_NAME_CHARS,
+    AUTOCOMPLETE_VALUE_CHARS,
+)
 from bot.engine.leaderboard import Board, pages
+from bot.engine.seasons import ALL, CURRENT, PREVIOUS, SeasonLength, parse_season, season_length
+from bot.engine.server_settings import SEASON
 from bot.engine.verdicts import Decision, VerdictFile
 from bot.errors import UserError
 from bot.services.battles.history import history_lines
@@ -30,23 +36,60 @@ class LeaderboardCog(commands.Cog):
     @app_commands.describe(
         scope="This server's ratings, or every server's that shares them",
         board="Rated by the audience's votes, or by the judges' panel",
+        season="With seasons on: current (the default), previous, all, or a name like 2026-12",
     )
     async def leaderboard(
         self,
         interaction: discord.Interaction[RapBattleBot],
         scope: Literal["server", "global"] = "server",
         board: Literal["crowd", "judges"] = "crowd",
+        season: str | None = None,
     ) -> None:
         """Model ratings from the audience's votes or the judges' (Bradley-Terry, 95% intervals)."""
+        assert interaction.guild_id is not None
         guild_id = None if scope == "global" else interaction.guild_id
         rated_by = Board(board)
-        rows = await self.bot.standings.standings(guild_id, rated_by)
+        length = await self._season_length(interaction.guild_id, guild_id)
+        chosen = parse_season(season, length, self.bot.arena.clock())
+        rows = await self.bot.standings.standings(guild_id, rated_by, chosen)
         title = "🌍 Global leaderboard" if scope == "global" else "🏆 Server leaderboard"
         if rated_by is Board.JUDGES:
             title += " · ⚖️ judges"
+        if chosen is not None:
+            title += f" · 📅 season {chosen.name}"
+        elif length is not None:
+            title += " · all time"
         link = await self.bot.arena.board_page(guild_id)
+        if link is not None and chosen is not None:
+            link += f"?season={chosen.name}"
         view = PagedEmbed(title, pages(rows), owner_id=interaction.user.id, url=link)
         await view.send(interaction)
+
+    async def _season_length(self, here: int, scope: int | None) -> SeasonLength | None:
+        """How long the seasons of a board asked for on server ``here`` are: None when this
+        server has seasons off; the global board's are calendar months whatever its length."""
+        length = season_length((await self.bot.arena.rules_for(here))[SEASON])
+        return SeasonLength.MONTH if length is not None and scope is None else length
+
+    @leaderboard.autocomplete("season")
+    async def season_autocomplete(
+        self, interaction: discord.Interaction[RapBattleBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """current, previous, all, then the seasons the board has, newest first."""
+        assert interaction.guild_id is not None
+        scope = None if interaction.namespace.scope == "global" else interaction.guild_id
+        length = await self._season_length(interaction.guild_id, scope)
+        if length is None:
+            return [app_commands.Choice(name=ALL, value=ALL)]
+        board = Board(interaction.namespace.board or Board.CROWD.value)
+        had = await self.bot.standings.seasons(scope, board, length)
+        names = [CURRENT, PREVIOUS, ALL, *(season.name for season in had)]
+        typed = current.strip().lower()
+        return [
+            app_commands.Choice(name=name, value=name)
+            for name in names
+            if name.lower().startswith(typed)
+        ][:AUTOCOMPLETE_CHOICES]
 
     @app_commands.command(name="battle-history")
     @app_commands.guild_only()

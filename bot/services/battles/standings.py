@@ -11,30 +11,40 @@ from collections import OrderedDict
 
 from bot.engine.leaderboard import Board, Standing, standings
 from bot.engine.ratings import fit_pairs
+from bot.engine.seasons import Season, SeasonLength
 from bot.store import Store
 
-# Fitted leaderboards kept in memory: one per (scope, board), a scope being a server or global.
+# Fitted leaderboards kept in memory: one per (scope, board, season), a scope being a server or
+# global, and a season None for all time.
 STANDINGS_CACHE_SIZE = 1024
 
 Scope = int | None  # a guild id, or None for the global board
 
 
 class StandingsService:
-    """Leaderboards from the store's aggregates, refitted only when the store says they moved."""
+    """Leaderboards from the store's aggregates, refitted only when the store says they moved.
+
+    A season's board (``season``) is fitted from that season's battles only, summed by the store
+    over the battles started within it, and cached the same way."""
 
     def __init__(self, store: Store, cache_size: int = STANDINGS_CACHE_SIZE) -> None:
         self._store = store
         self._cache_size = cache_size
-        self._cache: OrderedDict[tuple[Scope, Board], tuple[int, list[Standing]]] = OrderedDict()
-        self._refit_locks: dict[tuple[Scope, Board], asyncio.Lock] = {}
+        self._cache: OrderedDict[tuple[Scope, Board, Season | None], tuple[int, list[Standing]]]
+        self._cache = OrderedDict()
+        self._refit_locks: dict[tuple[Scope, Board, Season | None], asyncio.Lock] = {}
+        self._seasons: dict[tuple[Scope, Board, SeasonLength], tuple[int, list[Season]]] = {}
 
-    async def standings(self, guild_id: Scope, board: Board = Board.CROWD) -> list[Standing]:
-        """The leaderboard of one server, or (None) the global one.
+    async def standings(
+        self, guild_id: Scope, board: Board = Board.CROWD, season: Season | None = None
+    ) -> list[Standing]:
+        """The leaderboard of one server, or (None) the global one; of one season, or (None)
+        of all time.
 
         A fit is reused until the store's ratings version for that scope moves, which also
         catches votes closed by other processes sharing the database.
         """
-        key = (guild_id, board)
+        key = (guild_id, board, season)
         version = await self._store.ratings_version(guild_id)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == version:
@@ -45,8 +55,12 @@ class StandingsService:
             cached = self._cache.get(key)
             if cached is not None and cached[0] >= version:
                 return cached[1]
-            pairs = await self._store.pair_records(guild_id, board)
-            records = await self._store.model_records(guild_id, board)
+            if season is None:
+                pairs = await self._store.pair_records(guild_id, board)
+                records = await self._store.model_records(guild_id, board)
+            else:
+                found = await self._store.season_records(guild_id, season.start, season.end, board)
+                pairs, records = found.pairs, found.models
             # A large fit takes tens of milliseconds; off the event loop, battles keep time.
             ratings = await asyncio.to_thread(fit_pairs, pairs)
             rows = standings(ratings, records)
@@ -55,3 +69,22 @@ class StandingsService:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
             return rows
+
+    async def seasons(self, guild_id: Scope, board: Board, length: SeasonLength) -> list[Season]:
+        """The seasons in which a board has rated battles, newest first: one read per season
+        found (each jumps to the next season's first rated battle)."""
+        key = (guild_id, board, length)
+        version = await self._store.ratings_version(guild_id)
+        cached = self._seasons.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found: list[Season] = []
+        since = float("-inf")
+        while (start := await self._store.first_rated_start(guild_id, since, board)) is not None:
+            found.append(Season.of(start, length))
+            since = found[-1].end
+        found.reverse()
+        if len(self._seasons) >= self._cache_size:
+            self._seasons.clear()
+        self._seasons[key] = (version, found)
+        return found
