@@ -16,11 +16,13 @@ from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
 from bot.services.battles.arena import Arena
+from bot.services.battles.matchmaker import Matchmaker
 from bot.services.battles.standings import StandingsService
 from bot.services.judging.factory import PanelFactory
+from bot.services.schedules.scheduler import Missing, Place, Schedules
 from bot.services.tournaments.sessions import Tournaments
 from bot.settings import Settings
-from bot.stages.discord import DiscordStageFactory
+from bot.stages.discord import DiscordStageFactory, missing_permissions
 from bot.stages.webhooks import AvatarUrls
 from bot.store import WebStore, open_store
 
@@ -33,6 +35,7 @@ EXTENSIONS = (
     "cogs.settings",
     "cogs.stats",
     "cogs.tournament",
+    "cogs.schedules",
 )
 GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
 
@@ -103,8 +106,10 @@ class RapBattleBot(commands.AutoShardedBot):
     catalog: ModelCatalog
     store: WebStore
     standings: StandingsService
+    matchmaker: Matchmaker
     arena: Arena
     tournaments: Tournaments
+    schedules: Schedules
 
     def __init__(self, settings: Settings, **client_options: Any) -> None:
         intents = discord.Intents.none()
@@ -129,6 +134,7 @@ class RapBattleBot(commands.AutoShardedBot):
         self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
         self.store = await open_store(self.settings.database_url)
         self.standings = StandingsService(self.store)
+        self.matchmaker = Matchmaker(self.catalog, self.store, self.standings)
         self.tracks = track_desk(self.settings, self.store)
         if self.settings.web_port is not None:  # the web arena in this process
             from bot.web.server import WebServer
@@ -152,6 +158,15 @@ class RapBattleBot(commands.AutoShardedBot):
         )
         self.tournaments = Tournaments(
             self.arena, self.store, stages, may_use_webhooks=self.may_use_webhooks
+        )
+        self.schedules = Schedules(
+            self.store,
+            self.arena,
+            self.tournaments,
+            stages,
+            self.schedule_place,
+            matchmaker=self.matchmaker.match,
+            prices=self.catalog.pricing,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -179,6 +194,25 @@ class RapBattleBot(commands.AutoShardedBot):
             return False
         return channel.permissions_for(channel.guild.me).manage_webhooks
 
+    def schedule_place(self, guild_id: int, channel_id: int) -> Place | Missing:
+        """A schedule's channel as the bot finds it now, for its run (bot/services/schedules/)."""
+        guild = self.get_guild(guild_id)
+        if guild is None or guild.unavailable:
+            return Missing.UNREACHABLE
+        channel = guild.get_channel(channel_id)
+        messageable = (discord.TextChannel, discord.VoiceChannel, discord.StageChannel)
+        if not isinstance(channel, messageable):
+            return Missing.GONE
+        permissions = channel.permissions_for(guild.me)
+        missing = missing_permissions(permissions)
+        with_threads = missing_permissions(permissions, threads=True)
+        return Place(
+            missing,
+            tuple(name for name in with_threads if name not in missing),
+            verses_by_webhook=permissions.manage_webhooks,
+            age_restricted=channel.is_nsfw(),
+        )
+
     def shard_of(self, guild_id: int) -> int:
         return (guild_id >> 22) % (self.shard_count or 1)
 
@@ -186,6 +220,7 @@ class RapBattleBot(commands.AutoShardedBot):
         await self.wait_until_ready()  # Channels must be reachable to post notices.
         await self.arena.recover()
         await self.tournaments.recover()  # after the arena's: their matches' battles are known
+        self.schedules.start()  # after both: a run missed while down sees what already runs
 
     async def on_ready(self) -> None:
         assert self.user is not None
@@ -199,6 +234,8 @@ class RapBattleBot(commands.AutoShardedBot):
         )
 
     async def close(self) -> None:
+        if hasattr(self, "schedules"):  # before all: no scheduled run starts while stopping
+            await self.schedules.shutdown()
         if hasattr(self, "tournaments"):  # first: no new match starts while battles end
             await self.tournaments.shutdown()
         if hasattr(self, "arena"):

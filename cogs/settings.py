@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import discord
 from discord import app_commands
@@ -24,6 +24,8 @@ def option_type(setting: Setting[Any]) -> object:
     """The slash-command option a setting takes; Discord enforces its range before we see it."""
     if setting.kind is SettingKind.SWITCH:
         return bool
+    if setting.kind is SettingKind.CHOICE:
+        return Literal[setting.choices]  # Discord offers the choices
     if setting.kind in (SettingKind.WHOLE_NUMBER, SettingKind.SECONDS):
         assert setting.low is not None and setting.high is not None
         return app_commands.Range[int, int(setting.low), int(setting.high)]

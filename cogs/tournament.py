@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.progression import DISCORD_ROSTER
-from bot.engine.server_settings import ROUNDS, THREADS
+from bot.engine.server_settings import ROUNDS
 from bot.engine.tournament import TournamentFormat
 from bot.errors import UserError
 from bot.services.tournaments.sessions import (
@@ -17,6 +17,7 @@ from bot.services.tournaments.sessions import (
     TournamentRequest,
     check_roster,
     parse_models,
+    tournament_threading,
 )
 from bot.stages.discord import missing_permissions
 from bot.stages.embeds import card_embed
@@ -65,18 +66,12 @@ class TournamentCog(commands.Cog):
         resolved = tuple([await self.bot.catalog.resolve(name) for name in names])
         check_roster(resolved)  # two names for one model
         permissions = interaction.app_permissions
-        missing = missing_permissions(permissions)
-        if missing:
-            raise UserError(f"I need these permissions in this channel: {', '.join(missing)}.")
         in_thread = isinstance(interaction.channel, discord.Thread)
         thread_missing = () if in_thread else missing_permissions(permissions, threads=True)
         rules = await self.bot.arena.rules_for(interaction.guild_id)
-        if thread_missing and rules[THREADS]:
-            # Each match would open its own thread from its title card, which it may not.
-            raise UserError(
-                "This server runs battles in threads, and I may not open threads here "
-                f"(missing: {', '.join(thread_missing)})."
-            )
+        threaded = tournament_threading(
+            missing_permissions(permissions), thread_missing, rules, in_thread=in_thread
+        )
         session = await self.bot.tournaments.start(
             TournamentRequest(
                 guild_id=interaction.guild_id,
@@ -86,7 +81,7 @@ class TournamentCog(commands.Cog):
                 tournament_format=TournamentFormat(tournament_format),
                 seed=SeedOrder(seed),
                 judges=judges,
-                threaded=not in_thread and not thread_missing,
+                threaded=threaded,
                 battle_rounds=rules[ROUNDS],
             )
         )

@@ -15,11 +15,13 @@ import pytest
 from bot.cli.copy_db import copy_store, verify_copy
 from bot.engine.battle import Battle, Side
 from bot.engine.pacing import Pace
+from bot.engine.schedules import BattlePlan
 from bot.engine.server_settings import ServerSettings
 from bot.engine.tournament import Pairing, TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.store import BattleState, NewBattle, open_store
+from bot.store.base import NewSchedule
 from bot.store.copy_queries import COPIED_TABLES, DestinationNotEmpty
 from bot.store.migrations import MIGRATIONS
 from bot.store.sql import SQLStore
@@ -101,6 +103,7 @@ async def populate(path: Path) -> None:
         await store.plan_round(tournament.id, 0, "m/a", [Pairing(0, "m/b", "m/c")])
         await store.set_match_battle(tournament.id, 0, 0, 2)
         await store.decide_match(tournament.id, 0, 0, "m/b", (1, 1), "a draw")
+        await store.add_schedule(NewSchedule(1, 10, 100, 3600, BattlePlan("m/a"), 20.0), 12.0, 10)
         await store.save_server_settings(OPTED_OUT, ServerSettings(global_opt_out=True))
         await store.save_server_settings(
             3,

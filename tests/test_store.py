@@ -24,10 +24,13 @@ from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, MOVES
 from bot.engine.pacing import Pace
 from bot.engine.ratings import collapse
+from bot.engine.schedules import MAX_SCHEDULES, BattlePlan, ScheduleKind, TournamentPlan
+from bot.engine.seasons import Season, SeasonLength
 from bot.engine.server_settings import (
     AUDIO,
     CLEAN,
     DAILY_BUDGET_USD,
+    SEASON,
     ServerRules,
     ServerSettings,
 )
@@ -36,8 +39,10 @@ from bot.engine.tournament import TournamentFormat, elimination_round
 from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.errors import ConfigError
+from bot.services.battles.standings import StandingsService
 from bot.store import BattleState, IntegrityError, NewBattle, Store, open_store
 from bot.store import sql as store_sql
+from bot.store.base import NewSchedule
 from bot.store.migrations import DIALECT_TYPES, MIGRATIONS, migration_scripts
 from bot.store.sql import SQLStore
 from bot.store.tournaments import NewTournament, StoredMatch, TournamentState
@@ -454,6 +459,19 @@ async def test_recent_battles_newest_first_and_by_model(store):
     assert [b.id for b in await store.recent_battles(1)] == [second.id, first.id]
     assert [b.id for b in await store.recent_battles(1, "m/b")] == [first.id]
     assert [b.id for b in await store.recent_battles(1, limit=1)] == [second.id]
+
+
+async def test_last_battle_in_a_channel_is_its_newest_whatever_its_state(store):
+    assert await store.last_battle_in(1, 10) is None
+    await close_one(store, 1, "m/a", "m/b", {})
+    newest = await store.create_battle(NewBattle(1, 10, 100, Battle("m/c", "m/a", 1)), now=4.0)
+    await store.end_battle(newest.id, BattleState.NO_CONTEST, "a model failed")
+    await store.create_battle(NewBattle(1, 11, 100, Battle("m/d", "m/e", 1)), now=5.0)
+    await store.create_battle(NewBattle(2, 10, 100, Battle("m/f", "m/g", 1)), now=6.0)
+    last = await store.last_battle_in(1, 10)
+    assert last is not None and last.id == newest.id
+    assert (last.battle.model_a, last.battle.model_b) == ("m/c", "m/a")
+    assert await store.last_battle_in(1, 12) is None
 
 
 async def test_closed_battles_whose_results_never_got_out_are_found(store):
@@ -915,3 +933,243 @@ async def test_the_audio_switch_is_off_by_default_and_kept(store):
     assert (await store.server_settings(3)).chosen(AUDIO) is True
     await store.save_server_settings(3, ServerSettings(audio=False))
     assert await store.server_settings(3) == ServerSettings()
+
+
+# Schedules (bot/store/schedule_queries.py): each server's, what they run, and their next run.
+
+MATCHED = BattlePlan(rounds=2, topic="Winter", judges=True)
+MONTHLY = TournamentPlan(("m/a", "m/b", "m/c"), TournamentFormat.SWISS, "rating", None)
+
+
+def new_schedule(guild=1, plan=MATCHED, every=3600, next_run_at=5000.0, channel=10):
+    return NewSchedule(guild, channel, 100, every, plan, next_run_at)
+
+
+async def test_schedules_survive_a_reopen_with_their_plans(store, open_backend):
+    battle = await store.add_schedule(new_schedule(), now=1000.0, limit=MAX_SCHEDULES)
+    fixed = BattlePlan("m/a", "m/b", None, None, False, None)
+    pair = await store.add_schedule(new_schedule(plan=fixed), now=1001.0, limit=MAX_SCHEDULES)
+    monthly = await store.add_schedule(
+        new_schedule(plan=MONTHLY, every=4 * 604800, channel=11), now=1002.0, limit=MAX_SCHEDULES
+    )
+    elsewhere = await store.add_schedule(new_schedule(guild=2), now=1003.0, limit=MAX_SCHEDULES)
+    assert None not in (battle, pair, monthly, elsewhere)
+    reopened = await open_backend()
+    try:
+        assert await reopened.schedules(1) == [battle, pair, monthly]
+        assert await reopened.schedules() == [battle, pair, monthly, elsewhere]
+        assert monthly.kind is ScheduleKind.TOURNAMENT and battle.kind is ScheduleKind.BATTLE
+        assert (await reopened.schedules(1))[2].plan == MONTHLY
+        assert (await reopened.schedules(2))[0].created_at == 1003.0
+    finally:
+        await reopened.close()
+
+
+async def test_a_server_keeps_at_most_its_limit_of_schedules(store):
+    for _ in range(3):
+        assert await store.add_schedule(new_schedule(), now=1.0, limit=3) is not None
+    assert await store.add_schedule(new_schedule(), now=1.0, limit=3) is None
+    assert await store.add_schedule(new_schedule(guild=2), now=1.0, limit=3) is not None
+    assert len(await store.schedules(1)) == 3
+    first = (await store.schedules(1))[0]
+    assert await store.remove_schedule(1, first.id)
+    assert await store.add_schedule(new_schedule(), now=1.0, limit=3) is not None
+
+
+async def test_a_schedule_is_removed_only_by_its_own_server_and_once(store):
+    kept = await store.add_schedule(new_schedule(), now=1.0, limit=MAX_SCHEDULES)
+    assert kept is not None
+    assert not await store.remove_schedule(2, kept.id)
+    assert await store.remove_schedule(1, kept.id)
+    assert not await store.remove_schedule(1, kept.id)
+    assert await store.schedules() == []
+
+
+async def test_a_run_is_claimed_once_by_moving_the_next_run_on(store, open_backend):
+    kept = await store.add_schedule(new_schedule(next_run_at=5000.5), now=1.0, limit=10)
+    assert kept is not None
+    assert await store.advance_schedule(kept.id, 5000.5, 8600.5)
+    assert not await store.advance_schedule(kept.id, 5000.5, 8600.5)  # already claimed
+    reopened = await open_backend()
+    try:
+        [moved] = await reopened.schedules(1)
+        assert moved.next_run_at == 8600.5
+    finally:
+        await reopened.close()
+    assert await store.remove_schedule(1, kept.id)
+    assert not await store.advance_schedule(kept.id, 8600.5, 12200.5)  # removed
+
+
+async def test_a_battle_started_by_a_schedule_is_marked_so(store, open_backend):
+    by_hand = await store.create_battle(new_battle(), now=1.0)
+    scheduled = await store.create_battle(
+        NewBattle(1, 10, 100, Battle("m/a", "m/b", 1), scheduled=True), now=2.0
+    )
+    assert (by_hand.scheduled, scheduled.scheduled) == (False, True)
+    reopened = await open_backend()
+    try:
+        assert [b.scheduled for b in await reopened.recent_battles(1)] == [True, False]
+    finally:
+        await reopened.close()
+
+
+async def test_the_web_reads_say_whether_a_battle_was_scheduled(database_url):
+    store = await open_store(database_url)
+    try:
+        await store.set_public_page(1, True)
+        by_hand = await store.create_battle(new_battle(), now=1.0)
+        scheduled = await store.create_battle(
+            NewBattle(1, 10, 100, Battle("m/a", "m/b", 1), scheduled=True), now=2.0
+        )
+        for created in (by_hand, scheduled):
+            await store.open_voting(created.id, created.id, 5.0, DEFAULT_EMOJI)
+            await store.close_voting(created.id, Tally({7: Side.A}), 6.0)
+        assert [b.scheduled for b in await store.public_closed_battles(0, 10)] == [False, True]
+        shown = await store.public_battle(scheduled.id)
+        assert shown is not None and shown.scheduled
+    finally:
+        await store.close()
+
+
+# Seasons (bot/store/season_queries.py): a board over the battles started within a window.
+
+DEC_1, JAN_1 = 1_796_083_200.0, 1_798_761_600.0  # 2026-12-01 and 2027-01-01, 00:00 UTC
+
+
+async def battle_started_at(store, guild, model_a, model_b, ballots, started, closed=None):
+    """A battle started at ``started`` whose vote closes (with ``ballots``) at ``closed``."""
+    created = await store.create_battle(
+        NewBattle(guild, 10, 100, Battle(model_a, model_b, 1)), now=started
+    )
+    await store.open_voting(created.id, created.id, started + 60, DEFAULT_EMOJI)
+    await store.close_voting(created.id, Tally(ballots), closed or started + 120)
+    return created
+
+
+async def test_a_seasons_board_counts_the_battles_that_started_in_it(store):
+    december, january = Season(2026, 12), Season(2027, 1)
+    assert (december.start, january.start) == (DEC_1, JAN_1)
+    await battle_started_at(store, 1, "m/b", "m/a", {1: Side.A, 2: Side.A, 3: Side.B}, DEC_1)
+    # Started a minute before midnight on the last day; its vote closes after midnight.
+    await battle_started_at(store, 1, "m/a", "m/b", {1: Side.A}, JAN_1 - 60, JAN_1 + 30)
+    await battle_started_at(store, 1, "m/a", "m/c", {1: Side.B, 2: Side.A}, JAN_1)
+    await battle_started_at(store, 1, "m/a", "m/c", {}, DEC_1 + 5)  # no votes: not rated
+    await battle_started_at(store, 1, "m/a", "m/a", {1: Side.A}, DEC_1 + 6)  # itself: not rated
+    await battle_started_at(store, 1, "m/a", "m/b", {1: Side.A}, DEC_1 - 1)  # November
+    await battle_started_at(store, 2, "m/a", "m/b", {1: Side.B}, DEC_1 + 7)  # another server
+    voting = await store.create_battle(new_battle(1), now=DEC_1 + 8)
+    await store.open_voting(voting.id, 77, DEC_1 + 60, DEFAULT_EMOJI)  # still open: not rated
+    leaked = await store.create_battle(new_battle(1, blind=True), now=DEC_1 + 9)
+    await store.set_unrated(leaked.id, "MC A said 'm'")
+    await store.open_voting(leaked.id, 78, DEC_1 + 60, DEFAULT_EMOJI)
+    await store.close_voting(leaked.id, Tally({1: Side.A}), DEC_1 + 70)  # kept, not rated
+
+    found = await store.season_records(1, december.start, december.end)
+    [pair] = found.pairs
+    # In name order: m/a had 1 of 3, then 1 of 1.
+    assert (pair.model_a, pair.model_b, pair.battles) == ("m/a", "m/b", 2)
+    assert pair.score_a == pytest.approx(1 / 3 + 1)
+    assert pair.score_sq == pytest.approx(1 / 9 + 1)
+    assert found.models == {
+        "m/a": ModelRecord(wins=1, losses=1, draws=0, battles=2, votes=2),
+        "m/b": ModelRecord(wins=1, losses=1, draws=0, battles=2, votes=2),
+    }
+    later = await store.season_records(1, january.start, january.end)
+    assert [(p.model_a, p.model_b, p.battles, p.score_a) for p in later.pairs] == [
+        ("m/a", "m/c", 1, 0.5)
+    ]
+    assert later.models["m/c"] == ModelRecord(wins=0, losses=0, draws=1, battles=1, votes=1)
+
+    # The global board adds up the servers on it; an opted-out server drops out.
+    [both] = (await store.season_records(None, december.start, december.end)).pairs
+    assert both.battles == 3 and both.score_a == pytest.approx(1 / 3 + 1)
+    await store.save_server_settings(2, ServerSettings(global_opt_out=True))
+    [only_first] = (await store.season_records(None, december.start, december.end)).pairs
+    assert only_first.battles == 2
+
+    # A window holding every battle is the all-time board.
+    everything = await store.season_records(1, 0.0, 2 * JAN_1)
+    assert everything.models == await store.model_records(1)
+    for season_pair, kept in zip(everything.pairs, await store.pair_records(1), strict=True):
+        assert (season_pair.model_a, season_pair.model_b) == (kept.model_a, kept.model_b)
+        assert season_pair.battles == kept.battles
+        assert season_pair.score_a == pytest.approx(kept.score_a)
+        assert season_pair.score_sq == pytest.approx(kept.score_sq)
+    assert (await store.season_records(3, 0.0, 2 * JAN_1)).pairs == []
+
+
+async def test_first_rated_start_finds_the_seasons_a_board_has(store):
+    await battle_started_at(store, 1, "m/a", "m/b", {}, DEC_1 - 100)  # not rated
+    await battle_started_at(store, 1, "m/a", "m/b", {1: Side.A}, DEC_1 + 50)
+    await battle_started_at(store, 1, "m/a", "m/b", {1: Side.A}, JAN_1 + 10)
+    await battle_started_at(store, 2, "m/a", "m/b", {1: Side.A}, DEC_1 - 10)
+    assert await store.first_rated_start(1, float("-inf")) == DEC_1 + 50
+    assert await store.first_rated_start(1, DEC_1 + 51) == JAN_1 + 10
+    assert await store.first_rated_start(1, JAN_1 + 11) is None
+    assert await store.first_rated_start(None, 0.0) == DEC_1 - 10
+    assert await store.first_rated_start(1, 0.0, Board.JUDGES) is None
+
+
+async def test_a_seasons_judges_board_counts_the_judges_who_picked(store):
+    async def judged(guild, model_a, model_b, started, *picks):
+        created = await store.create_battle(
+            NewBattle(guild, 10, 100, Battle(model_a, model_b, 1)), now=started
+        )
+        await store.mark_judged(created.id)
+        await store.open_voting(created.id, created.id, started + 1, DEFAULT_EMOJI)
+        await store.close_voting(created.id, Tally({1: Side.A}), started + 2)
+        await store.store_verdict(created.id, a_verdict(model_a, model_b, *picks))
+        return created
+
+    await judged(1, "m/b", "m/a", DEC_1, Side.A, Side.A, Side.B, None)
+    await judged(1, "m/a", "m/b", DEC_1 + 1, Side.A, Side.B)  # split
+    await judged(1, "m/a", "m/b", DEC_1 + 2, None, None)  # every judge abstained: not rated
+    await judged(1, "m/a", "m/b", JAN_1, Side.A)  # January
+    found = await store.season_records(1, DEC_1, JAN_1, Board.JUDGES)
+    [pair] = found.pairs
+    assert (pair.model_a, pair.model_b, pair.battles) == ("m/a", "m/b", 2)
+    assert pair.score_a == pytest.approx(1 / 3 + 1 / 2)
+    assert pair.score_sq == pytest.approx(1 / 9 + 1 / 4)
+    assert found.models["m/b"] == ModelRecord(wins=1, losses=0, draws=1, battles=2, votes=3)
+    assert found.models["m/a"] == ModelRecord(wins=0, losses=1, draws=1, battles=2, votes=2)
+    everything = await store.season_records(None, 0.0, 2 * JAN_1, Board.JUDGES)
+    assert everything.models == await store.model_records(None, Board.JUDGES)
+    assert await store.first_rated_start(1, DEC_1 + 2, Board.JUDGES) == JAN_1
+
+
+async def test_boards_per_season_through_the_standings_service(store):
+    november, december = Season(2026, 11), Season(2026, 12)
+    for offset in range(3):  # m/a wins November...
+        await battle_started_at(store, 1, "m/a", "m/b", {1: Side.A}, november.start + offset)
+    for offset in range(4):  # ...m/b wins December, its last vote closing in January.
+        await battle_started_at(
+            store, 1, "m/a", "m/b", {1: Side.B, 2: Side.B}, JAN_1 - 60 + offset, JAN_1 + 60
+        )
+    service = StandingsService(store)
+    assert [row.model for row in await service.standings(1, Board.CROWD, november)] == [
+        "m/a",
+        "m/b",
+    ]
+    december_rows = await service.standings(1, Board.CROWD, december)
+    assert [row.model for row in december_rows] == ["m/b", "m/a"]
+    assert december_rows[0].record == ModelRecord(wins=4, battles=4, votes=8)
+    assert await service.standings(1, Board.CROWD, Season(2027, 1)) == []
+    assert len(await service.standings(1)) == 2  # all time
+    assert (await service.standings(1))[0].record.battles == 7
+    # The seasons the board has, newest first, as months or as quarters.
+    assert await service.seasons(1, Board.CROWD, SeasonLength.MONTH) == [december, november]
+    assert await service.seasons(1, Board.CROWD, SeasonLength.QUARTER) == [
+        Season(2026, 4, SeasonLength.QUARTER)
+    ]
+    assert await service.seasons(2, Board.CROWD, SeasonLength.MONTH) == []
+    # A new vote in the season moves its board.
+    await battle_started_at(store, 1, "m/a", "m/b", {1: Side.A}, december.start + 5)
+    assert (await service.standings(1, Board.CROWD, december))[0].record.battles == 5
+
+
+async def test_the_season_setting_is_off_by_default_and_kept(store):
+    assert (await store.server_settings(4)).apply_to(ServerRules.defaults())[SEASON] == "off"
+    await store.save_server_settings(4, ServerSettings(season="quarter"))
+    assert (await store.server_settings(4)).chosen(SEASON) == "quarter"
+    await store.save_server_settings(4, ServerSettings(season="off"))
+    assert (await store.server_settings(4)).chosen(SEASON) is None

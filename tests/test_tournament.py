@@ -530,9 +530,7 @@ def test_ctrl_c_in_the_command_exits_130_and_keeps_finished_battles(
             await asyncio.sleep(60)
         return await judges(battle, turns)
 
-    monkeypatch.setattr(
-        "bot.cli.tournament.panel_judge", lambda panel: judge_then_ctrl_c
-    )
+    monkeypatch.setattr("bot.cli.tournament.panel_judge", lambda panel: judge_then_ctrl_c)
     out = tmp_path / "out"
     arguments = ["tournament", *MODELS[:4], "--out", str(out), "--concurrency", "1"]
     assert cli.main(arguments) == 130

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from bot.engine.battle import MAX_ROUNDS, MIN_ROUNDS, Side
 from bot.engine.pacing import Pace
+from bot.engine.seasons import OFF, SeasonLength
 from bot.engine.verdicts import MAX_JUDGES
 from bot.engine.votes import DEFAULT_EMOJI, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
 from bot.errors import InvalidBattle, UserError
@@ -45,6 +46,7 @@ class SettingKind(enum.Enum):
     SWITCH = "switch"  # on or off
     MODELS = "models"  # model names separated by commas (resolved by the catalog), or 'all'
     DOLLARS = "dollars"  # US dollars with at most cents, within [low, high], or 'none' to clear
+    CHOICE = "choice"  # one of the setting's ``choices`` (a word)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +67,8 @@ class Setting(Generic[T]):
     process_default: bool = False
     # For a MODELS setting: the word that clears it back to its default.
     reset_word: str = EVERY_MODEL
+    # For a CHOICE setting: the words it may be, offered as the option's choices.
+    choices: tuple[str, ...] = ()
 
     def parse(self, raw: object) -> T:
         """A value as the command gives it (already trimmed), validated; raises InvalidSetting.
@@ -85,6 +89,10 @@ class Setting(Generic[T]):
             return bool(raw)  # type: ignore[return-value]
         if kind is SettingKind.DOLLARS:
             return _dollars(str(raw), self)  # type: ignore[return-value]
+        if kind is SettingKind.CHOICE:
+            word = str(raw).strip().lower()
+            self.check(word)  # type: ignore[arg-type]
+            return word  # type: ignore[return-value]
         if kind is SettingKind.MODELS:
             names = tuple(name.strip() for name in str(raw).split(",") if name.strip())
             if not names or [n.lower() for n in names] == [self.reset_word]:
@@ -107,6 +115,11 @@ class Setting(Generic[T]):
                 raise InvalidSetting(self.out_of_range)
         if self.kind is SettingKind.EMOJI and value is not None:
             check_emoji(value)  # type: ignore[arg-type]
+        if self.kind is SettingKind.CHOICE and value is not None and value not in self.choices:
+            raise InvalidSetting(
+                f"`{str(value)[:40]}` is not a choice for {self.label.lower()}:"
+                f" give one of {', '.join(self.choices)}."
+            )
 
     def to_column(self, value: T | None) -> Any:
         if value is None and self.kind is SettingKind.SWITCH:
@@ -339,6 +352,15 @@ AUDIO = Setting[bool](
     False,
     lambda on: "on" if on else "off",
 )
+SEASON = Setting[str](
+    "season",
+    "Seasons",
+    "Leaderboard seasons: off, month or quarter (a season's board counts its own battles only)",
+    SettingKind.CHOICE,
+    OFF,
+    lambda season: "off" if season == OFF else f"every {season} (UTC)",
+    choices=(OFF, *(length.value for length in SeasonLength)),
+)
 
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -361,6 +383,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     CLEAN,
     DAILY_BUDGET_USD,
     AUDIO,
+    SEASON,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 

@@ -15,6 +15,7 @@ from bot.engine.battle import Battle, Side, Turn
 from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import BattleState
 from bot.engine.ratings import PairRecord
+from bot.engine.schedules import ScheduleKind, SchedulePlan
 from bot.engine.server_settings import ServerSettings
 from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.votes import Tally
@@ -37,6 +38,7 @@ class NewBattle:
     battle: Battle
     # In blind battles the sides are drawn at random; this records the draw.
     sides_swapped: bool = False
+    scheduled: bool = False  # started by a schedule, not by a person
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class StoredBattle:
     unrated_reason: str | None = None
     # Votes left out of the count by the fresh-account rule, once the vote closed.
     votes_set_aside: int | None = None
+    scheduled: bool = False  # started by a schedule (/battle-schedule), not by a person
 
     @property
     def rated(self) -> bool:
@@ -78,6 +81,44 @@ class KeptTrack:
 
     ogg: bytes
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeasonRecords:
+    """A board's aggregates over the rated battles started within one season: what
+    ``pair_records`` and ``model_records`` give for all time (pairs in name order)."""
+
+    pairs: list[PairRecord]
+    models: dict[str, ModelRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class NewSchedule:
+    """A schedule as /battle-schedule or /tournament-schedule adds it: where, how often, what it
+    runs, and its first run."""
+
+    guild_id: int
+    channel_id: int
+    created_by: int
+    every_seconds: int
+    plan: SchedulePlan
+    next_run_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchedule:
+    id: int
+    guild_id: int
+    channel_id: int
+    created_by: int
+    every_seconds: int
+    plan: SchedulePlan
+    next_run_at: float
+    created_at: float
+
+    @property
+    def kind(self) -> ScheduleKind:
+        return self.plan.kind
 
 
 class Store(VerdictStore, Protocol):
@@ -159,6 +200,11 @@ class Store(VerdictStore, Protocol):
         self, guild_id: int, model: str | None = None, limit: int = 10
     ) -> list[StoredBattle]: ...
 
+    async def last_battle_in(self, guild_id: int, channel_id: int) -> StoredBattle | None:
+        """The newest battle started in a channel of a server (None: none yet), whatever became
+        of it: matchmaking never repeats a channel's last pair."""
+        ...
+
     async def server_settings(self, guild_id: int) -> ServerSettings: ...
 
     async def save_server_settings(self, guild_id: int, settings: ServerSettings) -> None: ...
@@ -178,6 +224,21 @@ class Store(VerdictStore, Protocol):
         """Grows whenever the ratings of a server (or, for None, the global ones) may change."""
         ...
 
+    async def season_records(
+        self, guild_id: int | None, start: float, end: float, board: Board = Board.CROWD
+    ) -> SeasonRecords:
+        """A board's aggregates over the rated battles that started (``created_at``) in
+        [start, end), however late their vote closed: one server's, or (None) every server's on
+        the global board. Rated as the aggregates are when a vote closes."""
+        ...
+
+    async def first_rated_start(
+        self, guild_id: int | None, since: float, board: Board = Board.CROWD
+    ) -> float | None:
+        """When the first rated battle on a board that started at or after ``since`` started;
+        None when there is none (for listing the seasons a board has)."""
+        ...
+
     async def track(self, battle_id: int) -> KeptTrack | None:
         """The battle's kept audio track; None until one is kept."""
         ...
@@ -185,4 +246,25 @@ class Store(VerdictStore, Protocol):
     async def keep_track(self, battle_id: int, ogg: bytes, seconds: float, now: float) -> None:
         """Keeps a battle's track; a battle keeps the first track kept for it, so a second
         (made at the same time elsewhere) changes nothing."""
+        ...
+
+    # Schedules (bot/store/schedule_queries.py)
+
+    async def add_schedule(self, new: NewSchedule, now: float, limit: int) -> StoredSchedule | None:
+        """Keeps a schedule, unless its server already has ``limit`` (then None): the count and
+        the insert are one transaction."""
+        ...
+
+    async def schedules(self, guild_id: int | None = None) -> list[StoredSchedule]:
+        """A server's schedules (None: every server's), oldest first."""
+        ...
+
+    async def remove_schedule(self, guild_id: int, schedule_id: int) -> bool:
+        """Removes one of a server's schedules; False if it has no such schedule."""
+        ...
+
+    async def advance_schedule(self, schedule_id: int, due_at: float, next_run_at: float) -> bool:
+        """Moves a schedule's next run from ``due_at`` to ``next_run_at``: the claim on a run.
+        False if it was removed, or its run was already claimed (it is no longer due at
+        ``due_at``), so that a run is never made twice."""
         ...

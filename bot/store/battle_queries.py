@@ -45,6 +45,7 @@ BATTLE_NAMES = (
     "thread_id",
     "unrated_reason",
     "votes_set_aside",
+    "scheduled",
 )
 _BATTLE_COLUMNS = ", ".join(BATTLE_NAMES)
 
@@ -57,8 +58,8 @@ class BattleQueries(SQLDatabase):
         async with self._change() as db:
             rows = await db.fetch(
                 "INSERT INTO battles (guild_id, channel_id, starter_id, model_a, model_b, rounds,"
-                " topic, blind, sides_swapped, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                " topic, blind, sides_swapped, state, created_at, scheduled)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     new.guild_id,
                     new.channel_id,
@@ -71,6 +72,7 @@ class BattleQueries(SQLDatabase):
                     new.sides_swapped,
                     BattleState.RUNNING.value,
                     now,
+                    new.scheduled,
                 ),
             )
         return StoredBattle(
@@ -82,6 +84,7 @@ class BattleQueries(SQLDatabase):
             new.sides_swapped,
             BattleState.RUNNING,
             now,
+            scheduled=new.scheduled,
         )
 
     async def add_turn(
@@ -262,6 +265,14 @@ class BattleQueries(SQLDatabase):
             (guild_id, model, model, limit),
         )
 
+    async def last_battle_in(self, guild_id: int, channel_id: int) -> StoredBattle | None:
+        # The server's battles newest first (battles_by_guild), to the channel's newest.
+        rows = await self._battles(
+            "WHERE guild_id = ? AND channel_id = ? ORDER BY id DESC LIMIT 1",
+            (guild_id, channel_id),
+        )
+        return rows[0] if rows else None
+
 
 async def _add_to_aggregates(db: Executor, battle_id: int, tally: Tally) -> None:
     """Rated battles feed the pair and model aggregates, inside the closing transaction."""
@@ -303,6 +314,7 @@ def _stored_battle(row: Row) -> StoredBattle:
         thread_id,
         unrated_reason,
         votes_set_aside,
+        scheduled,
     ) = row
     return StoredBattle(
         id=battle_id,
@@ -323,4 +335,5 @@ def _stored_battle(row: Row) -> StoredBattle:
         thread_id=thread_id,
         unrated_reason=unrated_reason,
         votes_set_aside=votes_set_aside,
+        scheduled=bool(scheduled),
     )

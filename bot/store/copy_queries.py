@@ -14,6 +14,7 @@ from bot.errors import UserError
 from bot.store.aggregates import CROWD_TABLES, copied_tables
 from bot.store.battle_queries import BATTLE_NAMES
 from bot.store.executor import Executor, Row, SQLDatabase
+from bot.store.schedule_queries import SCHEDULE_TABLES
 from bot.store.settings_queries import SETTINGS_NAMES
 from bot.store.tournament_queries import TOURNAMENT_BOOLEANS, TOURNAMENT_TABLES
 from bot.store.track_queries import TRACK_TABLES
@@ -44,10 +45,11 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "rating_versions": (("guild_id", "version"), "guild_id"),
     **VERDICT_TABLES,
     **TOURNAMENT_TABLES,
+    **SCHEDULE_TABLES,
 }
 # SQLite hands booleans back as 0 and 1; Postgres accepts only true booleans.
 _BOOLEAN_COLUMNS = frozenset(
-    {"blind", "sides_swapped", *TOURNAMENT_BOOLEANS}
+    {"blind", "sides_swapped", "scheduled", *TOURNAMENT_BOOLEANS}
     | {setting.name for setting in SETTINGS if setting.kind is SettingKind.SWITCH}
     | VERDICT_BOOLEAN_COLUMNS
 )

@@ -293,6 +293,31 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 12 (schedules): battles and tournaments a server runs by itself every so often, in one
+    # channel, with the options they run with (a JSON object); and whether a battle was started
+    # by a schedule.
+    """
+    CREATE TABLE schedules (
+        id {id_primary_key},
+        guild_id BIGINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        every_seconds BIGINT NOT NULL,
+        next_run_at DOUBLE PRECISION NOT NULL,
+        created_by BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        options TEXT NOT NULL
+    );
+    CREATE INDEX schedules_by_guild ON schedules (guild_id, id);
+    CREATE INDEX schedules_by_next_run ON schedules (next_run_at);
+    ALTER TABLE battles ADD COLUMN scheduled BOOLEAN NOT NULL DEFAULT FALSE;
+    """,
+    # 13 (seasons): whether the server's leaderboard runs in seasons, and how long they are
+    # ('month' or 'quarter'; NULL: off). A season's board is fitted from its battles by start
+    # time (battles_by_guild_created, battles_by_created), so nothing else is kept.
+    """
+    ALTER TABLE server_settings ADD COLUMN season TEXT;
+    """,
 )
 
 

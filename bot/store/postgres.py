@@ -81,7 +81,7 @@ class PostgresStore(SQLStore):
     async def _after_copy(self, db: _PostgresExecutor) -> None:
         # Copied rows carry their ids, which the identity sequence has not handed out: move it
         # past them, or the next battle would be given an id already taken.
-        for table in ("battles", "tournaments"):
+        for table in ("battles", "tournaments", "schedules"):
             await db.fetch(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1,"
                 f" false) FROM {table}"

@@ -3,9 +3,9 @@
 A backend (sqlite.py, postgres.py) subclasses SQLStore and supplies connections and transactions
 (executor.py); the SQL itself is written once for every backend, in the query modules, each one
 part of the store: battle_queries.py (battles, turns, ballots), settings_queries.py,
-spend_queries.py, aggregates.py (the boards), verdict_queries.py, tournament_queries.py,
-track_queries.py (battle tracks), web_queries.py and copy_queries.py. Here the store is opened
-and its schema migrated.
+spend_queries.py, aggregates.py (the boards), season_queries.py (a season's boards),
+verdict_queries.py, tournament_queries.py, track_queries.py (battle tracks), schedule_queries.py,
+web_queries.py and copy_queries.py. Here the store is opened and its schema migrated.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from bot.store.battle_queries import BattleQueries
 from bot.store.copy_queries import CopyQueries
 from bot.store.executor import Executor
 from bot.store.migrations import migration_scripts, statements
+from bot.store.schedule_queries import ScheduleQueries
+from bot.store.season_queries import SeasonQueries
 from bot.store.settings_queries import SettingsQueries
 from bot.store.spend_queries import SpendQueries
 from bot.store.tournament_queries import TournamentQueries
@@ -37,9 +39,11 @@ class SQLStore(
     SettingsQueries,
     SpendQueries,
     BoardQueries,
+    SeasonQueries,
     VerdictQueries,
     TournamentQueries,
     TrackQueries,
+    ScheduleQueries,
     WebQueries,
     CopyQueries,
 ):

@@ -29,7 +29,7 @@ _RATED = (
 )
 _WEB_BATTLE_COLUMNS = (
     "b.id, b.guild_id, b.model_a, b.model_b, b.rounds, b.topic, b.blind, b.state, b.reason,"
-    " b.created_at, b.closed_at, b.votes_a, b.votes_b"
+    " b.created_at, b.closed_at, b.votes_a, b.votes_b, b.scheduled"
 )
 
 
@@ -230,6 +230,7 @@ def _web_battle(row: Row) -> WebBattle:
         closed_at,
         votes_a,
         votes_b,
+        scheduled,
     ) = row
     return WebBattle(
         battle_id,
@@ -245,4 +246,5 @@ def _web_battle(row: Row) -> WebBattle:
         closed_at,
         votes_a,
         votes_b,
+        bool(scheduled),
     )

@@ -35,6 +35,7 @@ class WebBattle:
     closed_at: float | None
     votes_a: int | None
     votes_b: int | None
+    scheduled: bool = False  # started by a schedule, not by a person
 
     def votes(self, side: Side) -> int:
         return (self.votes_a if side is Side.A else self.votes_b) or 0

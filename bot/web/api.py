@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.engine.battle import Side
 from bot.engine.leaderboard import Board, Standing
+from bot.engine.seasons import Season
 from bot.services import links
 from bot.web import params
 from bot.web.data import ArenaData, battle_verdict
@@ -29,14 +30,17 @@ class OpenData:
     async def leaderboard_json(self, request: web.Request) -> web.Response:
         board = params.board(request)
         scope = await params.scope(self.data.store, request)
-        view = await self.data.board(board, scope)
-        return json_document(
-            {
-                "board": board.value,
-                "scope": "global" if scope is None else str(scope),
-                "models": [_standing_json(row) for row in view.rows],
-            }
-        )
+        length = await self.data.season_length(scope)
+        season = params.season(request, length, self.data.now())
+        view = await self.data.board(board, scope, season)
+        document: dict[str, Any] = {
+            "board": board.value,
+            "scope": "global" if scope is None else str(scope),
+        }
+        if season is not None:
+            document["season"] = season.name  # a season's board; all time has no such field
+        document["models"] = [_standing_json(row) for row in view.rows]
+        return json_document(document)
 
     async def battles_jsonl(self, request: web.Request) -> web.Response:
         after = params.number(request, "after", 0, 0, params.MAX_ID)
@@ -55,7 +59,10 @@ class OpenData:
                         "rounds": battle.rounds,
                         "topic": battle.topic,
                         "blind": battle.blind,
+                        "scheduled": battle.scheduled,
                         "closed_at": _iso(battle.closed_at),
+                        # The month it started in: the global board's season it counts in.
+                        "season": Season.of(battle.created_at).name,
                         "turns": [
                             {"speaker": turn.speaker, "text": turn.text}
                             for turn in turns[battle.id]

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.engine.leaderboard import Board
+from bot.engine.seasons import Season
 from bot.web import charts, params
 from bot.web.battle_pages import battle_summary
 from bot.web.data import ArenaData, BoardView, VersionedCache
@@ -38,48 +39,65 @@ class BoardPages:
         self.chart_cache = chart_cache
 
     async def index(self, request: web.Request) -> web.Response:
+        season = await self._season(request, None)
         version = await self.data.version(None)
         # The front page holds only numbers from the boards: it may be a vote behind.
-        html = await self.page_cache.get(("index",), version, self._render_index, stale_ok=True)
+        html = await self.page_cache.get(
+            ("index", season), version, lambda: self._render_index(season), stale_ok=True
+        )
         return html_page(html)
 
-    async def _render_index(self) -> str:
-        crowd = await self.data.board(Board.CROWD, None)
-        judges = await self.data.board(Board.JUDGES, None)
+    async def _render_index(self, season: Season | None) -> str:
+        crowd = await self.data.board(Board.CROWD, None, season)
+        judges = await self.data.board(Board.JUDGES, None, season)
         return self.render(
             "index.html",
-            title="Leaderboard",
+            title="Leaderboard" if season is None else f"Leaderboard · season {season}",
             boards=[crowd, judges],
             charts=await self._board_charts(crowd, MATRIX_MODELS),
             chart_query="",
+            **await self._seasons(None, season),
         )
 
     async def server_page(self, request: web.Request) -> web.Response:
         guild_id = await params.public_guild(self.data.store, request.match_info["guild_id"])
+        season = await self._season(request, guild_id)
         version = await self.data.version(guild_id)
         html = await self.page_cache.get(
-            ("server", guild_id), version, lambda: self._render_server(guild_id)
+            ("server", guild_id, season), version, lambda: self._render_server(guild_id, season)
         )
         return html_page(html)
 
-    async def _render_server(self, guild_id: int) -> str:
-        crowd = await self.data.board(Board.CROWD, guild_id)
-        judges = await self.data.board(Board.JUDGES, guild_id)
+    async def _render_server(self, guild_id: int, season: Season | None) -> str:
+        crowd = await self.data.board(Board.CROWD, guild_id, season)
+        judges = await self.data.board(Board.JUDGES, guild_id, season)
         battles = await self.data.store.public_battles_of_server(guild_id, SERVER_BATTLES)
         return self.render(
             "server.html",
-            title=f"Server {guild_id}",
+            title=f"Server {guild_id}" if season is None else f"Server {guild_id} · {season}",
             guild_id=guild_id,
             boards=[crowd, judges],
             charts=await self._board_charts(crowd, MATRIX_MODELS),
             battles=[battle_summary(b) for b in battles],
+            **await self._seasons(guild_id, season),
         )
 
+    async def _season(self, request: web.Request, scope: int | None) -> Season | None:
+        """The season a board is asked for, as its scope's seasons go (400 for a bad name)."""
+        return params.season(request, await self.data.season_length(scope), self.data.now())
+
+    async def _seasons(self, scope: int | None, season: Season | None) -> dict[str, Any]:
+        """What a page says about seasons: the one shown (None: all time), and every season
+        the crowd's board has, newest first, for links."""
+        return {"season": season, "seasons": await self.data.seasons(Board.CROWD, scope)}
+
     async def _board_charts(self, view: BoardView, top: int) -> list[dict[str, Any]]:
-        pairs = await self.data.pairs(view.board, view.scope)
+        pairs = await self.data.pairs(view.board, view.scope, view.season)
         models = [row.model for row in view.rows[:top]]
         scope = "global" if view.scope is None else str(view.scope)
         query = f"?board={view.board.value}&scope={scope}"
+        if view.season is not None:
+            query += f"&season={view.season}"
         return [
             {
                 "title": "Ratings with 95% intervals",
@@ -130,23 +148,24 @@ class BoardPages:
                 raise web.HTTPNotFound(text="No such model on that board.")
             return _drawn(charts.history_chart(model, await self.data.history(model, board)))
         scope = await params.scope(self.data.store, request)
+        season = await self._season(request, scope)
         top = params.number(request, "top", MATRIX_MODELS, 1, MAX_CHART_MODELS)
         version = await self.data.version(scope)
 
         async def draw() -> tuple[str, str]:
-            view = await self.data.board(board, scope)
+            view = await self.data.board(board, scope, season)
             if name == "ratings":
                 return _drawn(charts.ratings_chart(view.rows))
             if name == "average":
                 return _drawn(charts.average_winrate_chart(view.rows))
             models = [row.model for row in view.rows[:top]]
-            pairs = await self.data.pairs(board, scope)
+            pairs = await self.data.pairs(board, scope, season)
             # 300 models make 90,000 cells: drawn off the event loop.
             matrix = charts.winrate_chart if name == "winrate" else charts.battle_count_chart
             return await asyncio.to_thread(lambda: _drawn(matrix(models, pairs)))
 
         # Numbers only, so a chart may be a vote behind while it is redrawn.
-        key = (name, board, scope, top if name in ("winrate", "battles") else None)
+        key = (name, board, scope, top if name in ("winrate", "battles") else None, season)
         return await self.chart_cache.get(key, version, draw, stale_ok=True)
 
 

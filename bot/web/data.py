@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 from bot.engine.leaderboard import Board, Standing
 from bot.engine.ratings import PairRecord, fit_pairs
+from bot.engine.seasons import Season, SeasonLength, season_length
+from bot.engine.server_settings import SEASON
 from bot.engine.verdicts import Decision, VerdictFile
 from bot.services.battles.standings import StandingsService
 from bot.store import HeadToHead, Store, WebStore
@@ -75,6 +77,7 @@ class BoardView:
     version: int
     rows: list[Standing]
     last_battle: Mapping[str, float] = field(default_factory=dict)  # global boards only
+    season: Season | None = None  # None: all time
 
     def standing(self, model: str) -> Standing | None:
         return next((row for row in self.rows if row.model == model), None)
@@ -162,27 +165,54 @@ class ArenaData:
     async def version(self, scope: int | None) -> int:
         return await self.store.ratings_version(scope)
 
-    async def board(self, board: Board, scope: int | None) -> BoardView:
+    async def board(
+        self, board: Board, scope: int | None, season: Season | None = None
+    ) -> BoardView:
+        """A board of all time, or of one season (fitted from its battles only)."""
         version = await self.version(scope)
 
         async def compute() -> BoardView:
-            rows = await self._standings.standings(scope, board)
+            rows = await self._standings.standings(scope, board, season)
             if scope is not None:
-                return BoardView(board, scope, version, rows)
-            await self._snapshot(board, rows)
+                return BoardView(board, scope, version, rows, season=season)
+            if season is None:
+                await self._snapshot(board, rows)  # the history is of the all-time board
             dates = await self.store.last_battle_dates() if board is Board.CROWD else {}
-            return BoardView(board, scope, version, rows, dates)
+            return BoardView(board, scope, version, rows, dates, season)
 
-        return await self.cache.get(("board", board, scope), version, compute, stale_ok=True)
+        key = ("board", board, scope, season)
+        return await self.cache.get(key, version, compute, stale_ok=True)
 
-    async def pairs(self, board: Board, scope: int | None) -> list[PairRecord]:
+    async def pairs(
+        self, board: Board, scope: int | None, season: Season | None = None
+    ) -> list[PairRecord]:
         version = await self.version(scope)
-        return await self.cache.get(
-            ("pairs", board, scope),
-            version,
-            lambda: self.store.pair_records(scope, board),
-            stale_ok=True,
-        )
+
+        async def compute() -> list[PairRecord]:
+            if season is None:
+                return await self.store.pair_records(scope, board)
+            found = await self.store.season_records(scope, season.start, season.end, board)
+            return found.pairs
+
+        key = ("pairs", board, scope, season)
+        return await self.cache.get(key, version, compute, stale_ok=True)
+
+    async def season_length(self, scope: int | None) -> SeasonLength | None:
+        """How long a board's seasons are: the global board's are months, a server's as its
+        ``season`` setting says (None: off)."""
+        if scope is None:
+            return SeasonLength.MONTH
+        return season_length((await self.store.server_settings(scope)).chosen(SEASON))
+
+    async def seasons(self, board: Board, scope: int | None) -> list[Season]:
+        """The seasons in which a board has rated battles, newest first."""
+        length = await self.season_length(scope)
+        if length is None:
+            return []
+        return await self._standings.seasons(scope, board, length)
+
+    def now(self) -> float:
+        return self._clock()
 
     async def head_to_head(self, model: str) -> list[HeadToHead]:
         version = await self.version(None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.engine.leaderboard import Board
+from bot.engine.seasons import InvalidSeason, Season, SeasonLength, parse_season
 from bot.store import WebStore
 
 MAX_ID = 2**63 - 1  # the databases' BIGINT; a longer number names nothing
@@ -35,6 +36,19 @@ def board(request: web.Request) -> Board:
         return Board(raw)
     except ValueError:
         raise web.HTTPBadRequest(text="board is 'crowd' or 'judges'.") from None
+
+
+def season(request: web.Request, length: SeasonLength | None, now: float) -> Season | None:
+    """The season a board is asked for (``?season=current|previous|all|NAME``), None for all
+    time (the default on the web). A board's seasons are months or quarters (``length``), or
+    there are none (None): a name they do not have is refused with the reason."""
+    raw = request.query.get("season", "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_season(raw, length, now)
+    except InvalidSeason as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
 
 
 async def scope(store: WebStore, request: web.Request) -> int | None:

@@ -26,7 +26,16 @@ from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.tournament import Pairing
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally
-from bot.store.base import BattleState, IntegrityError, KeptTrack, NewBattle, StoredBattle
+from bot.store.base import (
+    BattleState,
+    IntegrityError,
+    KeptTrack,
+    NewBattle,
+    NewSchedule,
+    SeasonRecords,
+    StoredBattle,
+    StoredSchedule,
+)
 from bot.store.tournaments import (
     NewTournament,
     StoredMatch,
@@ -70,6 +79,9 @@ class MemoryTables:
     next_tournament_id: int = 1
     # Each battle's kept track, as bot/store/track_queries.py keeps battle_tracks.
     battle_tracks: dict[int, KeptTrack] = field(default_factory=dict)
+    # Every server's schedules, as bot/store/schedule_queries.py keeps them.
+    schedules: dict[int, StoredSchedule] = field(default_factory=dict)
+    next_schedule_id: int = 1
 
 
 class MemoryStore:
@@ -107,6 +119,7 @@ class MemoryStore:
                 new.sides_swapped,
                 BattleState.RUNNING,
                 now,
+                scheduled=new.scheduled,
             )
             tables.battles[stored.id] = stored
             tables.next_battle_id += 1
@@ -312,6 +325,13 @@ class MemoryStore:
         )
         return matching[::-1][:limit]
 
+    async def last_battle_in(self, guild_id: int, channel_id: int) -> StoredBattle | None:
+        await _round_trip()
+        matching = self._battles_where(
+            lambda b: b.guild_id == guild_id and b.channel_id == channel_id
+        )
+        return matching[-1] if matching else None
+
     # Server settings and the leaderboard's aggregates
 
     async def server_settings(self, guild_id: int) -> ServerSettings:
@@ -364,6 +384,76 @@ class MemoryStore:
             if self._in_scope(guild, guild_id):
                 summed[model] = _plus(summed.get(model, ModelRecord()), record)
         return summed
+
+    # Seasons (bot/store/season_queries.py): boards over the battles started in a window.
+
+    async def season_records(
+        self, guild_id: int | None, start: float, end: float, board: Board = Board.CROWD
+    ) -> SeasonRecords:
+        await _round_trip()
+        pairs: dict[tuple[str, str], _PairStats] = {}
+        models: dict[str, ModelRecord] = {}
+        for stored, score_a, winner, picks in self._rated(guild_id, board):
+            if not start <= stored.created_at < end:
+                continue
+            model_a, model_b = stored.battle.model_a, stored.battle.model_b
+            first, second, first_score = (
+                (model_a, model_b, score_a)
+                if model_a < model_b
+                else (model_b, model_a, 1 - score_a)
+            )
+            pair = pairs.setdefault((first, second), _PairStats())
+            pair.battles += 1
+            pair.score_a += first_score
+            pair.score_sq += first_score * first_score
+            for model, side in ((model_a, Side.A), (model_b, Side.B)):
+                models[model] = _plus(
+                    models.get(model, ModelRecord()),
+                    ModelRecord(
+                        int(winner is side),
+                        int(winner is side.opponent),
+                        int(winner is None),
+                        1,
+                        picks[side],
+                    ),
+                )
+        return SeasonRecords(
+            [
+                PairRecord(a, b, p.battles, p.score_a, p.score_sq)
+                for (a, b), p in sorted(pairs.items())
+            ],
+            dict(sorted(models.items())),
+        )
+
+    async def first_rated_start(
+        self, guild_id: int | None, since: float, board: Board = Board.CROWD
+    ) -> float | None:
+        await _round_trip()
+        starts = [s.created_at for s, *_ in self._rated(guild_id, board) if s.created_at >= since]
+        return min(starts, default=None)
+
+    def _rated(
+        self, scope: int | None, board: Board
+    ) -> Iterator[tuple[StoredBattle, float, Side | None, dict[Side, int]]]:
+        """Each rated battle of a board in a scope: its score for A, winner and picks per side."""
+        for stored in self._tables.battles.values():
+            if not self._in_scope(stored.guild_id, scope):
+                continue
+            if stored.battle.model_a == stored.battle.model_b:
+                continue
+            if board is Board.JUDGES:
+                verdict = self._tables.judge_ballots.get(stored.id)
+                status = self._tables.verdicts.get(stored.id)
+                score = None if verdict is None else judges_score_a(verdict)
+                if score is None or status is None or not status.state.has_ballots:
+                    continue
+                yield stored, score, verdict.winner, {s: verdict.votes(s) for s in Side}
+                continue
+            a, b = stored.votes_a or 0, stored.votes_b or 0
+            if stored.state is not BattleState.CLOSED or a + b == 0 or stored.unrated_reason:
+                continue
+            winner = None if a == b else Side.A if a > b else Side.B
+            yield stored, a / (a + b), winner, {Side.A: a, Side.B: b}
 
     def _in_scope(self, guild: int, scope: int | None) -> bool:
         """One server's rows, or every server that has not opted out of the global board."""
@@ -641,6 +731,53 @@ class MemoryStore:
         with self._change() as tables:
             _require_battle(tables, battle_id)
             tables.battle_tracks.setdefault(battle_id, KeptTrack(bytes(ogg), seconds))
+
+    # Schedules (bot/store/schedule_queries.py)
+
+    async def add_schedule(self, new: NewSchedule, now: float, limit: int) -> StoredSchedule | None:
+        await _round_trip()
+        with self._change() as tables:
+            if sum(s.guild_id == new.guild_id for s in tables.schedules.values()) >= limit:
+                return None
+            stored = StoredSchedule(
+                tables.next_schedule_id,
+                new.guild_id,
+                new.channel_id,
+                new.created_by,
+                new.every_seconds,
+                new.plan,
+                new.next_run_at,
+                now,
+            )
+            tables.schedules[stored.id] = stored
+            tables.next_schedule_id += 1
+        return stored
+
+    async def schedules(self, guild_id: int | None = None) -> list[StoredSchedule]:
+        await _round_trip()
+        return [
+            s
+            for _, s in sorted(self._tables.schedules.items())
+            if guild_id is None or s.guild_id == guild_id
+        ]
+
+    async def remove_schedule(self, guild_id: int, schedule_id: int) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            found = tables.schedules.get(schedule_id)
+            if found is None or found.guild_id != guild_id:
+                return False
+            del tables.schedules[schedule_id]
+        return True
+
+    async def advance_schedule(self, schedule_id: int, due_at: float, next_run_at: float) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            found = tables.schedules.get(schedule_id)
+            if found is None or found.next_run_at != due_at:
+                return False
+            tables.schedules[schedule_id] = replace(found, next_run_at=next_run_at)
+        return True
 
     # Raw rows, for tests that need a store in a state no public method reaches.
 

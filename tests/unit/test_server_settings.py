@@ -70,6 +70,7 @@ def test_every_setting_round_trips_through_its_column():
         clean=False,
         daily_budget_usd=12.5,
         audio=True,
+        season="month",
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen

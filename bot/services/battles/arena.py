@@ -97,6 +97,8 @@ class BattleRequest:
     # The catalog's prices of the battle's models, by model id; a model missing from it has
     # no known price, and the title card then says "cost unknown".
     pricing: Mapping[str, Pricing] = field(default_factory=dict)
+    # Started by a schedule (bot/services/schedules/), and so marked in the battle's history.
+    scheduled: bool = False
 
 
 class Arena:
@@ -206,6 +208,7 @@ class Arena:
                 battle,
                 pricing=request.pricing,
                 missing_permissions=request.missing_permissions,
+                scheduled=request.scheduled,
             ),
             rules,
             [*(s.holds for s in self.battles.values()), *self._starting.values()],
@@ -226,7 +229,14 @@ class Arena:
         estimate: CostEstimate,
     ) -> BattleSession:
         stored = await self.store.create_battle(
-            NewBattle(request.guild_id, request.channel_id, request.starter_id, battle, swapped),
+            NewBattle(
+                request.guild_id,
+                request.channel_id,
+                request.starter_id,
+                battle,
+                swapped,
+                scheduled=request.scheduled,
+            ),
             now=self.clock(),
         )
         if jury is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.engine.progression import DISCORD_ROSTER, Finished, Progression
 from bot.engine.progression import check_roster as check_any_roster
+from bot.engine.server_settings import THREADS, ServerRules
 from bot.engine.tournament import RoundPlan, TournamentFormat
 from bot.errors import UserError
 from bot.services.battles.arena import Arena
@@ -61,6 +62,27 @@ def parse_models(text: str) -> tuple[str, ...]:
 def check_roster(models: Sequence[str]) -> None:
     """3 to 32 different models (the engine says why Discord differs from the terminal)."""
     check_any_roster(models, DISCORD_ROSTER, ", separated by commas")
+
+
+def tournament_threading(
+    missing: Sequence[str],
+    thread_missing: Sequence[str],
+    rules: ServerRules,
+    *,
+    in_thread: bool = False,
+) -> bool:
+    """Whether a tournament asked for here goes on in a thread of its own; raises UserError when
+    it may not run here at all. ``missing``: what the bot lacks to post here; ``thread_missing``:
+    what it lacks to open threads. Both /tournament and schedules ask this."""
+    if missing:
+        raise UserError(f"I need these permissions in this channel: {', '.join(missing)}.")
+    if thread_missing and rules[THREADS]:
+        # Each match would open its own thread from its title card, which it may not.
+        raise UserError(
+            "This server runs battles in threads, and I may not open threads here "
+            f"(missing: {', '.join(thread_missing)})."
+        )
+    return not in_thread and not thread_missing
 
 
 def seeded_by_rating(models: Sequence[str], leaderboard: Sequence[str]) -> tuple[str, ...]:
