@@ -9,13 +9,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
-from bot.engine.discord_limits import AUTOCOMPLETE_NAME_CHARS, AUTOCOMPLETE_VALUE_CHARS
 from bot.engine.house_rules import clean_mode_applies
 from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS
 from bot.errors import UserError
 from bot.services.battles.arena import BattleRequest
 from bot.services.battles.matchmaker import MATCHED_LABEL
 from bot.stages.discord import missing_permissions
+from cogs.shared import model_choices
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -92,16 +92,7 @@ class BattleCog(commands.Cog):
     async def model_autocomplete(
         self, interaction: discord.Interaction[RapBattleBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        catalog = self.bot.catalog
-        if not catalog.loaded:
-            # Answer now from what is known; the list arrives for the next keystroke.
-            self.bot.arena.in_background(catalog.refresh_if_stale(), "catalog refresh")
-        return [
-            app_commands.Choice(
-                name=model[:AUTOCOMPLETE_NAME_CHARS], value=model[:AUTOCOMPLETE_VALUE_CHARS]
-            )
-            for model in catalog.suggest(current)
-        ]
+        return model_choices(self.bot, current)
 
     @app_commands.command(name="battle-stop")
     @app_commands.guild_only()

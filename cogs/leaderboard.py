@@ -12,8 +12,6 @@ from discord.ext import commands
 from bot.engine import transcript
 from bot.engine.discord_limits import (
     AUTOCOMPLETE_CHOICES,
-    AUTOCOMPLETE_NAME_CHARS,
-    AUTOCOMPLETE_VALUE_CHARS,
 )
 from bot.engine.leaderboard import Board, pages
 from bot.engine.seasons import ALL, CURRENT, PREVIOUS, SeasonLength, parse_season, season_length
@@ -22,6 +20,7 @@ from bot.engine.verdicts import Decision, VerdictFile
 from bot.errors import UserError
 from bot.services.battles.history import history_lines
 from bot.stages.paged_embed import PagedEmbed
+from cogs.shared import model_choices
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -109,12 +108,7 @@ class LeaderboardCog(commands.Cog):
     async def model_autocomplete(
         self, interaction: discord.Interaction[RapBattleBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(
-                name=m[:AUTOCOMPLETE_NAME_CHARS], value=m[:AUTOCOMPLETE_VALUE_CHARS]
-            )
-            for m in self.bot.catalog.suggest(current)
-        ]
+        return model_choices(self.bot, current)
 
     @app_commands.command(name="transcript")
     @app_commands.guild_only()

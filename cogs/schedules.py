@@ -9,13 +9,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, normalize_topic
-from bot.engine.discord_limits import AUTOCOMPLETE_NAME_CHARS, AUTOCOMPLETE_VALUE_CHARS
-from bot.engine.progression import DISCORD_ROSTER
 from bot.engine.schedules import BattlePlan, ScheduleKind, SchedulePlan, TournamentPlan
 from bot.engine.tournament import TournamentFormat
 from bot.errors import UserError
 from bot.services.schedules.scheduler import schedule_lines
 from bot.services.tournaments.sessions import SeedOrder, check_roster, parse_models
+from cogs.shared import TOURNAMENT_CHOICES, TOURNAMENT_DESCRIPTIONS, model_choices
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -83,18 +82,9 @@ class SchedulesCog(commands.Cog):
     @tournament_schedule.command(name="add")
     @app_commands.rename(tournament_format="format")
     @app_commands.describe(
-        every=EVERY + ", e.g. 4w for a monthly tournament",
-        models="{} to {} models separated by commas, strongest first".format(*DISCORD_ROSTER),
-        tournament_format="single (elimination, the default) or swiss (rounds of equal scores)",
-        seed="given (the order listed, the default) or rating (this server's leaderboard)",
-        judges="Let the judges decide draws (default: the server's setting)",
+        every=EVERY + ", e.g. 4w for a monthly tournament", **TOURNAMENT_DESCRIPTIONS
     )
-    @app_commands.choices(
-        tournament_format=[
-            app_commands.Choice(name=kind.value, value=kind.value) for kind in TournamentFormat
-        ],
-        seed=[app_commands.Choice(name=order.value, value=order.value) for order in SeedOrder],
-    )
+    @app_commands.choices(**TOURNAMENT_CHOICES)
     async def tournament_add(
         self,
         interaction: discord.Interaction[RapBattleBot],
@@ -177,15 +167,7 @@ class SchedulesCog(commands.Cog):
     async def model_autocomplete(
         self, interaction: discord.Interaction[RapBattleBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        catalog = self.bot.catalog
-        if not catalog.loaded:
-            self.bot.arena.in_background(catalog.refresh_if_stale(), "catalog refresh")
-        return [
-            app_commands.Choice(
-                name=model[:AUTOCOMPLETE_NAME_CHARS], value=model[:AUTOCOMPLETE_VALUE_CHARS]
-            )
-            for model in catalog.suggest(current)
-        ]
+        return model_choices(self.bot, current)
 
 
 def _check_may_manage(interaction: discord.Interaction[RapBattleBot]) -> None:

@@ -8,7 +8,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine.progression import DISCORD_ROSTER
 from bot.engine.server_settings import ROUNDS
 from bot.engine.tournament import TournamentFormat
 from bot.errors import UserError
@@ -21,6 +20,7 @@ from bot.services.tournaments.sessions import (
 )
 from bot.stages.discord import missing_permissions
 from bot.stages.embeds import card_embed
+from cogs.shared import TOURNAMENT_CHOICES, TOURNAMENT_DESCRIPTIONS
 
 if TYPE_CHECKING:
     from bot.client import RapBattleBot
@@ -36,18 +36,8 @@ class TournamentCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.rename(tournament_format="format")
-    @app_commands.describe(
-        models="{} to {} models separated by commas, strongest first".format(*DISCORD_ROSTER),
-        tournament_format="single (elimination, the default) or swiss (rounds of equal scores)",
-        seed="given (the order listed, the default) or rating (this server's leaderboard)",
-        judges="Let the judges decide draws (default: the server's setting)",
-    )
-    @app_commands.choices(
-        tournament_format=[
-            app_commands.Choice(name=kind.value, value=kind.value) for kind in TournamentFormat
-        ],
-        seed=[app_commands.Choice(name=order.value, value=order.value) for order in SeedOrder],
-    )
+    @app_commands.describe(**TOURNAMENT_DESCRIPTIONS)
+    @app_commands.choices(**TOURNAMENT_CHOICES)
     async def tournament(
         self,
         interaction: discord.Interaction[RapBattleBot],
