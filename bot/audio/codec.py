@@ -23,6 +23,7 @@ __all__ = [
     "decode_audio",
     "encode_track",
     "read_audio_file",
+    "track_format",
     "write_track",
 ]
 
@@ -194,6 +195,16 @@ def encode_track(samples: np.ndarray, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def track_format(path: Path | str) -> str:
+    """The format a track file's extension names; raises TrackError for any other extension, so
+    a command can refuse a path before any speech is made."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        known = ", ".join(f".{name}" for name in FORMATS)
+        raise TrackError(f"Cannot write the track {path}: its extension must be one of {known}")
+    return fmt
+
+
 def write_track(samples: np.ndarray, path: Path | str) -> int:
     """Writes the track to ``path`` in the format its extension names (.wav, .ogg or .mp3) and
     returns its size in bytes.
@@ -202,10 +213,7 @@ def write_track(samples: np.ndarray, path: Path | str) -> int:
     never holds half a track, even when encoding fails.
     """
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        known = ", ".join(f".{name}" for name in FORMATS)
-        raise TrackError(f"Cannot write the track {path}: its extension must be one of {known}")
+    fmt = track_format(path)
     directory = path.parent
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)

@@ -16,7 +16,7 @@ from typing import Any
 
 import av
 
-from bot.audio.codec import FORMATS, encode_track, read_audio_file
+from bot.audio.codec import encode_track, read_audio_file
 from bot.audio.endpoint import SpeechEndpoint
 from bot.audio.espeak import EspeakEngine
 from bot.engine.mixing import drum_loop
@@ -68,13 +68,6 @@ async def opened_track_maker(settings: Settings, *, beat: bool = True) -> AsyncI
         close = getattr(engine, "close", None)
         if close is not None:
             await close()
-
-
-def check_track_path(path: Path) -> None:
-    """Refuses a path whose extension names no format a track is written in."""
-    if path.suffix.lower().lstrip(".") not in FORMATS:
-        known = ", ".join(f".{name}" for name in FORMATS)
-        raise TrackError(f"Cannot write the track {path}: its extension must be one of {known}.")
 
 
 def track_seconds(path: Path) -> float:

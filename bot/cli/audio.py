@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot.audio.codec import write_track
-from bot.audio.tracks import check_track_path, opened_track_maker
+from bot.audio.codec import track_format, write_track
+from bot.audio.tracks import opened_track_maker
 from bot.engine.battle import Turn
 from bot.services.tracks.maker import Track
 from bot.settings import Settings
@@ -39,7 +39,7 @@ async def track_to_file(
 ) -> None:
     """Makes and writes a finished battle's track. Raises TrackError (a UserError) naming the
     engine and what failed; nothing is left at ``path``."""
-    check_track_path(path)  # before any speech is made
+    track_format(path)  # before any speech is made
     async with opened_track_maker(settings, beat=beat) as maker:
         await write_with_progress(maker.make(model_a, model_b, turns, topic), path)
 

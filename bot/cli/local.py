@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from bot.audio.tracks import check_track_path, opened_track_maker
+from bot.audio.codec import track_format
+from bot.audio.tracks import opened_track_maker
 from bot.cli.audio import add_no_beat, write_with_progress
 from bot.cli.options import (
     EXIT_OK,
@@ -301,7 +302,7 @@ async def _track_builder(
     if arguments.audio is None:
         yield None
         return
-    check_track_path(arguments.audio)  # before the battle, not after it
+    track_format(arguments.audio)  # before the battle, not after it
     async with opened_track_maker(settings, beat=arguments.beat) as maker:
         builder = maker.begin(battle.model_a, battle.model_b, battle.topic)
         try:
