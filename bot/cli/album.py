@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.audio.tracks import track_seconds
 from bot.cli.audio import track_to_file
-from bot.engine.tournament import PlayedRound
+from bot.engine.tournament import Pairing, PlayedRound
 from bot.engine.transcript import TranscriptFormatError, parse
 from bot.errors import UserError
 from bot.services.tournaments.folder import write_atomically
@@ -24,26 +24,30 @@ TRACK_SUFFIX = ".ogg"
 
 @dataclass(frozen=True, slots=True)
 class AlbumTrack:
-    path: str  # relative to the tournament's folder
-    title: str
-    winner: str
+    round: int
+    pairing: Pairing
+
+    @property
+    def path(self) -> str:
+        """Beside the battle's transcript, relative to the tournament's folder."""
+        return f"round{self.round}/{self.pairing.index}{TRACK_SUFFIX}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.pairing.side_a} v {self.pairing.side_b}"
 
 
 def album_order(rounds: Sequence[PlayedRound], champion: str) -> list[AlbumTrack]:
     """Every battle in play order, then the champion's last battle moved to the end."""
     tracks = [
-        AlbumTrack(
-            f"round{number}/{d.pairing.index}{TRACK_SUFFIX}",
-            f"{d.pairing.side_a} v {d.pairing.side_b}",
-            d.winner,
-        )
+        AlbumTrack(number, d.pairing)
         for number, played in enumerate(rounds)
         for d in played.decisions
     ]
-    last = max(
-        (i for i, track in enumerate(tracks) if champion in track.title.split(" v ")),
-        default=None,
+    played_by_champion = (
+        i for i, t in enumerate(tracks) if champion in (t.pairing.side_a, t.pairing.side_b)
     )
+    last = max(played_by_champion, default=None)
     if last is not None:
         tracks.append(tracks.pop(last))
     return tracks
