@@ -81,7 +81,8 @@ async def tournament(base_url: str, models: list[str], arguments: argparse.Names
                 Path(out), battle_rounds=arguments.rounds, concurrency=arguments.concurrency
             )
             started = time.monotonic()
-            rounds = await Tournament(models, player, options, SilentProgress()).run()
+            result = await Tournament(models, player, options, SilentProgress()).run()
+            rounds = result.progression.played_rounds
             wall = time.monotonic() - started
         return rounds, player.seconds, wall
     finally:

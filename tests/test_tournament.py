@@ -144,7 +144,8 @@ def run(
                 swiss_rounds=swiss_rounds,
             )
             player = wrap(RefereePlayer(llm, judges))
-            return await Tournament(models, player, options, progress).run()
+            result = await Tournament(models, player, options, progress).run()
+            return result.progression.played_rounds
         finally:
             await llm.close()
 

@@ -32,7 +32,7 @@ from bot.cli.options import (
 )
 from bot.engine.battle import DEFAULT_ROUNDS
 from bot.engine.progression import Progression, check_roster, check_swiss_rounds
-from bot.engine.tournament import Pairing, PlayedRound, RoundPlan, TournamentFormat
+from bot.engine.tournament import Pairing, RoundPlan, TournamentFormat
 from bot.engine.verdicts import parse_judge_list
 from bot.errors import UserError
 from bot.llm import LLMClient
@@ -157,9 +157,8 @@ class Tournament:
         self.player = player
         self.options = options
         self.progress = progress or SilentProgress()
-        self.result: TournamentResult | None = None
 
-    async def run(self) -> tuple[PlayedRound, ...]:
+    async def run(self) -> TournamentResult:
         check_out_dir(self.options.out, self.roster)
         folder = FolderTournament(
             self.options.out, self.player, self.options.battle_rounds, self.progress
@@ -168,8 +167,7 @@ class Tournament:
             self.options.tournament_format, self.roster, self.options.swiss_rounds
         )
         runner = TournamentRunner(progression, folder, folder, concurrency=self.options.concurrency)
-        self.result = await runner.run()
-        return self.result.progression.played_rounds
+        return await runner.run()
 
 
 def check_options(roster: Sequence[str], options: TournamentOptions) -> None:
@@ -272,12 +270,12 @@ async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
         if sys.stdout.isatty():
             with LiveProgress(Console(highlight=False)) as progress:
                 tournament = Tournament(roster, player, options, progress)
-                rounds = await tournament.run()
+                result = await tournament.run()
         else:
             tournament = Tournament(roster, player, options, PlainProgress(sys.stderr))
-            rounds = await tournament.run()
-        if arguments.audio and tournament.result is not None:
-            champion = tournament.result.finished.champion
+            result = await tournament.run()
+        if arguments.audio:
+            rounds, champion = result.progression.played_rounds, result.finished.champion
             album = await make_album(settings, options.out, rounds, champion, beat=arguments.beat)
             print(f"Album: {album}", file=sys.stderr)
     finally:
