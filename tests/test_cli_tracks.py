@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 
 from bot.audio.codec import read_audio_file
 from bot.services.tracks.speech import SAMPLE_RATE
+from tests.conftest import SPEECH_KEY
 from tests.fakes.model_server import ModelServer, default_transcript
 from tests.fakes.speech_server import SpeechServer
 
@@ -22,18 +22,10 @@ RAPBATTLE = str(Path(sys.executable).with_name("rapbattle"))
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tournament-style-transcript.md"
 QWEN, LLAMA = "qwen/qwen-max", "meta-llama/llama-3-70b-instruct"
-SPEECH_KEY = "speech-key"
-
-
-@pytest.fixture(scope="module")
-def speech() -> Iterator[SpeechServer]:
-    with SpeechServer(api_key=SPEECH_KEY, seconds_per_char=0.002) as server:
-        yield server
 
 
 @pytest.fixture
 def env(model_server: ModelServer, speech: SpeechServer) -> dict[str, str]:
-    speech.reset()
     base = {
         key: value
         for key, value in os.environ.items()

@@ -4,29 +4,20 @@ battle's track (made while the vote was open), and `/transcript audio:true` atta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bot.audio.codec import decode_audio
 from bot.services.tracks.speech import SAMPLE_RATE
+from tests.conftest import SPEECH_KEY
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
 from tests.fakes.discord_double.model import Permission
 from tests.fakes.speech_server import SpeechServer
 
-SPEECH_KEY = "speech-key"
-
-
-@pytest.fixture(scope="module")
-def speech() -> Iterator[SpeechServer]:
-    with SpeechServer(api_key=SPEECH_KEY, seconds_per_char=0.002) as server:
-        yield server
-
 
 @pytest.fixture
 def voiced(arena: Arena, speech: SpeechServer) -> Arena:
-    speech.reset()
     arena.env |= {"TTS_BASE_URL": speech.base_url, "TTS_API_KEY": SPEECH_KEY}
     return arena
 
