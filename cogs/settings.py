@@ -9,7 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine.server_settings import SETTINGS, Setting, SettingKind
+from bot.engine.server_settings import SETTINGS
+from bot.engine.setting import Setting, SettingKind
 from bot.errors import UserError
 from bot.stages.discord import channel_fields
 from bot.stages.embeds import settings_embed

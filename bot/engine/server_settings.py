@@ -1,167 +1,34 @@
 """Per-server battle settings, each declared once in ``SETTINGS``.
 
 A setting's name is its ``/battle-settings`` option and its ``server_settings`` column; the table
-also holds its kind, range, default, label and parser. The store, the command and the settings
-embed all read this table, so adding a setting means one entry here and one migration.
+also holds its kind, range, default, label and parser (the machinery is ``bot/engine/setting.py``).
+The store, the command and the settings embed all read this table, so adding a setting means one
+entry here and one migration.
 """
 
 from __future__ import annotations
 
-import enum
-import json
-import re
-import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from bot.engine.battle import MAX_ROUNDS, MIN_ROUNDS, Side
 from bot.engine.pacing import Pace
 from bot.engine.seasons import OFF, SeasonLength
+from bot.engine.setting import (
+    EVERY_MODEL,
+    InvalidSetting,
+    Setting,
+    SettingKind,
+)
 from bot.engine.verdicts import MAX_JUDGES
-from bot.engine.votes import DEFAULT_EMOJI, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS
-from bot.errors import InvalidBattle, UserError
+from bot.engine.votes import DEFAULT_EMOJI, MAX_VOTE_SECONDS, MIN_VOTE_SECONDS, bare_emoji
+from bot.errors import UserError
 
 MAX_COOLDOWN_SECONDS = 24 * 60 * 60
 MAX_BATTLES_LIMIT = 20
-MAX_ALLOWED_MODELS = 100
 MAX_ACCOUNT_AGE_DAYS = 365
-EVERY_MODEL = "all"
 T = TypeVar("T")
-_CUSTOM_EMOJI = re.compile(r"^<a?:[A-Za-z0-9_]{2,32}:[0-9]{15,21}>$")
-_MAX_EMOJI_CHARS = 16
-
-
-class InvalidSetting(UserError):
-    """A server setting was given a value outside its rules."""
-
-
-class SettingKind(enum.Enum):
-    """What a setting holds; decides its command option type, its parser and its column."""
-
-    WHOLE_NUMBER = "whole number"  # an int within [low, high]
-    SECONDS = "seconds"  # whole seconds within [low, high], kept as a float
-    PACE = "pace"  # seconds or 'auto'
-    EMOJI = "emoji"  # one Unicode or custom emoji
-    SWITCH = "switch"  # on or off
-    MODELS = "models"  # model names separated by commas (resolved by the catalog), or 'all'
-    DOLLARS = "dollars"  # US dollars with at most cents, within [low, high], or 'none' to clear
-    CHOICE = "choice"  # one of the setting's ``choices`` (a word)
-
-
-@dataclass(frozen=True, eq=False)
-class Setting(Generic[T]):
-    """One server setting. Settings compare by identity, so they can key a mapping."""
-
-    name: str  # the /battle-settings option and the server_settings column
-    label: str  # its name in the settings embed
-    description: str  # the option's help text (at most 100 characters)
-    kind: SettingKind
-    default: T  # when neither the server nor the process sets it
-    show: Callable[[T], str]  # its value as the settings embed shows it
-    low: float | None = None
-    high: float | None = None
-    out_of_range: str = ""  # the message for a value outside [low, high]
-    # Whether the process may set this setting's default (e.g. BATTLE_ROUNDS). When it may not,
-    # a server choosing the default has changed nothing.
-    process_default: bool = False
-    # For a MODELS setting: the word that clears it back to its default.
-    reset_word: str = EVERY_MODEL
-    # For a CHOICE setting: the words it may be, offered as the option's choices.
-    choices: tuple[str, ...] = ()
-
-    def parse(self, raw: object) -> T:
-        """A value as the command gives it (already trimmed), validated; raises InvalidSetting.
-
-        A MODELS setting parses to the names as typed; the caller resolves them to ids.
-        """
-        kind = self.kind
-        if kind is SettingKind.PACE:
-            try:
-                return Pace.parse(str(raw))  # type: ignore[return-value]
-            except InvalidBattle as error:
-                raise InvalidSetting(str(error)) from None
-        if kind is SettingKind.EMOJI:
-            emoji = str(raw).strip()
-            check_emoji(emoji)
-            return emoji  # type: ignore[return-value]
-        if kind is SettingKind.SWITCH:
-            return bool(raw)  # type: ignore[return-value]
-        if kind is SettingKind.DOLLARS:
-            return _dollars(str(raw), self)  # type: ignore[return-value]
-        if kind is SettingKind.CHOICE:
-            word = str(raw).strip().lower()
-            self.check(word)  # type: ignore[arg-type]
-            return word  # type: ignore[return-value]
-        if kind is SettingKind.MODELS:
-            names = tuple(name.strip() for name in str(raw).split(",") if name.strip())
-            if not names or [n.lower() for n in names] == [self.reset_word]:
-                return None  # type: ignore[return-value]
-            return names  # type: ignore[return-value]
-        number = float(raw) if kind is SettingKind.SECONDS else int(raw)  # type: ignore[arg-type]
-        self.check(number)  # type: ignore[arg-type]
-        return number  # type: ignore[return-value]
-
-    def check(self, value: T) -> None:
-        """Raises InvalidSetting when ``value`` breaks this setting's own rules."""
-        if self.kind is SettingKind.MODELS:
-            # For models, ``high`` (when given) bounds how many may be listed.
-            most = MAX_ALLOWED_MODELS if self.high is None else int(self.high)
-            if value is not None and len(value) > most:  # type: ignore[arg-type]
-                raise InvalidSetting(self.out_of_range or f"Allow at most {most} models.")
-            return
-        if self.low is not None and self.high is not None and value is not None:
-            if not self.low <= value <= self.high:  # type: ignore[operator]
-                raise InvalidSetting(self.out_of_range)
-        if self.kind is SettingKind.EMOJI and value is not None:
-            check_emoji(value)  # type: ignore[arg-type]
-        if self.kind is SettingKind.CHOICE and value is not None and value not in self.choices:
-            raise InvalidSetting(
-                f"`{str(value)[:40]}` is not a choice for {self.label.lower()}:"
-                f" give one of {', '.join(self.choices)}."
-            )
-
-    def to_column(self, value: T | None) -> Any:
-        if value is None and self.kind is SettingKind.SWITCH:
-            return self.default  # switch columns are NOT NULL where a query reads them
-        if value is None:
-            return None
-        if self.kind is SettingKind.PACE:
-            return str(value)
-        if self.kind is SettingKind.MODELS:
-            return json.dumps(list(value))  # type: ignore[call-overload]
-        return value
-
-    def from_column(self, raw: Any) -> T | None:
-        if raw is None:
-            return None
-        if self.kind is SettingKind.PACE:
-            return Pace.parse(raw)  # type: ignore[return-value]
-        if self.kind is SettingKind.MODELS:
-            return tuple(json.loads(raw))  # type: ignore[return-value]
-        if self.kind is SettingKind.SWITCH:
-            return bool(raw)  # type: ignore[return-value]
-        return raw  # type: ignore[no-any-return]
-
-
-NO_VALUE = "none"
-
-
-def _dollars(raw: str, setting: Setting[Any]) -> float | None:
-    """An amount such as "5", "2.50" or "$0.75"; "none" clears it (None)."""
-    text = raw.strip().removeprefix("$").strip()
-    if text.lower() == NO_VALUE:
-        return None
-    whole, _, cents = text.partition(".")
-    if not (whole or cents) or not (whole or "0").isdigit() or (cents and not cents.isdigit()):
-        raise InvalidSetting(
-            f"`{raw[:40]}` is not an amount in dollars: give one such as 5 or 2.50, or 'none'."
-        )
-    if len(cents) > 2:
-        raise InvalidSetting("Give the amount in dollars and cents, at most two decimals.")
-    amount = float(text)
-    setting.check(amount)
-    return amount
 
 
 def _seconds(value: float) -> str:
@@ -362,6 +229,41 @@ SEASON = Setting[str](
     choices=(OFF, *(length.value for length in SeasonLength)),
 )
 
+CONTENT_FILTER = Setting[str](
+    "content_filter",
+    "Content filter",
+    "Screen verses before posting: standard, strict (also masks profanity) or off",
+    SettingKind.CHOICE,
+    "standard",
+    lambda level: {
+        "standard": "standard (hate, slurs and the like withheld)",
+        "strict": "strict (profanity masked too)",
+        "off": "off",
+    }.get(level, level),
+    choices=("standard", "strict", "off"),
+)
+MAX_VOTE_CAP = 1000
+MAX_VOTES_PER_DAY = Setting[int](
+    "max_votes_per_day",
+    "Votes a member a day",
+    "Votes counted from one member per UTC day (0: no cap); the rest are set aside",
+    SettingKind.WHOLE_NUMBER,
+    0,
+    lambda cap: "no cap" if not cap else f"{cap} a day (UTC)",
+    0,
+    MAX_VOTE_CAP,
+    f"The daily vote cap must be between 0 (no cap) and {MAX_VOTE_CAP}.",
+)
+VOICE = Setting[str](
+    "voice",
+    "Live voice",
+    "off, or follow: perform battles in the voice or Stage channel the starter is in",
+    SettingKind.CHOICE,
+    "off",
+    lambda voice: "follows the starter into voice" if voice == "follow" else "off",
+    choices=("off", "follow"),
+)
+
 # Every server setting, in the order the command and the embed list them.
 SETTINGS: tuple[Setting[Any], ...] = (
     PACE,
@@ -384,6 +286,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     DAILY_BUDGET_USD,
     AUDIO,
     SEASON,
+    CONTENT_FILTER,
+    MAX_VOTES_PER_DAY,
+    VOICE,
 )
 SETTINGS_BY_NAME: Mapping[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
 
@@ -455,7 +360,7 @@ class ServerSettings:
         for setting, value in self:
             setting.check(value)
         emoji_a, emoji_b = self.changes.get(EMOJI_A.name), self.changes.get(EMOJI_B.name)
-        if emoji_a and emoji_b and _bare(emoji_a) == _bare(emoji_b):
+        if emoji_a and emoji_b and bare_emoji(emoji_a) == bare_emoji(emoji_b):
             raise InvalidSetting("The two vote emoji must differ.")
 
     def overrides(self) -> dict[str, object]:
@@ -478,21 +383,3 @@ class ServerSettings:
 
 def _no_change(setting: Setting[Any], value: object) -> bool:
     return value is None or (not setting.process_default and value == setting.default)
-
-
-def check_emoji(emoji: str) -> None:
-    """One emoji: a Unicode emoji or a server's custom emoji (<:name:id>)."""
-    if _CUSTOM_EMOJI.match(emoji):
-        return
-    if not emoji or len(emoji) > _MAX_EMOJI_CHARS or any(_is_text(char) for char in emoji):
-        raise InvalidSetting(f"`{emoji[:40]}` is not an emoji.")
-
-
-def _is_text(char: str) -> bool:
-    category = unicodedata.category(char)
-    # Letters, digits, punctuation and spaces; emoji are symbols (So/Sk) plus joiners/selectors.
-    return category[0] in "LNPZC" and char not in "\u200d\ufe0f\u20e3" and category != "Cf"
-
-
-def _bare(emoji: str) -> str:
-    return emoji.replace("\ufe0f", "")

@@ -89,12 +89,13 @@ class LiveTally:
 
 def side_for_emoji(emoji: str, emoji_by_side: Mapping[Side, str]) -> Side | None:
     """Which side an emoji votes for; variation selectors are ignored, as clients vary in them."""
-    wanted = _bare(emoji)
+    wanted = bare_emoji(emoji)
     for side, candidate in emoji_by_side.items():
-        if _bare(candidate) == wanted:
+        if bare_emoji(candidate) == wanted:
             return side
     return None
 
 
-def _bare(emoji: str) -> str:
+def bare_emoji(emoji: str) -> str:
+    """The emoji without variation selectors, which clients add or leave out."""
     return emoji.replace("\ufe0f", "")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from bot.engine.server_settings import SETTINGS, SettingKind
+from bot.engine.server_settings import SETTINGS
+from bot.engine.setting import SettingKind
 from bot.errors import UserError
 from bot.store.aggregates import CROWD_TABLES, copied_tables
 from bot.store.battle_queries import BATTLE_NAMES

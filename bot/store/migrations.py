@@ -318,6 +318,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE server_settings ADD COLUMN season TEXT;
     """,
+    # 14 (trust and live voice): the server's content filter ('standard', 'strict', 'off'; NULL:
+    # the default), its daily cap on one member's counted votes (0 or NULL: none), and whether
+    # battles follow their starter into voice ('off', 'follow'; NULL: off).
+    """
+    ALTER TABLE server_settings ADD COLUMN content_filter TEXT;
+    ALTER TABLE server_settings ADD COLUMN max_votes_per_day INTEGER;
+    ALTER TABLE server_settings ADD COLUMN voice TEXT;
+    """,
+    # MIGRATION: content filter (withheld verses) goes here.
+    # MIGRATION: vote audit (exclusions and their log) goes here.
+    # MIGRATION: loose ends (results to retry, server names, judges asked) goes here.
+    # MIGRATION: live voice (if any) goes here.
 )
 
 

@@ -13,12 +13,10 @@ from bot.engine.server_settings import (
     ROUNDS,
     SETTINGS,
     VOTE_SECONDS,
-    InvalidSetting,
     ServerRules,
     ServerSettings,
-    SettingKind,
-    check_emoji,
 )
+from bot.engine.setting import InvalidSetting, SettingKind, check_emoji
 from bot.errors import UserError
 
 DEFAULTS = ServerRules.defaults({ROUNDS: 3, VOTE_SECONDS: 60})
@@ -71,6 +69,9 @@ def test_every_setting_round_trips_through_its_column():
         daily_budget_usd=12.5,
         audio=True,
         season="month",
+        content_filter="strict",
+        max_votes_per_day=20,
+        voice="follow",
     )
     assert {setting.name for setting in SETTINGS} == set(chosen.overrides())
     assert ServerSettings.from_row(chosen.to_row()) == chosen
