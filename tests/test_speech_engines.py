@@ -201,7 +201,9 @@ async def test_every_fault_is_one_line_naming_the_endpoint_and_the_status(
 
 
 async def test_one_failed_chunk_fails_the_text_at_once(server: SpeechServer):
-    server.fault(HttpError(500), Slow(3), Slow(3), Slow(3))  # the first to arrive fails
+    # The last of the four to arrive fails, so all four are in flight when the failure comes back
+    # (failing the first made the count depend on how fast the others were sent).
+    server.fault(Slow(3), Slow(3), Slow(3), HttpError(500))
     engine = SpeechEndpoint(server.base_url, KEY, max_retries=0)
     started = time.monotonic()
     try:
