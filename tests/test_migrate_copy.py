@@ -14,14 +14,17 @@ import pytest
 
 from bot.cli.copy_db import copy_store, verify_copy
 from bot.engine.battle import Battle, Side
+from bot.engine.content_filter import Category
 from bot.engine.pacing import Pace
 from bot.engine.schedules import BattlePlan
 from bot.engine.server_settings import ServerSettings
+from bot.engine.spend import TokenUsage
 from bot.engine.tournament import Pairing, TournamentFormat
 from bot.engine.verdicts import Ballot, Verdict
+from bot.engine.vote_audit import SetAsideReason, SetAsideVote
 from bot.engine.votes import DEFAULT_EMOJI, Tally
 from bot.store import BattleState, NewBattle, open_store
-from bot.store.base import NewSchedule
+from bot.store.base import NewSchedule, StoredWithheldVerse
 from bot.store.copy_queries import COPIED_TABLES, DestinationNotEmpty
 from bot.store.migrations import MIGRATIONS
 from bot.store.sql import SQLStore
@@ -104,6 +107,21 @@ async def populate(path: Path) -> None:
         await store.set_match_battle(tournament.id, 0, 0, 2)
         await store.decide_match(tournament.id, 0, 0, "m/b", (1, 1), "a draw")
         await store.add_schedule(NewSchedule(1, 10, 100, 3600, BattlePlan("m/a"), 20.0), 12.0, 10)
+        # A judge's answer kept while its battle's crowd voted, and a public server's name.
+        await store.keep_judge_answer(running.id, Ballot("j/one", Side.A, "kept", prompt_tokens=9))
+        await store.name_server(1, "Rap Club", 12.0)
+        # The vote audit's tables: a vote's reaction set aside, an exclusion and its log.
+        audited = await store.create_battle(NewBattle(3, 14, 104, Battle("m/a", "m/d")), now=11.0)
+        await store.open_voting(audited.id, 78, 12.0, DEFAULT_EMOJI)
+        capped = SetAsideVote(5, Side.A, SetAsideReason.DAILY_CAP)
+        await store.close_voting(audited.id, Tally({}), 12.0, set_aside=1, set_aside_votes=[capped])
+        await store.set_voter_excluded(3, 4242, True, 1, 12.5)
+        # The content filter's table: a withheld verse, its battle a no contest.
+        held = await store.create_battle(NewBattle(3, 15, 105, Battle("m/a", "m/d")), now=11.5)
+        verse = StoredWithheldVerse(
+            held.id, Side.B, "m/d", 1, Category.HATE, "withheld", 11.6, TokenUsage(3, 4, 0.01)
+        )
+        await store.withhold_verse(verse, "m/d's verse was withheld by the content filter (hate)")
         await store.save_server_settings(OPTED_OUT, ServerSettings(global_opt_out=True))
         await store.save_server_settings(
             3,

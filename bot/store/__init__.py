@@ -8,6 +8,7 @@ from bot.store.base import (
     NewBattle,
     Store,
     StoredBattle,
+    StoredWithheldVerse,
 )
 from bot.store.opening import open_store
 from bot.store.web_reads import HeadToHead, Snapshot, WebBattle, WebReads, WebStore
@@ -22,6 +23,7 @@ __all__ = [
     "Snapshot",
     "Store",
     "StoredBattle",
+    "StoredWithheldVerse",
     "WebBattle",
     "WebReads",
     "WebStore",

@@ -7,18 +7,22 @@ opening a store by its URL is in opening.py, and the SQL that implements it in s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bot.engine.battle import Battle, Side, Turn
+from bot.engine.content_filter import Category
 from bot.engine.leaderboard import Board, ModelRecord
 from bot.engine.lifecycle import BattleState
 from bot.engine.ratings import PairRecord
 from bot.engine.schedules import ScheduleKind, SchedulePlan
 from bot.engine.server_settings import ServerSettings
 from bot.engine.spend import Spend, SpendReport, TokenUsage
+from bot.engine.vote_audit import SetAsideVote
 from bot.engine.votes import Tally
+from bot.store.audits import AuditStore
+from bot.store.loose_ends import JudgeAnswers, ServerNames
 from bot.store.verdicts import VerdictStore
 
 
@@ -84,6 +88,21 @@ class KeptTrack:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredWithheldVerse:
+    """A verse the content filter withheld (the battle ended there as a no contest), as the
+    store keeps it for the server's admins only: never shown anywhere else."""
+
+    battle_id: int
+    side: Side
+    model: str
+    round: int
+    category: Category
+    text: str  # as the model wrote it
+    created_at: float
+    usage: TokenUsage | None = None  # what it cost; spend counts it like any verse
+
+
+@dataclass(frozen=True, slots=True)
 class SeasonRecords:
     """A board's aggregates over the rated battles started within one season: what
     ``pair_records`` and ``model_records`` give for all time (pairs in name order)."""
@@ -121,7 +140,7 @@ class StoredSchedule:
         return self.plan.kind
 
 
-class Store(VerdictStore, Protocol):
+class Store(VerdictStore, JudgeAnswers, ServerNames, AuditStore, Protocol):
     """Everything the bot keeps. Each method is one transaction."""
 
     async def close(self) -> None: ...
@@ -147,11 +166,18 @@ class Store(VerdictStore, Protocol):
     ) -> bool: ...
 
     async def close_voting(
-        self, battle_id: int, tally: Tally, now: float, *, set_aside: int = 0
+        self,
+        battle_id: int,
+        tally: Tally,
+        now: float,
+        *,
+        set_aside: int = 0,
+        set_aside_votes: Sequence[SetAsideVote] = (),
     ) -> bool:
         """Records the ballots and closes the vote, once: False if it was already closed.
-        ``set_aside``: votes the fresh-account rule left out of ``tally``. A battle marked
-        unrated keeps its ballots and counts but feeds no rating aggregates."""
+        ``set_aside``: votes the server's rules left out of ``tally``; ``set_aside_votes``:
+        every reaction left out and why, kept for the vote audit. A battle marked unrated keeps
+        its ballots and counts but feeds no rating aggregates."""
         ...
 
     async def set_unrated(self, battle_id: int, reason: str) -> None:
@@ -246,6 +272,24 @@ class Store(VerdictStore, Protocol):
     async def keep_track(self, battle_id: int, ogg: bytes, seconds: float, now: float) -> None:
         """Keeps a battle's track; a battle keeps the first track kept for it, so a second
         (made at the same time elsewhere) changes nothing."""
+        ...
+
+    # The content filter (bot/store/moderation_queries.py)
+
+    async def withhold_verse(self, verse: StoredWithheldVerse, reason: str) -> bool:
+        """A running battle ends as a no contest for ``reason`` (the withheld line), keeping
+        the verse the content filter withheld, in one transaction; False if it was not
+        running (then nothing is kept)."""
+        ...
+
+    async def withheld_verses(self, battle_id: int) -> list[StoredWithheldVerse]:
+        """The verses the content filter withheld in a battle (at most one: the battle ended
+        there), with their text as written: for the server's admins only (/battle-audit)."""
+        ...
+
+    async def withheld_counts(self, guild_id: int | None) -> dict[str, int]:
+        """Verses withheld by the content filter, by model: on a server's battles, or (None)
+        on every server's (/battle-stats)."""
         ...
 
     # Schedules (bot/store/schedule_queries.py)

@@ -9,14 +9,16 @@ two racing changes only one applies.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from bot.engine.battle import Battle, Side, Turn
 from bot.engine.lifecycle import ENDED_WITHOUT_VOTE, check_move
 from bot.engine.spend import TokenUsage
+from bot.engine.vote_audit import SetAsideVote
 from bot.engine.votes import Tally
 from bot.store.aggregates import CROWD_TABLES, RatedOutcome, add_outcome
+from bot.store.audit_queries import keep_set_aside
 from bot.store.base import BattleState, NewBattle, StoredBattle
 from bot.store.executor import Executor, Row, SQLDatabase
 
@@ -130,7 +132,13 @@ class BattleQueries(SQLDatabase):
         )
 
     async def close_voting(
-        self, battle_id: int, tally: Tally, now: float, *, set_aside: int = 0
+        self,
+        battle_id: int,
+        tally: Tally,
+        now: float,
+        *,
+        set_aside: int = 0,
+        set_aside_votes: Sequence[SetAsideVote] = (),
     ) -> bool:
         check_move(BattleState.VOTING, BattleState.CLOSED)
         async with self._change() as db:
@@ -155,6 +163,7 @@ class BattleQueries(SQLDatabase):
                 "INSERT INTO ballots (battle_id, user_id, side) VALUES (?, ?, ?)",
                 [(battle_id, user, side.value) for user, side in tally.ballots.items()],
             )
+            await keep_set_aside(db, battle_id, set_aside_votes)
             await _add_to_aggregates(db, battle_id, tally)
         return True
 

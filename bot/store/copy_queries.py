@@ -13,8 +13,11 @@ from bot.engine.server_settings import SETTINGS
 from bot.engine.setting import SettingKind
 from bot.errors import UserError
 from bot.store.aggregates import CROWD_TABLES, copied_tables
+from bot.store.audit_queries import AUDIT_TABLES
 from bot.store.battle_queries import BATTLE_NAMES
 from bot.store.executor import Executor, Row, SQLDatabase
+from bot.store.loose_end_queries import LOOSE_END_BOOLEAN_COLUMNS, LOOSE_END_TABLES
+from bot.store.moderation_queries import MODERATION_TABLES
 from bot.store.schedule_queries import SCHEDULE_TABLES
 from bot.store.settings_queries import SETTINGS_NAMES
 from bot.store.tournament_queries import TOURNAMENT_BOOLEANS, TOURNAMENT_TABLES
@@ -40,11 +43,14 @@ COPIED_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
         "battle_id, position",
     ),
     "ballots": (("battle_id", "user_id", "side"), "battle_id, user_id"),
+    **AUDIT_TABLES,
     **TRACK_TABLES,
+    **MODERATION_TABLES,
     "server_settings": (("guild_id", *SETTINGS_NAMES), "guild_id"),
     **copied_tables(CROWD_TABLES),
     "rating_versions": (("guild_id", "version"), "guild_id"),
     **VERDICT_TABLES,
+    **LOOSE_END_TABLES,
     **TOURNAMENT_TABLES,
     **SCHEDULE_TABLES,
 }
@@ -53,6 +59,7 @@ _BOOLEAN_COLUMNS = frozenset(
     {"blind", "sides_swapped", "scheduled", *TOURNAMENT_BOOLEANS}
     | {setting.name for setting in SETTINGS if setting.kind is SettingKind.SWITCH}
     | VERDICT_BOOLEAN_COLUMNS
+    | LOOSE_END_BOOLEAN_COLUMNS
 )
 
 

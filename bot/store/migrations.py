@@ -326,10 +326,79 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE server_settings ADD COLUMN max_votes_per_day INTEGER;
     ALTER TABLE server_settings ADD COLUMN voice TEXT;
     """,
-    # MIGRATION: content filter (withheld verses) goes here.
-    # MIGRATION: vote audit (exclusions and their log) goes here.
-    # MIGRATION: loose ends (results to retry, server names, judges asked) goes here.
-    # MIGRATION: live voice (if any) goes here.
+    # 15 (content filter): the verse a battle's content filter withheld (the battle ended there
+    # as a no contest), kept for the server's admins only: who wrote it, in which round, why,
+    # its text as written, and what it cost (spend counts it like any verse).
+    """
+    CREATE TABLE withheld_verses (
+        battle_id BIGINT PRIMARY KEY REFERENCES battles (id),
+        side TEXT NOT NULL,
+        model TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        text TEXT NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX withheld_verses_by_model ON withheld_verses (model);
+    """,
+    # Vote audit (exclusions and their log): each reaction a closing vote set aside, whose and
+    # for which side (NULL: both) and why ('bot', 'both_sides', 'excluded', 'account_age',
+    # 'daily_cap'); ballots by member, for the daily cap's count and a member's audit; the
+    # members a server's admins set aside; and the log of those changes (who, when, how many
+    # past votes moved), numbered per member.
+    """
+    CREATE TABLE set_aside_ballots (
+        battle_id BIGINT NOT NULL REFERENCES battles (id),
+        user_id BIGINT NOT NULL,
+        side TEXT,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (battle_id, user_id)
+    );
+    CREATE INDEX set_aside_ballots_by_user ON set_aside_ballots (user_id, battle_id);
+    CREATE INDEX ballots_by_user ON ballots (user_id, battle_id);
+    CREATE TABLE voter_exclusions (
+        guild_id BIGINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE TABLE voter_changes (
+        guild_id BIGINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        position INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        changed_by BIGINT NOT NULL,
+        changed_at DOUBLE PRECISION NOT NULL,
+        votes_moved INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, user_id, position)
+    );
+    """,
+    # Loose ends: each judge's answer kept the moment it comes in (while the crowd still votes,
+    # unrated until the vote closes), so that a restart during the vote asks only the judges who
+    # had not answered; and a public server's name, stored when it opts in and kept current on
+    # its updates, so that its page names it. (Results refused at the close need no column: they
+    # stay among the unannounced results until posted or given up on.)
+    """
+    CREATE TABLE judge_answers (
+        battle_id BIGINT NOT NULL REFERENCES battles (id),
+        judge TEXT NOT NULL,
+        side TEXT,
+        statement TEXT NOT NULL,
+        abstained TEXT,
+        same_vendor BOOLEAN NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cost_usd DOUBLE PRECISION,
+        PRIMARY KEY (battle_id, judge)
+    );
+    CREATE TABLE server_names (
+        guild_id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 
 

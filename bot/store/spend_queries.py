@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.engine.spend import Spend, SpendReport
 from bot.store.executor import SQLDatabase
+from bot.store.moderation_queries import WITHHELD_SPEND_SOURCE
 
 # Every model request that was paid for, one row each: (battle_id, prompt_tokens,
 # completion_tokens, cost_usd). Spend is summed over all of them, by the battle's server and
@@ -18,6 +19,7 @@ SPEND_SOURCES: tuple[str, ...] = (
     "SELECT battle_id, prompt_tokens, completion_tokens, cost_usd FROM turns"
     " WHERE prompt_tokens IS NOT NULL",
     "SELECT battle_id, prompt_tokens, completion_tokens, cost_usd FROM judge_ballots",
+    WITHHELD_SPEND_SOURCE,
 )
 
 

@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from typing import Self
 
 from bot.store.aggregates import BoardQueries
+from bot.store.audit_queries import AuditQueries
 from bot.store.battle_queries import BattleQueries
 from bot.store.copy_queries import CopyQueries
 from bot.store.executor import Executor
+from bot.store.loose_end_queries import LooseEndQueries
 from bot.store.migrations import migration_scripts, statements
+from bot.store.moderation_queries import ModerationQueries
 from bot.store.schedule_queries import ScheduleQueries
 from bot.store.season_queries import SeasonQueries
 from bot.store.settings_queries import SettingsQueries
@@ -41,8 +44,11 @@ class SQLStore(
     BoardQueries,
     SeasonQueries,
     VerdictQueries,
+    AuditQueries,
+    LooseEndQueries,
     TournamentQueries,
     TrackQueries,
+    ModerationQueries,
     ScheduleQueries,
     WebQueries,
     CopyQueries,

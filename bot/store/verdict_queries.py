@@ -111,7 +111,7 @@ class VerdictQueries(SQLDatabase):
             " ORDER BY position",
             (battle_id,),
         )
-        return Verdict(model_a, model_b, tuple(_ballot(*row) for row in ballots))
+        return Verdict(model_a, model_b, tuple(ballot_from_row(*row) for row in ballots))
 
     async def set_verdict_message(self, battle_id: int, message_id: int) -> bool:
         return await self._verdict_move(
@@ -171,7 +171,7 @@ class VerdictQueries(SQLDatabase):
         ]
 
 
-def _ballot(
+def ballot_from_row(
     judge: str,
     side: str | None,
     statement: str,

@@ -29,7 +29,7 @@ _RATED = (
 )
 _WEB_BATTLE_COLUMNS = (
     "b.id, b.guild_id, b.model_a, b.model_b, b.rounds, b.topic, b.blind, b.state, b.reason,"
-    " b.created_at, b.closed_at, b.votes_a, b.votes_b, b.scheduled"
+    " b.created_at, b.closed_at, b.votes_a, b.votes_b, b.scheduled, b.unrated_reason"
 )
 
 
@@ -231,6 +231,7 @@ def _web_battle(row: Row) -> WebBattle:
         votes_a,
         votes_b,
         scheduled,
+        unrated_reason,
     ) = row
     return WebBattle(
         battle_id,
@@ -247,4 +248,5 @@ def _web_battle(row: Row) -> WebBattle:
         votes_a,
         votes_b,
         bool(scheduled),
+        unrated_reason,
     )

@@ -36,6 +36,8 @@ class WebBattle:
     votes_a: int | None
     votes_b: int | None
     scheduled: bool = False  # started by a schedule, not by a person
+    # Why its crowd votes were kept unrated (a blind battle whose verse named its model).
+    unrated_reason: str | None = None
 
     def votes(self, side: Side) -> int:
         return (self.votes_a if side is Side.A else self.votes_b) or 0

@@ -24,8 +24,10 @@ from bot.engine.ratings import PairRecord
 from bot.engine.server_settings import GLOBAL_OPT_OUT, PUBLIC_PAGE, ServerSettings
 from bot.engine.spend import Spend, SpendReport, TokenUsage
 from bot.engine.tournament import Pairing
-from bot.engine.verdicts import Verdict
+from bot.engine.verdicts import Ballot, Verdict
+from bot.engine.vote_audit import SetAsideVote
 from bot.engine.votes import Tally
+from bot.store.audits import VoterChange
 from bot.store.base import (
     BattleState,
     IntegrityError,
@@ -35,6 +37,7 @@ from bot.store.base import (
     SeasonRecords,
     StoredBattle,
     StoredSchedule,
+    StoredWithheldVerse,
 )
 from bot.store.tournaments import (
     NewTournament,
@@ -44,6 +47,8 @@ from bot.store.tournaments import (
     TournamentState,
 )
 from bot.store.verdicts import VerdictState, VerdictStatus, judges_score_a
+from tests.fakes.memory_audit import MemoryAudit, keep_set_aside
+from tests.fakes.memory_moderation import MemoryModeration
 
 
 @dataclass
@@ -82,9 +87,20 @@ class MemoryTables:
     # Every server's schedules, as bot/store/schedule_queries.py keeps them.
     schedules: dict[int, StoredSchedule] = field(default_factory=dict)
     next_schedule_id: int = 1
+    # As bot/store/loose_end_queries.py keeps them: judges' answers by battle and judge, and
+    # public servers' names.
+    judge_answers: dict[int, dict[str, Ballot]] = field(default_factory=dict)
+    server_names: dict[int, str] = field(default_factory=dict)
+    # The vote audit's, as bot/store/audit_queries.py keeps them: set-aside votes by battle and
+    # member, excluded (server, member) pairs, and the log of /battle-voter changes.
+    set_aside_ballots: dict[int, dict[int, SetAsideVote]] = field(default_factory=dict)
+    voter_exclusions: set[tuple[int, int]] = field(default_factory=set)
+    voter_changes: list[VoterChange] = field(default_factory=list)
+    # As bot/store/moderation_queries.py keeps withheld_verses: by battle.
+    withheld_verses: dict[int, StoredWithheldVerse] = field(default_factory=dict)
 
 
-class MemoryStore:
+class MemoryStore(MemoryAudit, MemoryModeration):
     """The Store protocol (bot/store/base.py) over dicts. Each method is one transaction."""
 
     def __init__(self, tables: MemoryTables | None = None) -> None:
@@ -161,7 +177,13 @@ class MemoryStore:
         )
 
     async def close_voting(
-        self, battle_id: int, tally: Tally, now: float, *, set_aside: int = 0
+        self,
+        battle_id: int,
+        tally: Tally,
+        now: float,
+        *,
+        set_aside: int = 0,
+        set_aside_votes: Sequence[SetAsideVote] = (),
     ) -> bool:
         check_move(BattleState.VOTING, BattleState.CLOSED)
         await _round_trip()
@@ -182,6 +204,7 @@ class MemoryStore:
                 if user in ballots:
                     raise IntegrityError(f"battle {battle_id} already has a ballot by {user}")
                 ballots[user] = side
+            keep_set_aside(tables, battle_id, set_aside_votes)
             _add_to_aggregates(tables, stored, tally)
         return True
 
@@ -273,6 +296,9 @@ class MemoryStore:
             for ballot in verdict.ballots:
                 usage = TokenUsage(ballot.prompt_tokens, ballot.completion_tokens, ballot.cost_usd)
                 yield battle_id, usage
+        for battle_id, verse in self._tables.withheld_verses.items():
+            if verse.usage is not None:
+                yield battle_id, verse.usage
 
     async def spend(self, guild_id: int | None, since: float | None = None) -> Spend:
         await _round_trip()
@@ -526,6 +552,35 @@ class MemoryStore:
                 return False
             tables.verdicts[battle_id] = to
             return True
+
+    # Judges' answers and servers' names (bot/store/loose_ends.py)
+
+    async def keep_judge_answer(self, battle_id: int, ballot: Ballot) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            _require_battle(tables, battle_id)
+            tables.judge_answers.setdefault(battle_id, {}).setdefault(ballot.judge, ballot)
+
+    async def judge_answers(self, battle_id: int) -> dict[str, Ballot]:
+        await _round_trip()
+        return dict(self._tables.judge_answers.get(battle_id, {}))
+
+    async def name_server(self, guild_id: int, name: str, now: float) -> None:
+        await _round_trip()
+        with self._change() as tables:
+            tables.server_names[guild_id] = name
+
+    async def rename_server(self, guild_id: int, name: str, now: float) -> bool:
+        await _round_trip()
+        with self._change() as tables:
+            if tables.server_names.get(guild_id, name) == name:
+                return False
+            tables.server_names[guild_id] = name
+            return True
+
+    async def server_name(self, guild_id: int) -> str | None:
+        await _round_trip()
+        return self._tables.server_names.get(guild_id)
 
     async def unfinished_verdicts(self) -> list[tuple[int, VerdictState]]:
         await _round_trip()
