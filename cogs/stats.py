@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.engine.content_filter import withheld_lines
 from bot.engine.discord_limits import EMBED_FIELD_VALUE_CHARS
 from bot.engine.house_rules import utc_day_start
 from bot.engine.judge_stats import fit_lines, judge_lines, judge_stats, summary_lines
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 STATS_TITLE = "⚖️ Judges v the crowd"
 SPEND_TITLE = "💸 Tokens and spend (verses and judges)"
+WITHHELD_TITLE = "🛡️ Content filter: verses withheld, by model"
+# Kept short: three embeds share one message's 6,000 characters.
+WITHHELD_FIELD_CHARS = 500
 STATS_NOTE = (
     "Agreement and the opening side's wins count battles with both votes and a verdict; "
     "abstentions and tokens count every judged battle. Brackets: 95% intervals (Wilson)."
@@ -55,7 +59,11 @@ class StatsCog(commands.Cog):
         report = await self.bot.store.spend_report(interaction.guild_id, today)
         for name, value in spend_fields(report):
             spend.add_field(name=name, value=value, inline=False)
-        await interaction.followup.send(embeds=[embed, spend])
+        withheld = discord.Embed(title=WITHHELD_TITLE, colour=VERDICT_COLOUR)
+        for label, scope in (("This server", interaction.guild_id), ("Global", None)):
+            lines = withheld_lines(await self.bot.store.withheld_counts(scope))
+            withheld.add_field(name=label, value=fit_lines(lines, WITHHELD_FIELD_CHARS))
+        await interaction.followup.send(embeds=[embed, spend, withheld])
 
 
 async def setup(bot: RapBattleBot) -> None:

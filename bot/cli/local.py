@@ -23,6 +23,7 @@ from bot.audio.tracks import opened_track_maker
 from bot.cli.audio import add_no_beat, write_with_progress
 from bot.cli.options import (
     EXIT_OK,
+    add_content_filter,
     add_judges,
     add_pace,
     add_rounds,
@@ -35,6 +36,7 @@ from bot.engine.verdicts import Verdict, VerdictFile, parse_judge_list
 from bot.errors import ConfigError, UserError
 from bot.llm import LLMClient, ModelError, ModelInfo
 from bot.models import ModelCatalog
+from bot.moderation.filters import content_filter
 from bot.services.battles.bout import Bout
 from bot.services.battles.matchmaker import Matchmaker
 from bot.services.battles.referee import BattleResult, Outcome
@@ -90,6 +92,7 @@ def add_parser(commands: Any) -> None:
         help="also make the battle's audio track (.ogg, .wav or .mp3), after the battle",
     )
     add_no_beat(local)
+    add_content_filter(local)
     local.set_defaults(run=run, check=_check_options)
 
 
@@ -108,6 +111,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
 async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int:
     llm = LLMClient(settings)
     audio = contextlib.AsyncExitStack()
+    screening = content_filter(settings)
     try:
         llm.require_key()
         models = await _model_list(llm, settings.llm_base_url)
@@ -132,7 +136,9 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
             # The judges (if any) start the moment the last verse is written; the track's
             # speech (if asked for) as each verse is shown.
             shown = stage if track is None else TrackingStage(stage, track)
-            bout = Bout(battle, llm, shown, pace, jury=panel)
+            # Each verse screened before it is shown (the terminal's --content-filter).
+            screen = screening.at(arguments.content_filter)
+            bout = Bout(battle, llm, shown, pace, jury=panel, screen=screen)
             try:
                 bouted = await bout.run()
             except asyncio.CancelledError:
@@ -152,6 +158,7 @@ async def local_battle(settings: Settings, arguments: argparse.Namespace) -> int
         return fail(f"cannot write the transcript: {error}")
     finally:
         await audio.aclose()
+        await screening.close()
         await llm.close()
     if result.outcome is Outcome.COMPLETED:
         return EXIT_OK

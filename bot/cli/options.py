@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from bot.engine.battle import DEFAULT_ROUNDS, MAX_ROUNDS, MIN_ROUNDS, normalize_topic
+from bot.engine.content_filter import FilterLevel, parse_level
 from bot.engine.pacing import Pace
 from bot.errors import UserError
 
@@ -62,6 +63,27 @@ def add_pace(parser: argparse.ArgumentParser, default: Pace | None, default_text
         type=pace_value,
         default=default,
         help=f"pause after each verse: seconds, 0 for none, or 'auto' (default: {default_text})",
+    )
+
+
+def content_filter_value(text: str) -> FilterLevel:
+    try:
+        return parse_level(text)
+    except ValueError:
+        levels = ", ".join(level.value for level in FilterLevel)
+        raise argparse.ArgumentTypeError(f"'{text}' is not one of {levels}") from None
+
+
+def add_content_filter(parser: argparse.ArgumentParser) -> None:
+    """``--content-filter standard|strict|off``: the terminal has no server to set it, so each
+    command takes it (the default is a server's default, standard)."""
+    parser.add_argument(
+        "--content-filter",
+        type=content_filter_value,
+        default=FilterLevel.STANDARD,
+        metavar="{standard,strict,off}",
+        help="screen each verse before it is shown: standard withholds hate, slurs and the like "
+        "(the default), strict also masks profanity, off shows verses as written",
     )
 
 

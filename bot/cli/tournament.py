@@ -25,6 +25,7 @@ from bot.cli.audio import add_no_beat
 from bot.cli.options import (
     EXIT_OK,
     EXIT_USAGE,
+    add_content_filter,
     add_judges,
     add_pace,
     add_rounds,
@@ -37,6 +38,7 @@ from bot.engine.verdicts import parse_judge_list
 from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
+from bot.moderation.filters import content_filter
 from bot.services.judging.factory import PanelFactory
 from bot.services.tournaments.folder import (
     FolderTournament,
@@ -233,6 +235,7 @@ def add_parser(commands: Any) -> None:
         help="also make every battle's audio track (round{r}/{k}.ogg) and album.m3u8",
     )
     add_no_beat(parser)
+    add_content_filter(parser)
     parser.set_defaults(run=main)
 
 
@@ -250,6 +253,7 @@ def main(settings: Settings, arguments: argparse.Namespace) -> int:
 
 async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
     llm = LLMClient(settings)
+    screening = content_filter(settings)
     try:
         llm.require_key()
         catalog = ModelCatalog(llm.list_models, settings.model_aliases)
@@ -266,7 +270,8 @@ async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
         check_out_dir(options.out, roster)  # before judges or battles cost anything
         judges = PanelFactory(llm, catalog.resolve, settings.judge_models)
         panel = await judges.panel(parse_judge_list(arguments.judges or ""))
-        player = RefereePlayer(llm, panel_judge(panel), arguments.pace)
+        screen = screening.at(arguments.content_filter)  # every verse, before its transcript
+        player = RefereePlayer(llm, panel_judge(panel), arguments.pace, screen)
         if sys.stdout.isatty():
             with LiveProgress(Console(highlight=False)) as progress:
                 tournament = Tournament(roster, player, options, progress)
@@ -279,5 +284,6 @@ async def _command(settings: Settings, arguments: argparse.Namespace) -> int:
             album = await make_album(settings, options.out, rounds, champion, beat=arguments.beat)
             print(f"Album: {album}", file=sys.stderr)
     finally:
+        await screening.close()
         await llm.close()
     return EXIT_OK

@@ -17,8 +17,10 @@ from bot.engine.pacing import Pace
 from bot.services.battles.referee import (
     BattleResult,
     Outcome,
+    Performer,
     Referee,
     Stage,
+    VerseScreen,
     VerseSource,
     cancel_and_wait,
 )
@@ -52,12 +54,20 @@ class Bout(Generic[VerdictT]):
         stage: Stage,
         pace: Pace,
         jury: Jury[VerdictT] | None = None,
+        performer: Performer | None = None,
+        screen: VerseScreen | None = None,
     ) -> None:
         self.battle = battle
         self._jury = jury
         self._verdict: asyncio.Task[VerdictT] | None = None
         self.referee = Referee(
-            battle, models, stage, pace, on_all_written=self._start_jury if jury else None
+            battle,
+            models,
+            stage,
+            pace,
+            on_all_written=self._start_jury if jury else None,
+            performer=performer,  # a battle also performed live (bot/services/live/)
+            screen=screen,  # the content filter (bot/services/moderation/)
         )
 
     def stop(self, reason: str) -> None:

@@ -11,8 +11,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from bot.engine.battle import FINAL_ROUND, Battle, Slot, Turn
-from bot.engine.pacing import Pace
+from bot.engine.battle import FINAL_ROUND, Battle, Side, Slot, Turn
+from bot.engine.content_filter import Category, Screening, Withheld, withheld_line
+from bot.engine.pacing import Pace, performed_pause
 from bot.engine.prompts import Message, messages_for
 from bot.engine.spend import WrittenVerse
 from bot.errors import UserError
@@ -60,10 +61,51 @@ class Stage(Protocol):
         ...
 
 
+class Performer(Protocol):
+    """A battle also performed aloud (in a voice channel): each turn's performance is prepared
+    as soon as the turn is written, and a posted turn stays up while it is performed."""
+
+    def written(self, turn: Turn) -> None:
+        """``turn`` is written (or, for an announcement, reached): prepare its performance."""
+        ...
+
+    def performing_for(self, turn: Turn) -> float:
+        """Seconds until ``turn``, just posted, is performed to its end (0: it is silent)."""
+        ...
+
+    @property
+    def gap_seconds(self) -> float:
+        """The breath between one performance and the next."""
+        ...
+
+
 class Outcome(enum.Enum):
     COMPLETED = "completed"
     NO_CONTEST = "no contest"
     STOPPED = "stopped"
+
+
+class VerseScreen(Protocol):
+    """The content filter at one battle's level (bot/services/moderation/): what becomes of
+    a verse once it is written, before anyone sees it."""
+
+    async def screen(self, text: str) -> Screening: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WithheldVerse:
+    """A verse the content filter withheld: never shown; the battle ends there."""
+
+    side: Side
+    round: int
+    category: Category
+    text: str  # as the model wrote it, kept for the server's admins only
+    line: str  # what is shown in its place
+
+    @property
+    def reason(self) -> str:
+        """Why the battle ended, as a stored reason (the line without its period)."""
+        return self.line.removesuffix(".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +114,7 @@ class BattleResult:
     turns: tuple[Turn, ...]
     outcome: Outcome
     reason: str | None = None
+    withheld: WithheldVerse | None = None  # the verse that ended it as a no contest
 
 
 class _Writer:
@@ -88,11 +131,16 @@ class _Writer:
         models: VerseSource,
         plan: list[Slot],
         on_all_written: Callable[[tuple[Turn, ...]], None] | None,
+        on_written: Callable[[Turn], None] | None = None,
+        *,
+        screen: VerseScreen | None = None,
     ) -> None:
         self._battle = battle
         self._models = models
         self._plan = plan
         self._on_all_written = on_all_written
+        self._on_written = on_written
+        self._screen = screen
         loop = asyncio.get_running_loop()
         self.verses: dict[int, asyncio.Future[Turn]] = {
             position: loop.create_future()
@@ -109,6 +157,7 @@ class _Writer:
         for position, slot in enumerate(self._plan):
             if slot.is_announcement:
                 history.append(self._battle.turn(slot, FINAL_ROUND))
+                self._written(history[-1])
                 continue
             try:
                 turn = await self._write(position, slot, history)
@@ -117,6 +166,7 @@ class _Writer:
                 return
             self.verses[position].set_result(turn)
             history.append(turn)
+            self._written(turn)
         if self._on_all_written is not None:
             try:
                 self._on_all_written(tuple(history))
@@ -124,6 +174,16 @@ class _Writer:
                 log.exception(
                     "on_all_written failed for %s v %s", self._battle.model_a, self._battle.model_b
                 )
+
+    def _written(self, turn: Turn) -> None:
+        if self._on_written is None:
+            return
+        try:
+            self._on_written(turn)
+        except Exception:  # A performance's trouble never stops the battle.
+            log.exception(
+                "on_written failed for %s v %s", self._battle.model_a, self._battle.model_b
+            )
 
     async def _write(self, position: int, slot: Slot, history: list[Turn]) -> Turn:
         assert slot.side is not None
@@ -134,6 +194,16 @@ class _Writer:
             self.received[position] = received
 
         text = await self._models.generate_verse(model, messages, progress)
+        if self._screen is not None:
+            # Screened here, while the verse before it is still on screen: pacing is unchanged.
+            screening = await self._screen.screen(text)
+            if isinstance(screening, Withheld):
+                name = self._battle.stage_name(slot.side)
+                line = withheld_line(name, screening.category)
+                raise _VerseWithheld(
+                    WithheldVerse(slot.side, slot.round, screening.category, text, line)
+                )
+            text = screening.text
         return self._battle.turn(slot, text)
 
     def progress(self, position: int) -> Callable[[], int]:
@@ -167,15 +237,21 @@ class Referee:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_all_written: Callable[[tuple[Turn, ...]], None] | None = None,
+        performer: Performer | None = None,
+        screen: VerseScreen | None = None,
     ) -> None:
         """``on_all_written`` is called once, as soon as the last verse is written (before it
-        is posted), with every turn of the battle in order; a jury can start reading then."""
+        is posted), with every turn of the battle in order; a jury can start reading then.
+        ``performer``: the battle is also performed aloud, so each turn stays up at least as
+        long as its performance (bot/engine/pacing.py's ``performed_pause``)."""
         self.battle = battle
         self.models = models
         self.stage = stage
         self.pace = pace
         self._clock = clock
         self._on_all_written = on_all_written
+        self._performer = performer
+        self._screen = screen  # the content filter; None: verses are shown as written
         self._posted: list[Turn] = []
         self._stop_requested = asyncio.Event()
         self._stop_reason: str | None = None
@@ -192,27 +268,49 @@ class Referee:
 
     async def run(self) -> BattleResult:
         plan = self.battle.plan()
-        writer = _Writer(self.battle, self.models, plan, self._on_all_written)
+        performer = self._performer
+        on_written = performer.written if performer is not None else None
+        writer = _Writer(
+            self.battle, self.models, plan, self._on_all_written, on_written, screen=self._screen
+        )
         next_post_at = self._clock()
         try:
             for position, slot in enumerate(plan):
                 if slot.is_announcement:
                     await self._pause(next_post_at, None)
-                    await self._post(self.stage.announce, self.battle.turn(slot, FINAL_ROUND))
+                    announcement = self.battle.turn(slot, FINAL_ROUND)
+                    await self._post(self.stage.announce, announcement)
+                    next_post_at = max(next_post_at, self._clock() + self._hold(0.0, announcement))
                     continue
                 verse = writer.verses[position]
                 await self._pause(next_post_at, verse)
                 turn = await self._written(verse, slot, writer.progress(position))
                 await self._post(self.stage.post_verse, turn)
-                next_post_at = self._clock() + self.pace.pause_after(turn.text)
+                next_post_at = self._clock() + self._hold(self.pace.pause_after(turn.text), turn)
         except _Stopped:
             return self._result(Outcome.STOPPED, self._stop_reason)
+        except _VerseWithheld as withheld:
+            return await self._withhold(withheld.verse)
         except UserError as error:
             log.info("Battle %s v %s ended: %s", self.battle.model_a, self.battle.model_b, error)
             return self._result(Outcome.NO_CONTEST, str(error))
         finally:
             await writer.close()
         return self._result(Outcome.COMPLETED, None)
+
+    async def _withhold(self, verse: WithheldVerse) -> BattleResult:
+        """In place of a withheld verse, its one line (as the host's, so that every stage and
+        transcript shows and keeps it); the battle ends there as a no contest."""
+        log.info("Battle %s v %s: %s", self.battle.model_a, self.battle.model_b, verse.line)
+        await self._post(self.stage.announce, self.battle.turn(Slot(None, verse.round), verse.line))
+        return BattleResult(self.battle, self.posted, Outcome.NO_CONTEST, verse.reason, verse)
+
+    def _hold(self, reading: float, turn: Turn) -> float:
+        """How long ``turn``, just posted, stays up: its reading time, or its performance."""
+        if self._performer is None:
+            return reading
+        performing = self._performer.performing_for(turn)
+        return performed_pause(reading, performing, self._performer.gap_seconds)
 
     async def _pause(self, until: float, verse: asyncio.Future[Turn] | None) -> None:
         """The reading time before the next post, shown as such. With a verse to post next, it
@@ -226,7 +324,7 @@ class Referee:
         async with self.stage.pausing(self.battle, delay):
             if verse is not None:
                 await self._wait(verse, delay)
-                if not verse.done() or verse.exception() is not None:
+                if not verse.done() or _failed(verse):
                     return  # Shown as writing, or a failure that ends the battle now.
             await self._wait(None, until - self._clock())
 
@@ -265,6 +363,21 @@ class Referee:
 
 class _Stopped(Exception):
     """Unwinds a battle after stop(); never leaves the referee."""
+
+
+def _failed(verse: asyncio.Future[Turn]) -> bool:
+    """A done verse that could not be written. A withheld one is not a failure: its line waits
+    out the reading time of the verse before it, as the verse would have."""
+    error = verse.exception()
+    return error is not None and not isinstance(error, _VerseWithheld)
+
+
+class _VerseWithheld(Exception):
+    """A verse the content filter withheld, handed from the writer to the poster."""
+
+    def __init__(self, verse: WithheldVerse) -> None:
+        super().__init__(verse.line)
+        self.verse = verse
 
 
 async def _cancel(task: asyncio.Future[object]) -> None:

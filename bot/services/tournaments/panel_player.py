@@ -22,7 +22,7 @@ from bot.engine.verdicts import VerdictFile
 from bot.errors import UserError
 from bot.llm import is_the_models_fault
 from bot.services.battles.bout import Bout
-from bot.services.battles.referee import Outcome, VerseSource
+from bot.services.battles.referee import Outcome, VerseScreen, VerseSource
 from bot.services.judging.panel import JudgePanel
 
 # Nobody reads a tournament's verses as they arrive, so by default they are not paced.
@@ -71,15 +71,30 @@ JudgeStep = Callable[[Battle, Sequence[Turn]], Awaitable[Judgement]]
 class RefereePlayer:
     """The real player: a battle through the referee, then the judges' step on its turns."""
 
-    def __init__(self, models: VerseSource, judge: JudgeStep, pace: Pace = NO_PACE) -> None:
+    def __init__(
+        self,
+        models: VerseSource,
+        judge: JudgeStep,
+        pace: Pace = NO_PACE,
+        screen: VerseScreen | None = None,
+    ) -> None:
+        """``screen``: the content filter each verse goes through (None: kept as written)."""
         self._models = models
         self._judge = judge
         self._pace = pace
+        self._screen = screen
 
     async def play(self, battle: Battle) -> MatchRecord:
         models = _FaultRecorder(self._models)
         # The judges start the moment the last verse is written, through the bout.
-        bout = Bout(battle, models, _UnseenStage(), self._pace, jury=_StepJury(self._judge))
+        bout = Bout(
+            battle,
+            models,
+            _UnseenStage(),
+            self._pace,
+            jury=_StepJury(self._judge),
+            screen=self._screen,
+        )
         bouted = await bout.run()
         result = bouted.verses
         transcript = transcript_of(battle, result.turns)
@@ -87,6 +102,10 @@ class RefereePlayer:
             judgement = await bouted.verdict
             verdict = VerdictFile(judgement.statements, judgement.score)
             return MatchRecord.of(battle, transcript, verdict, judgement.tokens)
+        if result.withheld is not None:
+            # A withheld verse is never shown, its line is in the transcript, and its MC forfeits.
+            forfeit = battle.model(result.withheld.side)
+            return MatchRecord.of(battle, transcript, VerdictFile({}, {}, forfeit=forfeit), 0)
         if result.outcome is Outcome.NO_CONTEST:
             if models.fault is None or not is_the_models_fault(models.fault):
                 # Every battle would fail the same way: stop rather than forfeit the whole roster.

@@ -1,0 +1,1 @@
+"""The content filter: every verse screened before any surface shows it."""
