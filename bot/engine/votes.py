@@ -23,6 +23,10 @@ class Voter:
 @dataclass(frozen=True, slots=True)
 class Tally:
     ballots: Mapping[int, Side] = field(default_factory=dict)
+    # Reactions that never count, kept for the vote audit (bot/engine/vote_audit.py): other bots'
+    # (their side, None for both) and members who reacted on both sides. Not part of the count.
+    bots: Mapping[int, Side | None] = field(default_factory=dict, compare=False)
+    both_sides: frozenset[int] = field(default=frozenset(), compare=False)
 
     def votes(self, side: Side) -> int:
         return sum(1 for choice in self.ballots.values() if choice is side)
@@ -45,15 +49,24 @@ class Tally:
 
 
 def tally(reactions: Mapping[Side, Iterable[Voter]]) -> Tally:
-    """Count the users who reacted with each side's emoji."""
+    """Count the users who reacted with each side's emoji (the bot's own reactions aside)."""
     sides_by_user: dict[int, set[Side]] = {}
+    sides_by_bot: dict[int, set[Side]] = {}
     for side, voters in reactions.items():
         for voter in voters:
-            if not voter.is_bot:
-                sides_by_user.setdefault(voter.user_id, set()).add(side)
+            if voter.is_self:
+                continue
+            by = sides_by_bot if voter.is_bot else sides_by_user
+            by.setdefault(voter.user_id, set()).add(side)
     return Tally(
-        {user: next(iter(sides)) for user, sides in sides_by_user.items() if len(sides) == 1}
+        {user: next(iter(sides)) for user, sides in sides_by_user.items() if len(sides) == 1},
+        bots={bot: _only(sides) for bot, sides in sides_by_bot.items()},
+        both_sides=frozenset(user for user, sides in sides_by_user.items() if len(sides) > 1),
     )
+
+
+def _only(sides: set[Side]) -> Side | None:
+    return next(iter(sides)) if len(sides) == 1 else None
 
 
 class LiveTally:

@@ -37,12 +37,17 @@ class PagedEmbed(discord.ui.View):
             embed.set_footer(text=f"Page {self.page + 1} of {len(self.page_texts)}")
         return embed
 
-    async def send(self, interaction: discord.Interaction) -> None:
-        if len(self.page_texts) == 1:
+    async def send(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> None:
+        """The first page, as the answer (or, after a deferral, the followup)."""
+        view = discord.utils.MISSING if len(self.page_texts) == 1 else self
+        if view is discord.utils.MISSING:
             self.stop()
-            await interaction.response.send_message(embed=self.embed())
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=self.embed(), view=view, ephemeral=ephemeral)
         else:
-            await interaction.response.send_message(embed=self.embed(), view=self)
+            await interaction.response.send_message(
+                embed=self.embed(), view=view, ephemeral=ephemeral
+            )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:

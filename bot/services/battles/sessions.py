@@ -15,17 +15,16 @@ from typing import Protocol
 
 from bot.engine.admission import InPlay
 from bot.engine.battle import Turn
+from bot.engine.content_filter import parse_level
 from bot.engine.house_rules import (
     Pricing,
     identity_leak_reason,
-    set_aside_line,
-    without_fresh_accounts,
 )
 from bot.engine.leaderboard import RatingChange, rating_changes
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import (
     AUDIO,
-    MIN_ACCOUNT_AGE_DAYS,
+    CONTENT_FILTER,
     PACE,
     VOTE_SECONDS,
     ServerRules,
@@ -34,14 +33,20 @@ from bot.engine.spend import (
     CostEstimate,
 )
 from bot.engine.verdicts import Verdict
+from bot.engine.vote_audit import set_aside_note
 from bot.engine.votes import DEFAULT_EMOJI, LiveTally, Tally, Voter, side_for_emoji
+from bot.observe import Ending, Observer, battle_context
+from bot.services.battles.audit import counted_votes, stored_set_aside_note
 from bot.services.battles.bout import Bout
 from bot.services.battles.outcome import BattleOutcome
 from bot.services.battles.recording import MeteredVerses, PersistingStage
-from bot.services.battles.referee import Outcome, VerseSource
+from bot.services.battles.referee import Outcome, Performer, VerseSource
 from bot.services.battles.standings import StandingsService
+from bot.services.battles.undelivered import UndeliveredResults, results_refused
+from bot.services.battles.withholding import WITHHELD_NOTICE, keep_withheld
 from bot.services.judging.panel import JudgePanel
-from bot.services.stage import Attachment, BattleStage, StageError
+from bot.services.moderation.screen import ContentFilter
+from bot.services.stage import Attachment, BattleStage, StageError, post_key
 from bot.services.tracks.desk import TrackDesk
 from bot.store import Store, StoredBattle
 
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_REASON = "the bot is restarting"
 LOST_CHANNEL_REASON = "the bot lost permission to post in the channel"
 VOTE_FAILED_REASON = "the vote failed on our side"
+# The key of the one notice that says how a battle ended without a vote, whichever way it did.
+ENDING = "ending"
 # The results wait at most this long for a track still being made after the vote closes.
 TRACK_WAIT_SECONDS = 60.0
 TRACK_REFUSED_NOTE = "The battle's track could not be attached (I need Attach Files here)."
@@ -62,6 +69,9 @@ class SessionOwner(Protocol):
     store: Store
     standings: StandingsService
     tracks: TrackDesk | None  # None: this process makes no battle tracks
+    undelivered: UndeliveredResults  # results a channel refused, posted once it lets the bot in
+    observe: Observer  # told how battles start, end and go (bot/observe.py)
+    content_filter: ContentFilter | None  # None: verses are shown as written
 
     def clock(self) -> float: ...
 
@@ -127,7 +137,10 @@ class BattleSession:
         label: str | None = None,
         pricing: Mapping[str, Pricing] | None = None,
         estimate: CostEstimate | None = None,
+        performer: Performer | None = None,
     ) -> None:
+        """``performer``: the battle is also performed live (bot/services/live/), on a stage
+        that plays each turn as it is posted."""
         self.owner = owner
         self.label = label
         self.stored = stored
@@ -139,13 +152,18 @@ class BattleSession:
         self._starter_mention = starter_mention
         self._outcome = outcome
         self.estimate = estimate or CostEstimate(None)
-        meter = MeteredVerses(models, pricing or {})
+        meter = MeteredVerses(models, pricing or {}, owner.observe)
+        self._meter = meter
+        content_filter = owner.content_filter
         self.bout: Bout[Verdict] = Bout(
             stored.battle,
             meter,
-            PersistingStage(stage, owner.store, stored.id, meter),
+            PersistingStage(stage, owner.store, stored.id, meter, owner.observe),
             rules[PACE],
             jury,
+            performer,
+            # Each verse screened at the server's level before anyone sees it.
+            content_filter.at(parse_level(rules[CONTENT_FILTER])) if content_filter else None,
         )
         self.task: asyncio.Task[None] | None = None
         self._interrupted = False
@@ -175,6 +193,7 @@ class BattleSession:
         self.bout.stop(SHUTDOWN_REASON)
 
     async def _run(self) -> None:
+        battle_context(self.guild_id, self.stored.id)  # this task's log lines name the battle
         try:
             await self._battle()
         except StageError as error:
@@ -199,19 +218,22 @@ class BattleSession:
         if result.outcome is Outcome.COMPLETED:
             await self._check_identity_leaks(result.turns)
             await self._open_vote()
+        elif result.withheld is not None:
+            # Its line is already posted in the verse's place; the verse is kept for the admins.
+            usage, now = self._meter.next_usage(), self.owner.clock()  # the verse's, as next
+            if await keep_withheld(self.owner.store, self.stored, result.withheld, usage, now):
+                self.owner.observe.battle_finished(Ending.NO_CONTEST)
+            await self.owner.settle(self.stored.id)
+            await self.stage.post_notice(WITHHELD_NOTICE)
         elif result.outcome is Outcome.NO_CONTEST:
-            await self._end(BattleState.NO_CONTEST, result.reason)
-            await self.stage.post_notice(f"⚠️ No contest, nothing is rated: {result.reason}")
+            notice = f"⚠️ No contest, nothing is rated: {result.reason}"
+            await self._end_saying(BattleState.NO_CONTEST, result.reason, notice)
         elif self._interrupted:
-            await self._end(BattleState.INTERRUPTED, result.reason)
-            await quietly(
-                self.stage.post_notice(
-                    f"Battle #{self.stored.id} was interrupted: {result.reason}. No contest."
-                )
-            )
+            notice = f"Battle #{self.stored.id} was interrupted: {result.reason}. No contest."
+            await self._end_saying(BattleState.INTERRUPTED, result.reason, notice)
         else:
-            await self._end(BattleState.STOPPED, result.reason)
-            await self.stage.post_notice(f"⏹️ Battle {result.reason}. No contest.")
+            notice = f"⏹️ Battle {result.reason}. No contest."
+            await self._end_saying(BattleState.STOPPED, result.reason, notice)
 
     async def _check_identity_leaks(self, turns: Sequence[Turn]) -> None:
         """A blind battle whose verse named its own model or vendor is voted as usual, but its
@@ -224,7 +246,9 @@ class BattleSession:
     async def _open_vote(self) -> None:
         store = self.owner.store
         closes_at = self.owner.clock() + self.rules[VOTE_SECONDS]
-        message_id = await self.stage.post_vote(self.stored.battle, self.rules.emoji, closes_at)
+        message_id = await self.stage.post_vote(
+            self.stored.battle, self.rules.emoji, closes_at, key=battle_post(self.stored, "vote")
+        )
         epoch = self.owner.gateway_epoch(self.guild_id)
         await store.open_voting(self.stored.id, message_id, closes_at, self.rules.emoji)
         stored = await store.battle(self.stored.id)
@@ -235,8 +259,17 @@ class BattleSession:
             # late for the verses, so it closes the vote, as a stop during the vote does.
             vote.close_now()
 
+    async def _end_saying(self, state: BattleState, reason: str | None, notice: str) -> None:
+        """Says how the battle ended, then records it. Killed in between, the restart records it
+        as interrupted, and its own notice, posted under the same key, is not a second one."""
+        try:
+            await quietly(self.stage.post_notice(notice, key=battle_post(self.stored, ENDING)))
+        finally:  # even a bug while telling the channel ends the battle
+            await self._end(state, reason)
+
     async def _end(self, state: BattleState, reason: str | None) -> None:
-        await self.owner.store.end_battle(self.stored.id, state, reason)
+        if await self.owner.store.end_battle(self.stored.id, state, reason):
+            self.owner.observe.battle_finished(Ending.without_vote(state))
         await self.owner.settle(self.stored.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -257,8 +290,8 @@ class BattleSession:
             )
 
     async def _report_crash(self) -> None:
-        await self._end(BattleState.NO_CONTEST, "internal error")
-        await quietly(self.stage.post_notice("⚠️ Something went wrong on our side. No contest."))
+        notice = "⚠️ Something went wrong on our side. No contest."
+        await self._end_saying(BattleState.NO_CONTEST, "internal error", notice)
 
 
 class VoteSession:
@@ -300,6 +333,7 @@ class VoteSession:
 
     async def _run(self) -> None:
         assert self.stored.vote_closes_at is not None
+        battle_context(self.stored.guild_id, self.stored.id)  # this task's log lines name it
         owner = self.owner
         if (desk := await self._track_desk()) is not None:
             desk.start(self.stored)  # made while the vote is open
@@ -310,21 +344,30 @@ class VoteSession:
             except TimeoutError:
                 pass
         battle, guild_id = self.stored.battle, self.stored.guild_id
-        min_age_days = (await owner.rules_for(guild_id))[MIN_ACCOUNT_AGE_DAYS]
-        # The fresh-account rule applies to the count however it was made (recount or live).
-        counted = without_fresh_accounts(await self.recount(), owner.clock(), min_age_days)
+        # The server's rules (exclusions, fresh accounts, the daily cap) apply to the count
+        # however it was made (recount or live); what they set aside is kept for the audit.
+        rules, reactions = await owner.rules_for(guild_id), await self.recount()
+        counted, vote_rules = await counted_votes(
+            owner.store, guild_id, reactions, owner.clock(), rules
+        )
         final = counted.tally
         standings = owner.standings
         rated = final.total > 0 and self.stored.rated
         before = await standings.standings(guild_id) if rated else []
         if await owner.store.close_voting(
-            self.stored.id, final, owner.clock(), set_aside=counted.set_aside
+            self.stored.id,
+            final,
+            owner.clock(),
+            set_aside=counted.set_aside,
+            set_aside_votes=counted.set_aside_votes,
         ):
+            owner.observe.votes_counted(final.total, counted.by_reason())
+            owner.observe.battle_finished(_ending(final))
             changes = []
             if rated:
                 after = await standings.standings(guild_id)
                 changes = rating_changes([battle.model_a, battle.model_b], before, after)
-            await self.post_results(final, changes, counted.set_aside, min_age_days)
+            await self.post_results(final, changes, set_aside_note(counted, vote_rules))
             await owner.vote_counted(self.stored, final)
 
     async def recount(self) -> Tally:
@@ -347,22 +390,27 @@ class VoteSession:
         self,
         final: Tally,
         changes: Sequence[RatingChange] = (),
-        set_aside: int | None = None,
-        min_age_days: int | None = None,
+        set_aside_note: str | None = None,
     ) -> None:
-        """Posts the results; when the channel refuses, says so in the store and stops trying.
-        ``set_aside``: votes the fresh-account rule left out (None: as the store kept it)."""
-        notes, attachment = self._notes(set_aside, min_age_days), None
+        """Posts the results; when the channel refuses, they wait for the bot's access to come
+        back (or are given up on, see ``results_refused``). ``set_aside_note``: what the
+        results say of the votes set aside (None: from what the store kept)."""
+        if set_aside_note is None:
+            rules = await self.owner.rules_for(self.stored.guild_id)
+            set_aside_note = await stored_set_aside_note(self.owner.store, self.stored, rules)
+        notes, attachment = self._notes(set_aside_note), None
         if (desk := await self._track_desk()) is not None:
             track = await desk.attachment(self.stored, wait=TRACK_WAIT_SECONDS)
             notes += (track.note,) if track.note else ()
             attachment = Attachment(track.filename, track.data) if track.data else None
         link = await self.owner.page_of(self.stored)
         results = self.stored.battle, self.emoji, final, changes
+        # Posted again after a restart that came before set_results_message: shown once.
+        key = battle_post(self.stored, "results")
         try:
             try:
                 message_id = await self.stage.post_results(
-                    *results, notes=notes, link=link, attachment=attachment
+                    *results, notes=notes, link=link, attachment=attachment, key=key
                 )
             except StageError as refused:
                 if attachment is None:
@@ -370,19 +418,15 @@ class VoteSession:
                 # The file was refused (Attach Files taken away, say): never the results too.
                 log.warning("Battle %s's track was refused: %s", self.stored.id, refused)
                 notes += (TRACK_REFUSED_NOTE,)
-                message_id = await self.stage.post_results(*results, notes=notes, link=link)
-        except StageError as error:
-            log.warning(
-                "Results of battle %s (guild %s, channel %s) could not be posted: %s",
-                self.stored.id,
-                self.stored.guild_id,
-                self.place_id,
-                error,
-            )
-            if error.lost_access:
-                await self.owner.store.results_undeliverable(
-                    self.stored.id, f"the results could not be posted: {LOST_CHANNEL_REASON}"
+                message_id = await self.stage.post_results(
+                    *results, notes=notes, link=link, key=key
                 )
+        except StageError as error:
+            # Kept to be tried again once the bot may post there, or given up on (gone, or a
+            # week old): bot/services/battles/undelivered.py.
+            store, now = self.owner.store, self.owner.clock()
+            if await results_refused(store, self.stored, self.place_id, error, now):
+                self.owner.undelivered.refused(self.stored.guild_id)
             return
         await self.owner.store.set_results_message(self.stored.id, message_id)
 
@@ -393,15 +437,13 @@ class VoteSession:
             return None
         return desk
 
-    def _notes(self, set_aside: int | None, min_age_days: int | None) -> tuple[str, ...]:
+    def _notes(self, set_aside_note: str | None) -> tuple[str, ...]:
         """What the results say about the house rules that touched this vote."""
         notes = []
         if self.stored.unrated_reason is not None:
             notes.append(f"Not rated: {self.stored.unrated_reason}.")
-        if set_aside is None:
-            set_aside = self.stored.votes_set_aside
-        if set_aside:
-            notes.append(set_aside_line(set_aside, min_age_days or None))
+        if set_aside_note:
+            notes.append(set_aside_note)
         return tuple(notes)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -421,13 +463,27 @@ class VoteSession:
         """A vote that could not be counted ends as a no contest, and its channel is told."""
         self.owner.verdict_called_off(self.stored.id)  # A no contest is not judged.
         if await self.owner.store.abandon_vote(self.stored.id, VOTE_FAILED_REASON):
+            self.owner.observe.battle_finished(Ending.VOTE_FAILED)
             await quietly(
                 self.stage.post_notice(
                     f"⚠️ The vote on battle #{self.stored.id} failed on our side; "
-                    "its votes were not counted. No contest."
+                    "its votes were not counted. No contest.",
+                    key=battle_post(self.stored, ENDING),
                 )
             )
         await self.owner.settle(self.stored.id)
+
+
+def _ending(final: Tally) -> Ending:
+    """How a counted vote ended the battle."""
+    if final.total == 0:
+        return Ending.NO_VOTES
+    return Ending.DRAW if final.winner is None else Ending.WON
+
+
+def battle_post(stored: StoredBattle, what: str) -> str:
+    """The key of one of a battle's posts (see ``bot.services.stage.post_key``)."""
+    return post_key("battle", stored.id, stored.created_at, what)
 
 
 async def quietly(post: Awaitable[object]) -> None:
