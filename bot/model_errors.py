@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 
+from bot.engine.spend import TokenUsage
 from bot.errors import UserError
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -48,6 +49,9 @@ class ModelError(UserError):
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        # What the provider reported the failed request (or a verse's every attempt) used,
+        # when it billed one: counted in the spend all the same.
+        self.usage: TokenUsage | None = None
 
 
 # The key rejected, or the account out of credits: no battle can be played until that is fixed.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import time
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine.server_settings import SETTINGS
+from bot.engine.server_settings import PUBLIC_PAGE, SETTINGS
 from bot.engine.setting import Setting, SettingKind
 from bot.errors import UserError
 from bot.stages.discord import channel_fields
@@ -50,6 +51,9 @@ def settings_command(bot: RapBattleBot) -> app_commands.Command[Any, ..., None]:
         if changes:
             await bot.store.save_server_settings(interaction.guild_id, updated)
         rules = updated.apply_to(bot.arena.defaults)
+        if changes.get(PUBLIC_PAGE.name) and interaction.guild is not None:
+            # Its page shows its name from now on (kept current by cogs/server_events.py).
+            await bot.store.name_server(interaction.guild_id, interaction.guild.name, time.time())
         here = channel_fields(interaction.app_permissions, rules)
         await interaction.response.send_message(
             embed=settings_embed(rules, changed=sorted(changes), here=here), ephemeral=True

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot.engine.battle import FINAL_ROUND, Battle, Side
 from bot.engine.prompts import CLEAN_MODE_LINE as CLEAN_MODE_LINE  # beside clean_mode_applies
 from bot.engine.prompts import FIRST_ROUND_MESSAGE, system_prompt
+from bot.engine.verdicts import JUDGE_ASKS
 from bot.engine.votes import Tally
 
 # -- identity leaks in blind battles ---------------------------------------------------------
@@ -272,6 +273,13 @@ def verse_cost_upper_bound(
     return spend_from_usage(prompt, max_tokens, pricing)
 
 
+# The most times one verse is billed in the usual run of retries (bot/llm.py): an empty verse is
+# asked for again once, and a stream cut mid-verse is billed for what it wrote before the verse is
+# asked for again. Failures before any answer (429s, 5xxs, timeouts before the first token) cost
+# nothing, so this allows for one billed retry a verse rather than for every attempt.
+BILLED_VERSE_ATTEMPTS = 2
+
+
 def battle_cost_upper_bound(
     battle: Battle,
     sizes: PromptSizes,
@@ -285,7 +293,8 @@ def battle_cost_upper_bound(
     turn so far; an earlier verse is at most ``max_tokens`` long and an announcement is known.
     Each verse is at most ``max_tokens``. Each judge (``judges``: one pricing per judge, empty
     when judges are off) reads its instructions and the whole transcript and answers at most
-    ``sizes.judge_max_tokens``. Retries of failed requests are not included.
+    ``sizes.judge_max_tokens``. The retries the bot makes are included: each verse billed
+    ``BILLED_VERSE_ATTEMPTS`` times, each judge asked ``JUDGE_ASKS`` times.
     """
     for side in (Side.A, Side.B):
         if battle.model(side) not in pricing:
@@ -297,7 +306,7 @@ def battle_cost_upper_bound(
             history_tokens += estimate_tokens(FINAL_ROUND) + MESSAGE_OVERHEAD_TOKENS
             continue
         fixed = estimate_tokens(sizes.per_request) + 3 * MESSAGE_OVERHEAD_TOKENS
-        total += verse_cost_upper_bound(
+        total += BILLED_VERSE_ATTEMPTS * verse_cost_upper_bound(
             sizes.system(slot.side),
             fixed + history_tokens,
             max_tokens,
@@ -308,7 +317,7 @@ def battle_cost_upper_bound(
         estimate_tokens(sizes.judge_prompt) + 2 * MESSAGE_OVERHEAD_TOKENS + history_tokens
     )
     for judge in judges:
-        total += spend_from_usage(judge_prompt, sizes.judge_max_tokens, judge)
+        total += JUDGE_ASKS * spend_from_usage(judge_prompt, sizes.judge_max_tokens, judge)
     return total
 
 

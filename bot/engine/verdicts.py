@@ -32,6 +32,9 @@ DEFAULT_PANEL: tuple[str, ...] = (
 )
 # The most judges a server's own panel may have.
 MAX_JUDGES = 7
+# A judge whose answer names neither side is asked this many times in all, then abstains (the
+# panel asks; the cost estimate allows for every ask).
+JUDGE_ASKS = 2
 VERDICT_SCHEMA_NAME = "verdict"
 WINNER_KEY = "winner"
 STATEMENT_KEY = "closing_statement"

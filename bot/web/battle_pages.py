@@ -22,6 +22,7 @@ from bot.store import BattleState, WebBattle
 from bot.web import params
 from bot.web.data import ArenaData, battle_verdict
 from bot.web.responses import download, html_page, media, plain_text
+from bot.web.unrated import unrated_line
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class BattlePages:
                 ],
                 verdict=verdict,
                 has_verses=has_verses(turns),
+                unrated=unrated_line(battle),
+                server_name=await self.data.store.server_name(battle.guild_id),
             )
         )
 

@@ -72,10 +72,13 @@ class BoardPages:
         crowd = await self.data.board(Board.CROWD, guild_id, season)
         judges = await self.data.board(Board.JUDGES, guild_id, season)
         battles = await self.data.store.public_battles_of_server(guild_id, SERVER_BATTLES)
+        # Its name, kept since it opted in (its id until then).
+        name = await self.data.store.server_name(guild_id) or f"Server {guild_id}"
         return self.render(
             "server.html",
-            title=f"Server {guild_id}" if season is None else f"Server {guild_id} · {season}",
+            title=name if season is None else f"{name} · {season}",
             guild_id=guild_id,
+            server_name=name,
             boards=[crowd, judges],
             charts=await self._board_charts(crowd, MATRIX_MODELS),
             battles=[battle_summary(b) for b in battles],

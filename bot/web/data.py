@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot.engine.leaderboard import Board, Standing
-from bot.engine.ratings import PairRecord, fit_pairs
+from bot.engine.ratings import PairRecord
 from bot.engine.seasons import Season, SeasonLength, season_length
 from bot.engine.server_settings import SEASON
 from bot.engine.verdicts import Decision, VerdictFile
@@ -285,7 +285,7 @@ class ArenaData:
                     totals[key] = (battles + pair.battles, score + pair.score_a)
             closed_after = cutoff
             records = [PairRecord(a, b, n, s) for (a, b), (n, s) in totals.items()]
-            ratings = await asyncio.to_thread(fit_pairs, records)
+            ratings = await self._standings.fit(records)  # on one BLAS thread
             await self.store.save_rating_snapshot(Board.CROWD.value, day, ratings)
         log.info(
             "Rating history filled in for %d days in %.1f s", len(days), time.monotonic() - started

@@ -30,7 +30,10 @@ class TournamentPage:
         if tournament is None:
             # As for battles: a private server's tournament answers as one that doesn't exist.
             raise web.HTTPNotFound(text="No public tournament has that id.")
-        return html_page(self.render("tournament.html", **tournament_view(tournament)))
+        name = await store.server_name(tournament.guild_id)
+        return html_page(
+            self.render("tournament.html", **tournament_view(tournament), server_name=name)
+        )
 
 
 def tournament_view(tournament: StoredTournament) -> dict[str, Any]:

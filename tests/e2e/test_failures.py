@@ -14,7 +14,7 @@ from bot.store import BattleState, NewBattle, open_store
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
 from tests.fakes.discord_double import Permission
 
-UNDELIVERABLE = "the results could not be posted: the bot lost permission to post in the channel"
+UNDELIVERABLE = "the results could not be posted: the channel refused them for a week"
 
 
 async def test_send_messages_taken_during_the_vote_leaves_a_closed_battle_that_says_why(
@@ -33,14 +33,13 @@ async def test_send_messages_taken_during_the_vote_leaves_a_closed_battle_that_s
     stored = await bot.store.battle(1)
     assert stored.state is BattleState.CLOSED
     assert (stored.votes_a, stored.votes_b) == (1, 0)  # counted and rated all the same
-    assert stored.reason == UNDELIVERABLE
+    assert stored.reason is None  # kept for when access comes back (test_results_retried.py)
     assert not any("crashed" in record.getMessage() for record in caplog.records)
     assert any(
         "Results of battle 1" in r.getMessage() and "could not be posted" in r.getMessage()
         for r in caplog.records
     )
-    # Nothing is retried at the next start: the store says the results cannot be delivered.
-    assert await bot.store.unannounced_results() == []
+    assert [b.id for b in await bot.store.unannounced_results()] == [1]
     # The bot keeps serving other channels.
     other = arena.guild.add_channel("other-stage")
     await arena.battle(channel=other, member=arena.bob)
@@ -69,7 +68,9 @@ async def test_recovery_announces_every_channel_even_when_one_refuses(arena: Are
     assert "m/b wins, 1–0" in embed_text(results)
     await eventually(lambda: arena.bot_messages(locked) == [])
     first, second = await bot.store.battle(1), await bot.store.battle(2)
-    assert first.reason == UNDELIVERABLE and first.results_message_id is None
+    # Refused (a 403), so kept for when access comes back; given up on only a week after the
+    # vote closed (this one closed in 1970: tests/e2e/test_results_retried.py).
+    assert first.results_message_id is None and first.reason == UNDELIVERABLE
     assert second.results_message_id == int(results["id"])
 
 

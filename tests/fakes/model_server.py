@@ -107,6 +107,8 @@ class StreamError:
     partial_text: str
     message: str
     code: int = 502
+    # The error chunk carries a usage report for the partial text (a provider billing it).
+    billed: bool = False
 
 
 @dataclass(frozen=True)
@@ -456,6 +458,10 @@ class ModelServer:
                 await send(*self._deltas(partial))
                 error = completion.chunk({"content": ""}, finish_reason="error")
                 error.update(_error_object(code, message))
+                if reply.billed and _wants_usage(request_body):
+                    error["usage"] = completion.usage(partial)
+                    with self._lock:
+                        self._usage_sent.append((completion.model, error["usage"]))
                 await response.write(_sse(error))
             case Stall(partial_text=partial, seconds=seconds):
                 await send(*self._deltas(partial))

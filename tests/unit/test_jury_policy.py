@@ -30,6 +30,7 @@ from bot.services.battles.arena import Arena, BattleOutcome, BattleRequest
 from bot.services.battles.sessions import BattleSession
 from bot.services.battles.standings import StandingsService
 from bot.services.judging.factory import PanelFactory
+from bot.services.stage import StageError
 from bot.settings import Settings
 from bot.store import BattleState, NewBattle
 from bot.store.verdicts import VerdictState, VerdictStatus
@@ -313,8 +314,20 @@ async def test_a_stored_verdict_is_posted_after_a_restart_without_judging(world,
     assert (await store.verdict_status(stored.id)).state is VerdictState.POSTED
 
 
-async def test_a_channel_that_refuses_the_verdict_stops_the_retries(world, worlds):
-    world.stage.refuse(from_kind=PostKind.VERDICT)
+async def test_a_channel_that_refuses_the_verdict_keeps_it_for_the_next_start(world, worlds):
+    world.stage.refuse(from_kind=PostKind.VERDICT)  # a 403: access may come back
+    world.panel.release.set()
+    session = await world.start()
+    await vote_and_close(world, session, Side.A)
+    outcome = await asyncio.wait_for(session.outcome(), PROMPTLY)
+    assert outcome.verdict is not None  # stored, even though nobody saw it yet
+    status = await world.store.verdict_status(session.stored.id)
+    assert status is not None and status.state is VerdictState.STORED
+    assert await world.store.unfinished_verdicts() == [(session.stored.id, VerdictState.STORED)]
+
+
+async def test_a_channel_that_is_gone_stops_the_verdicts_retries(world, worlds):
+    world.stage.fail(StageError("Unknown Channel", gone=True), from_kind=PostKind.VERDICT)
     world.panel.release.set()
     session = await world.start()
     await vote_and_close(world, session, Side.A)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
+
+from threadpoolctl import ThreadpoolController
 
 from bot.engine.leaderboard import Board, Standing, standings
-from bot.engine.ratings import fit_pairs
+from bot.engine.ratings import PairRecord, Rating, fit_pairs
 from bot.engine.seasons import Season, SeasonLength
 from bot.store import Store
 
@@ -34,6 +37,8 @@ class StandingsService:
         self._cache = OrderedDict()
         self._refit_locks: dict[tuple[Scope, Board, Season | None], asyncio.Lock] = {}
         self._seasons: dict[tuple[Scope, Board, SeasonLength], tuple[int, list[Season]]] = {}
+        # The BLAS libraries numpy loaded (with the engine), to limit their threads in a fit.
+        self._blas = ThreadpoolController()
 
     async def standings(
         self, guild_id: Scope, board: Board = Board.CROWD, season: Season | None = None
@@ -61,14 +66,25 @@ class StandingsService:
             else:
                 found = await self._store.season_records(guild_id, season.start, season.end, board)
                 pairs, records = found.pairs, found.models
-            # A large fit takes tens of milliseconds; off the event loop, battles keep time.
-            ratings = await asyncio.to_thread(fit_pairs, pairs)
+            ratings = await self.fit(pairs)
             rows = standings(ratings, records)
             self._cache[key] = (version, rows)
             self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
             return rows
+
+    async def fit(self, pairs: Sequence[PairRecord]) -> dict[str, Rating]:
+        """The ratings of ``pairs``. A large fit takes tens of milliseconds: off the event loop,
+        battles keep time."""
+        return await asyncio.to_thread(self._fit, pairs)
+
+    def _fit(self, pairs: Sequence[PairRecord]) -> dict[str, Rating]:
+        # On one BLAS thread: with a thread per core, BLAS's threads spun against the event
+        # loop's and each other, and the first fit was several times slower
+        # (benchmarks/fit_threads.py). The limit is the process's while it lasts.
+        with self._blas.limit(limits=1, user_api="blas"):
+            return fit_pairs(pairs)
 
     async def seasons(self, guild_id: Scope, board: Board, length: SeasonLength) -> list[Season]:
         """The seasons in which a board has rated battles, newest first: one read per season

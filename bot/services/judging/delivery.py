@@ -13,16 +13,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from bot.engine.house_rules import Pricing, spend_from_usage
 from bot.engine.server_settings import ServerRules
-from bot.engine.verdicts import Verdict
+from bot.engine.verdicts import Ballot, Verdict
 from bot.engine.votes import Tally
+from bot.observe import NO_OBSERVER, Observer
 from bot.services.battles.referee import cancel_and_wait
+from bot.services.battles.undelivered import give_up_reason
 from bot.services.judging.factory import PanelFactory
 from bot.services.judging.panel import JudgePanel
-from bot.services.stage import StageError, StageFactory
+from bot.services.stage import StageError, StageFactory, post_key
 from bot.store import Store, StoredBattle
 from bot.store.verdicts import VerdictState
 
@@ -41,8 +44,10 @@ class VerdictDesk:
         stages: StageFactory,
         rules_for: Callable[[int], Awaitable[ServerRules]],
         prices: Callable[..., Mapping[str, Pricing]] = lambda *model_ids: {},
+        observe: Observer = NO_OBSERVER,
     ) -> None:
         self.judges = judges
+        self._observe = observe  # what the judges cost
         self._prices = prices  # the catalog's known prices, to put a cost on each judge
         self._store = store
         self._stages = stages
@@ -77,6 +82,17 @@ class VerdictDesk:
         if task is not None:
             task.cancel()
 
+    def kept(self, panel: JudgePanel, battle_id: int) -> JudgePanel:
+        """The panel judging a battle, each judge's answer kept the moment it comes in, so that
+        a restart during the vote asks only the judges who had not answered."""
+        return panel.reporting_to(lambda ballot: self._keep(battle_id, ballot))
+
+    async def _keep(self, battle_id: int, ballot: Ballot) -> None:
+        try:
+            await self._store.keep_judge_answer(battle_id, ballot)
+        except Exception:  # Only a restart would ask this judge again: the verdict goes on.
+            log.exception("Keeping judge %s's answer on battle %s failed", ballot.judge, battle_id)
+
     async def is_judged(self, battle_id: int) -> bool:
         return await self._store.verdict_status(battle_id) is not None
 
@@ -95,9 +111,12 @@ class VerdictDesk:
         return task
 
     async def _judge(self, stored: StoredBattle) -> Verdict:
-        """The panel of the battle's server reads its stored turns."""
+        """The panel of the battle's server reads its stored turns; the judges who answered
+        before a restart are not asked again."""
         panel = await self.judges.for_server(await self._rules_for(stored.guild_id))
-        return await panel.judge(stored.battle, await self._store.turns(stored.id))
+        answered = await self._store.judge_answers(stored.id)
+        turns = await self._store.turns(stored.id)
+        return await self.kept(panel, stored.id).judge(stored.battle, turns, answered=answered)
 
     async def deliver(self, stored: StoredBattle) -> Verdict | None:
         """After the vote has closed (and its results were posted): the verdict, stored and
@@ -120,7 +139,10 @@ class VerdictDesk:
                     log.exception("Judging battle %s failed", stored.id)
                     await store.verdict_failed(stored.id, JUDGING_FAILED_REASON)
                     return None
-                await store.store_verdict(stored.id, self._priced(verdict))
+                priced = self._priced(verdict)
+                await store.store_verdict(stored.id, priced)
+                for ballot in priced.ballots:
+                    self._observe.spent("judge", ballot.cost_usd or 0.0)
                 status = await store.verdict_status(stored.id)
         finally:
             self._judging.pop(stored.id, None)
@@ -133,15 +155,20 @@ class VerdictDesk:
         return verdict
 
     async def _post(self, stored: StoredBattle, verdict: Verdict) -> None:
-        """Beside the results; when the channel refuses, says so in the store and stops trying."""
+        """Beside the results. When the channel refuses, the verdict waits to be posted at the
+        next start (or after its results, when they waited too), and is given up on as results
+        are (bot/services/battles/undelivered.py)."""
         current = await self._store.battle(stored.id) or stored
         crowd = Tally(await self._store.ballots(stored.id))
         stage = self._stages.stage_for(current.place_id)
         try:
-            message_id = await stage.post_verdict(current.battle, verdict, crowd)
+            # Posted again after a restart that came before its record: shown once.
+            key = post_key("battle", stored.id, stored.created_at, "verdict")
+            message_id = await stage.post_verdict(current.battle, verdict, crowd, key=key)
         except StageError as error:
             log.warning("The verdict on battle %s could not be posted: %s", stored.id, error)
-            if error.lost_access:
+            given_up = give_up_reason(error, current.vote_closes_at, time.time())
+            if given_up or (error.lost_access and current.reason is not None):
                 await self._store.verdict_undeliverable(stored.id, str(error)[:500])
             return
         await self._store.set_verdict_message(stored.id, message_id)

@@ -147,6 +147,7 @@ class ArenaMatchPlayer:
             label=f"Tournament #{stored.id}: {match_label(match.round, match.index)}",
             judges=stored.judges,
             verses_by_webhook=self.host.may_use_webhooks(stored.place_id),
+            tournament_match=True,  # the tournament starts its matches: no cooldown applies
         )
         battle = Battle(match.side_a, match.side_b, stored.battle_rounds, None, False)
         told = False
