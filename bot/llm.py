@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from bot.model_errors import (
     provider_body_error,
 )
 from bot.models import ModelInfo
+from bot.observe import NO_OBSERVER, Observer
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,14 +64,18 @@ class Completion:
 class _Retries:
     """One request's retry budget, shared by verses and whole answers."""
 
-    def __init__(self, model: str, policy: RetryPolicy, rng: random.Random) -> None:
+    def __init__(
+        self, model: str, policy: RetryPolicy, rng: random.Random, observe: Observer
+    ) -> None:
         self._model = model
+        self._observe = observe
         self._policy = policy
         self._rng = rng
         self._attempt = 1
 
     async def wait_or_raise(self, error: ModelError) -> None:
         """Wait before the next attempt, or raise ``error`` if it is final or retries are spent."""
+        self._observe.model_failed(self._model, error.status)
         if not error.retryable or self._attempt >= self._policy.attempts:
             raise error
         if (error.retry_after or 0) > self._policy.max_retry_after:
@@ -89,8 +95,10 @@ class LLMClient:
         *,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        observe: Observer = NO_OBSERVER,
     ) -> None:
         self._settings = settings
+        self._observe = observe  # each verse's time and each failed attempt
         self._policy = policy or RetryPolicy(attempts=settings.llm_max_attempts)
         self._rng = rng or random.Random()
         headers = {"X-Title": settings.llm_app_title}
@@ -136,21 +144,27 @@ class LLMClient:
         (an empty answer that was retried counts too). Raises ModelError once retries are
         spent."""
         self.require_key()
-        retries = _Retries(model, self._policy, self._rng)
+        retries = _Retries(model, self._policy, self._rng, self._observe)
+        asked_at = time.monotonic()
         empty_retry_left = True
         spent: TokenUsage | None = None
         while True:
             try:
                 written = await self._stream_once(model, messages, on_progress)
             except ModelError as error:
+                # A stream cut mid-verse may have been billed: its usage counts all the same.
+                spent = error.usage = TokenUsage.total(spent, error.usage)
                 await retries.wait_or_raise(error)
                 continue
             spent = TokenUsage.total(spent, written.usage)
             verse = clean_verse(written.text)
             if verse is not None:
+                self._observe.verse_written(model, time.monotonic() - asked_at)
                 return WrittenVerse(verse, spent)
             if not empty_retry_left:
-                raise ModelError(model, "answered with an empty verse twice")
+                failed = ModelError(model, "answered with an empty verse twice")
+                failed.usage = spent
+                raise failed
             empty_retry_left = False
             log.info("Retrying %s once after an empty verse", model)
 
@@ -167,7 +181,7 @@ class LLMClient:
         has ``LLM_TIMEOUT_SECONDS``.
         """
         self.require_key()
-        retries = _Retries(model, self._policy, self._rng)
+        retries = _Retries(model, self._policy, self._rng, self._observe)
         while True:
             try:
                 return await self._complete_once(model, messages, response_format)
@@ -240,10 +254,11 @@ class LLMClient:
                         if done:
                             continue
                         chunk = _json_object(model, data)
+                        # Read first: an error chunk may carry what the failed stream cost.
+                        usage = _usage(chunk.get("usage")) or usage
                         if chunk.get("error"):
                             # An error object inside a 200 answer or as an SSE event.
                             raise provider_body_error(model, chunk, "the provider failed")
-                        usage = _usage(chunk.get("usage")) or usage
                         for choice in chunk.get("choices") or ():
                             if choice.get("finish_reason") == "error":
                                 raise ModelError(
@@ -255,6 +270,9 @@ class LLMClient:
                                 received += len(content)
                                 if on_progress:
                                     on_progress(received)
+        except ModelError as error:
+            error.usage = usage  # what the stream reported before it failed, if anything
+            raise
         except TimeoutError:
             raise ModelError(
                 model,

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sqlite3
-import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 
 from bot.cli import local, tournament, track
 from bot.cli.options import EXIT_FAILED, EXIT_OK, fail
 from bot.errors import ConfigError, UserError
+from bot.ops.logs import configure_logging
 from bot.settings import Settings, load_settings, require_discord
 
 
@@ -72,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except UserError as error:
         return fail(error)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return arguments.run(settings, arguments)
 
 
@@ -177,12 +176,3 @@ def _database_failure(database_url: str, error: Exception) -> str:
         f"Cannot open the database {database_url}: {error}. "
         "Check DATABASE_URL and that its directory is writable."
     )
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # The HTTP client logs every request at INFO, which drowns out the bot's own lines.
-    for noisy in ("httpx", "httpx2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,7 +3,7 @@
 Routes (tested from outside, keep them): ``/``, ``/models/{model id}`` (the id keeps its slash),
 ``/battles/{id}`` (+ ``.md``, ``.yml``, ``.ogg``), ``/servers/{guild id}``, ``/tournaments/{id}``,
 ``/avatars/{model}.png``, ``/charts/{chart}.svg|json``, ``/api/leaderboard.json``,
-``/api/battles.jsonl``, ``/api/models.json`` and ``/healthz``.
+``/api/battles.jsonl``, ``/api/models.json``, ``/healthz`` and ``/metrics`` (Prometheus).
 
 This module makes the app: its routes, its security headers and its error pages, over an
 ``ArenaSite`` that holds the templates, the caches and the track desk (battles' audio tracks).
@@ -29,6 +29,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot.engine.leaderboard import Standing
+from bot.ops.metrics import Metrics
 from bot.services import links
 from bot.services.tracks.desk import TrackDesk
 from bot.web import charts
@@ -64,8 +65,12 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Any]
 
 
-def create_app(site: ArenaSite) -> web.Application:
+def create_app(site: ArenaSite, metrics: Metrics | None = None) -> web.Application:
+    """The site's routes; with ``metrics``, also ``/metrics`` and a count of every answer."""
     app = web.Application(middlewares=[_error_pages(site)])
+    if metrics is not None:
+        app.middlewares.append(metrics.count_web_requests)
+        app.router.add_get("/metrics", metrics.page)
     app.on_response_prepare.append(_add_security_headers)
     routes = app.router
     routes.add_get("/", site.boards.index)

@@ -10,6 +10,7 @@ import logging
 from aiohttp import web
 
 from bot.audio.tracks import track_desk
+from bot.ops.metrics import Metrics
 from bot.services.battles.standings import StandingsService
 from bot.services.tracks.desk import TrackDesk
 from bot.settings import Settings
@@ -38,12 +39,15 @@ class WebServer:
         port: int | None = None,
         *,
         tracks: TrackDesk | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.data = ArenaData(store, standings)
+        # The bot's own metrics when it runs the site, else the site's (its requests).
+        self.metrics = metrics if metrics is not None else Metrics()
         self._own_tracks = tracks is None
         self.tracks = tracks if tracks is not None else track_desk(settings, store)
         self.site = ArenaSite(self.data, self.tracks)
-        self.app = create_app(self.site)
+        self.app = create_app(self.site, self.metrics)
         self.host = host or settings.web_host
         self.port = port if port is not None else settings.web_port or DEFAULT_PORT
         self._runner: web.AppRunner | None = None

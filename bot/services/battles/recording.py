@@ -3,6 +3,7 @@ and each turn stored right after it is posted, so a restart loses nothing that w
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
@@ -10,6 +11,7 @@ from bot.engine.battle import Battle, Turn
 from bot.engine.house_rules import Pricing
 from bot.engine.prompts import Message
 from bot.engine.spend import TokenUsage
+from bot.observe import NO_OBSERVER, Observer
 from bot.services.battles.referee import MeteredVerseSource, VerseSource
 from bot.services.stage import BattleStage
 from bot.store import Store
@@ -20,9 +22,15 @@ class MeteredVerses:
     written. The referee requests verses in the battle's order and posts them in that same
     order, so the n-th verse posted is the n-th one written."""
 
-    def __init__(self, models: VerseSource, pricing: Mapping[str, Pricing]) -> None:
+    def __init__(
+        self,
+        models: VerseSource,
+        pricing: Mapping[str, Pricing],
+        observe: Observer = NO_OBSERVER,
+    ) -> None:
         self._models = models
         self._pricing = pricing
+        self._observe = observe  # what each verse cost, in dollars
         self._usage: deque[TokenUsage | None] = deque()
 
     async def generate_verse(
@@ -36,8 +44,10 @@ class MeteredVerses:
             self._usage.append(None)
             return text
         written = await self._models.write_verse(model, messages, on_progress)
-        usage = written.usage
-        self._usage.append(usage.priced(self._pricing.get(model)) if usage else None)
+        usage = written.usage.priced(self._pricing.get(model)) if written.usage else None
+        self._usage.append(usage)
+        if usage is not None and usage.cost_usd is not None:
+            self._observe.spent("verse", usage.cost_usd)
         return written.text
 
     def next_usage(self) -> TokenUsage | None:
@@ -50,9 +60,15 @@ class PersistingStage:
     each verse with what it cost."""
 
     def __init__(
-        self, inner: BattleStage, store: Store, battle_id: int, meter: MeteredVerses
+        self,
+        inner: BattleStage,
+        store: Store,
+        battle_id: int,
+        meter: MeteredVerses,
+        observe: Observer = NO_OBSERVER,
     ) -> None:
         self._inner = inner
+        self._observe = observe  # how long each verse took to post
         self._store = store
         self._battle_id = battle_id
         self._meter = meter
@@ -62,7 +78,9 @@ class PersistingStage:
 
     async def post_verse(self, battle: Battle, turn: Turn) -> None:
         usage = self._meter.next_usage()
+        posting_since = time.monotonic()
         await self._inner.post_verse(battle, turn)
+        self._observe.verse_posted(time.monotonic() - posting_since)
         await self._keep(turn, usage)
 
     async def announce(self, battle: Battle, turn: Turn) -> None:

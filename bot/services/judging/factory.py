@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.engine.server_settings import JUDGE_MODELS, JUDGE_RECUSAL, ServerRules
 from bot.errors import UserError
+from bot.observe import NO_OBSERVER, Observer
 from bot.services.judging.panel import AnswerSource, JudgePanel
 
 
@@ -23,8 +24,11 @@ class PanelFactory:
         llm: AnswerSource,
         resolve: Callable[[str], Awaitable[str]],
         default_judges: Sequence[str],
+        *,
+        observe: Observer = NO_OBSERVER,
     ) -> None:
         self._llm = llm
+        self._observe = observe  # each judge's time, through the panels seated here
         self._resolve = resolve
         self._default = tuple(default_judges)
 
@@ -38,14 +42,14 @@ class PanelFactory:
             judges = await self._resolved(
                 self._default, "The judges' panel (JUDGE_MODELS) is unusable: {error}"
             )
-        return JudgePanel(self._llm, judges, recusal=recusal)
+        return JudgePanel(self._llm, judges, recusal=recusal, observe=self._observe)
 
     async def for_server(self, rules: ServerRules) -> JudgePanel:
         """A server's own panel (its ids were resolved when the server chose them), else the
         default panel; with the server's recusal rule."""
         own = rules[JUDGE_MODELS]
         if own:
-            return JudgePanel(self._llm, own, recusal=rules[JUDGE_RECUSAL])
+            return JudgePanel(self._llm, own, recusal=rules[JUDGE_RECUSAL], observe=self._observe)
         return await self.panel(recusal=rules[JUDGE_RECUSAL])
 
     async def _resolved(self, names: Sequence[str], refusal: str) -> tuple[str, ...]:

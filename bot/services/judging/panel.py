@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.engine.battle import Battle, Turn
 from bot.engine.prompts import Message
 from bot.engine.verdicts import (
+    JUDGE_ASKS,
     Ballot,
     Verdict,
     judge_messages,
@@ -22,11 +25,9 @@ from bot.engine.verdicts import (
     verdict_response_format,
 )
 from bot.llm import Completion, ModelError
+from bot.observe import NO_OBSERVER, Observer
 
 log = logging.getLogger(__name__)
-
-# A judge whose answer names neither side is asked this many times in all, then abstains.
-JUDGE_ASKS = 2
 
 
 class AnswerSource(Protocol):
@@ -46,31 +47,72 @@ class JudgePanel:
     and their ballots are marked ``same_vendor``.
     """
 
-    def __init__(self, llm: AnswerSource, judges: Sequence[str], *, recusal: bool = False) -> None:
+    def __init__(
+        self,
+        llm: AnswerSource,
+        judges: Sequence[str],
+        *,
+        recusal: bool = False,
+        observe: Observer = NO_OBSERVER,
+    ) -> None:
         if not judges:
             raise ValueError("A panel needs at least one judge.")
         self._llm = llm
+        self._observe = observe  # each judge's time
         self.judges = tuple(judges)
         self.recusal = recusal
+
+    # Told of each ballot the moment it comes in (see ``reporting_to``); None: nobody is.
+    _on_answer: Callable[[Ballot], Awaitable[None]] | None = None
+
+    def reporting_to(self, on_answer: Callable[[Ballot], Awaitable[None]]) -> JudgePanel:
+        """This panel, telling ``on_answer`` of each judge's ballot the moment it comes in."""
+        panel = copy.copy(self)
+        panel._on_answer = on_answer
+        return panel
 
     def seated(self, battle: Battle) -> tuple[str, ...]:
         """The judges who judge ``battle``."""
         return recused(self.judges, battle) if self.recusal else self.judges
 
-    async def judge(self, battle: Battle, turns: Iterable[Turn]) -> Verdict:
+    async def judge(
+        self,
+        battle: Battle,
+        turns: Iterable[Turn],
+        *,
+        answered: Mapping[str, Ballot] | None = None,
+        on_answer: Callable[[Ballot], Awaitable[None]] | None = None,
+    ) -> Verdict:
         """Every seated judge at once; the verdict is ready after about one judge's latency.
 
         Judges never raise for a provider's fault: a judge that cannot answer abstains.
+        ``answered``: ballots already given for this battle (kept before a restart), whose
+        judges are not asked again; ``on_answer`` is awaited with each new ballot as it comes.
         """
         name_a, name_b = judged_names(battle)
         messages = judge_messages(judged_transcript(battle, turns), battle.topic)
         request = _JudgeRequest(messages, name_a, name_b)
-        ballots = await asyncio.gather(
-            *(self._ballot(judge, battle, request) for judge in self.seated(battle))
-        )
+        given = answered or {}
+        on_answer = on_answer or self._on_answer
+
+        async def ballot_of(judge: str) -> Ballot:
+            if judge in given:
+                return given[judge]
+            ballot = await self._ballot(judge, battle, request)
+            if on_answer is not None:
+                await on_answer(ballot)
+            return ballot
+
+        ballots = await asyncio.gather(*(ballot_of(judge) for judge in self.seated(battle)))
         return Verdict(battle.model_a, battle.model_b, tuple(ballots))
 
     async def _ballot(self, judge: str, battle: Battle, request: _JudgeRequest) -> Ballot:
+        asked_at = time.monotonic()
+        ballot = await self._asked(judge, battle, request)
+        self._observe.judged(judge, time.monotonic() - asked_at)
+        return ballot
+
+    async def _asked(self, judge: str, battle: Battle, request: _JudgeRequest) -> Ballot:
         marked = judges_own_vendor(judge, battle)
         prompt_tokens = completion_tokens = 0
         for ask in range(1, JUDGE_ASKS + 1):

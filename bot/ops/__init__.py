@@ -1,0 +1,1 @@
+"""Operations: the Prometheus metrics, the Discord request meter and the log formats."""
