@@ -25,7 +25,7 @@ async def test_rapbattle_run_serves_a_battle_and_stops_cleanly(arena: Arena, tmp
         assert verses[0].endswith(default_verse("qwen/qwen-max", 1))
         assert "MC" not in embed_text(vote)
     log = "".join(log_lines)
-    assert f"in 1 guilds, 12 commands synced to guild {arena.guild.id}" in log
+    assert f"in 1 guilds, 14 commands synced to guild {arena.guild.id}" in log
     assert "WARNING" not in log
 
 

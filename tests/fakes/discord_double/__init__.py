@@ -9,6 +9,10 @@ checked like Discord checks them (auth, limits, permissions, rate limits) and, g
 Discord's OpenAPI description (``DISCORD_OPENAPI_SPEC``), against its schemas;
 protocol mistakes land in ``double.violations``.
 
+Voice and Stage channels, members' voice states, gateway op 4, Stage routes and a voice
+server (websocket v8 over TLS + UDP/RTP) are in ``voice.py`` (``double.add_voice_channel``,
+``double.join_voice``, ``double.voice``...).
+
 Channel webhooks (``double.webhooks``, ``double.webhook_messages``, ``double.delete_webhook``,
 ``double.inject_webhook_429``) and public threads started from messages (``double.threads``)
 are served too; ``double.grant``/``double.revoke`` change the bot's permissions in a channel,
@@ -52,12 +56,23 @@ from .model import (
 )
 from .rest import RecordedRequest
 from .state import CommandSync, TypingEvent, WebhookExecution
+from .voice import (
+    OPUS_SILENCE,
+    IpDiscovery,
+    SpeakingEvent,
+    VoiceConnection,
+    VoiceFrame,
+    VoiceServer,
+)
+from .voice_model import STAGE_MODERATOR, VoiceChannel
 
 __all__ = [
     "ALL_PERMISSIONS",
     "BOT_DEFAULT_PERMISSIONS",
     "DEFAULT_BOT_TOKEN",
     "EVERYONE_DEFAULT_PERMISSIONS",
+    "OPUS_SILENCE",
+    "STAGE_MODERATOR",
     "WEBHOOK_CHANNEL_RATE_LIMIT",
     "WEBHOOK_RATE_LIMIT",
     "AutocompleteResult",
@@ -71,15 +86,21 @@ __all__ = [
     "Intent",
     "Interaction",
     "InteractionType",
+    "IpDiscovery",
     "Member",
     "MessageFlag",
     "Permission",
     "RecordedRequest",
     "RequestCounts",
     "Role",
+    "SpeakingEvent",
     "Thread",
     "TypingEvent",
     "User",
+    "VoiceChannel",
+    "VoiceConnection",
+    "VoiceFrame",
+    "VoiceServer",
     "Webhook",
     "WebhookExecution",
     "snowflake_shard",

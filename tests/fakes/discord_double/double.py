@@ -38,6 +38,7 @@ from .openapi import load_validator
 from .ratelimit import RateLimiter
 from .rest import API_PREFIX, WEBHOOK_ROUTE, RecordedRequest, RestApi, major_parameter
 from .state import CommandSync, State, TypingEvent, WebhookExecution
+from .voice_double import VoiceActions, VoiceParts
 
 DEFAULT_BOT_TOKEN = "MTAx.double.bot-token"
 SPEC_ENV_VAR = "DISCORD_OPENAPI_SPEC"
@@ -72,7 +73,7 @@ class RequestCounts:
         return self.bot.get(f"{method} {route}", 0)
 
 
-class DiscordDouble:
+class DiscordDouble(VoiceActions):
     """A local Discord (REST v10 + gateway) for the real discord.py client.
 
     ``async with DiscordDouble() as double`` serves on 127.0.0.1 (free port); point the
@@ -139,6 +140,10 @@ class DiscordDouble:
             interaction_timeout=interaction_timeout,
             shard_count=shard_count,
         )
+        # Voice (voice*.py): the op 4 handler, Stage routes and the voice server.
+        self._voice = VoiceParts(self._state, host, self._flush)
+        self._gateway.voice_state_handler = self._voice.world.on_voice_state_update
+        self._rest.extra_routes = self._voice.routes.routes()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -155,9 +160,11 @@ class DiscordDouble:
         self.base_url = f"http://{self._host}:{port}"
         self._gateway.url = f"ws://{self._host}:{port}/gateway"
         self._state.attachment_base = f"{self.base_url}/attachments"
+        await self._voice.start()
 
     async def close(self) -> None:
         if self._runner is not None:
+            await self._voice.close()
             await self._gateway.close()
             await self._runner.cleanup()
             self._runner = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +58,11 @@ EVENT_INTENTS: dict[str, Intent] = {
         Intent.GUILD_MESSAGE_REACTIONS,
     ),
     "TYPING_START": Intent.GUILD_MESSAGE_TYPING,
+    "VOICE_STATE_UPDATE": Intent.GUILD_VOICE_STATES,
+    **dict.fromkeys(
+        ["STAGE_INSTANCE_CREATE", "STAGE_INSTANCE_UPDATE", "STAGE_INSTANCE_DELETE"],
+        Intent.GUILDS,
+    ),
 }
 _CONTENT_FIELDS = {"content": "", "embeds": [], "attachments": [], "components": []}
 
@@ -164,6 +169,8 @@ class Gateway:
         self._privileged = privileged_intents
         self._max_buffer = max_buffer
         self._connections: set[Connection] = set()
+        #: Op 4 (Voice State Update) handler: (gateway session id, d) -> None (voice_world.py).
+        self.voice_state_handler: Callable[[str, Json], None] | None = None
         self._held: set[int] = set()
         self._hold_all = False
 
@@ -319,6 +326,8 @@ class Gateway:
             await connection.close(4003, "Not authenticated.")
         elif op == OP_REQUEST_MEMBERS:
             self._members_chunk(connection.session, data or {})
+        elif op == OP_VOICE_STATE and self.voice_state_handler is not None:
+            self.voice_state_handler(connection.session.id, data or {})
 
     async def _released(self, shard_id: int) -> None:
         await self._notifier.wait_for(

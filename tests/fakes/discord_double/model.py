@@ -39,7 +39,16 @@ class Permission(IntFlag):
     READ_MESSAGE_HISTORY = 1 << 16
     MENTION_EVERYONE = 1 << 17
     USE_EXTERNAL_EMOJIS = 1 << 18
+    PRIORITY_SPEAKER = 1 << 8
+    STREAM = 1 << 9
+    CONNECT = 1 << 20
+    SPEAK = 1 << 21
+    MUTE_MEMBERS = 1 << 22
+    DEAFEN_MEMBERS = 1 << 23
+    MOVE_MEMBERS = 1 << 24
+    USE_VAD = 1 << 25
     CHANGE_NICKNAME = 1 << 26
+    REQUEST_TO_SPEAK = 1 << 32
     MANAGE_WEBHOOKS = 1 << 29
     USE_APPLICATION_COMMANDS = 1 << 31
     MANAGE_THREADS = 1 << 34
@@ -73,13 +82,24 @@ EVERYONE_DEFAULT_PERMISSIONS = (
     | Permission.ADD_REACTIONS
     | Permission.USE_EXTERNAL_EMOJIS
     | Permission.USE_APPLICATION_COMMANDS
+    | Permission.CONNECT
+    | Permission.SPEAK
+    | Permission.USE_VAD
+    | Permission.STREAM
+    | Permission.REQUEST_TO_SPEAK
 )
+
+#: discord.py's ``Permissions.voice()``: Priority Speaker, Stream, Connect, Speak, Mute/Deafen/
+#: Move Members, Use Voice Activity, Use Activities, Use Soundboard, Use External Sounds, Set
+#: Voice Channel Status. Text channels carry none of them.
+VOICE_ONLY_PERMISSIONS = sum(1 << bit for bit in (8, 9, 20, 21, 22, 23, 24, 25, 39, 42, 45, 48))
 
 
 class Intent(IntFlag):
     GUILDS = 1 << 0
     GUILD_MEMBERS = 1 << 1
     GUILD_WEBHOOKS = 1 << 5
+    GUILD_VOICE_STATES = 1 << 7
     GUILD_PRESENCES = 1 << 8
     GUILD_MESSAGES = 1 << 9
     GUILD_MESSAGE_REACTIONS = 1 << 10
@@ -92,7 +112,9 @@ PRIVILEGED_INTENTS = Intent.GUILD_MEMBERS | Intent.GUILD_PRESENCES | Intent.MESS
 
 class ChannelType(IntEnum):
     GUILD_TEXT = 0
+    GUILD_VOICE = 2
     PUBLIC_THREAD = 11
+    GUILD_STAGE_VOICE = 13
 
 
 class MessageType(IntEnum):
@@ -386,6 +408,11 @@ class Channel:
     def permissions_for(self, member: Member) -> int:
         return self.guild.permissions_for(member, self)
 
+    def implicitly_denied(self, permissions: int) -> int:
+        """What the channel's kind takes away from computed ``permissions`` (a text channel
+        or thread: the voice permissions; voice channels override)."""
+        return VOICE_ONLY_PERMISSIONS
+
     def visible_messages(self) -> list[StoredMessage]:
         return [m for m in self.messages.values() if not m.flags & MessageFlag.EPHEMERAL]
 
@@ -522,6 +549,10 @@ class Guild:
     members: dict[int, Member] = field(default_factory=dict, repr=False)
     channels: dict[int, Channel] = field(default_factory=dict, repr=False)
     threads: dict[int, Thread] = field(default_factory=dict, repr=False)
+    # user id -> VoiceState, channel id -> StageInstance (voice_model.py; kept here so
+    # GUILD_CREATE carries them)
+    voice_states: dict[int, Any] = field(default_factory=dict, repr=False)
+    stage_instances: dict[int, Any] = field(default_factory=dict, repr=False)
     joined_at: datetime.datetime = field(default_factory=utcnow, repr=False)
 
     def __post_init__(self) -> None:
@@ -577,6 +608,11 @@ class Guild:
         self.world.register_channel(channel)
         self.world.emit("CHANNEL_CREATE", channel.to_wire(), self.id)
         return channel
+
+    def rename(self, name: str) -> None:
+        """The server's admins rename it (dispatches GUILD_UPDATE)."""
+        self.name = name
+        self.world.emit("GUILD_UPDATE", self.to_wire(), self.id)
 
     def add_member(
         self,
@@ -641,7 +677,7 @@ class Guild:
                 | Permission.EMBED_LINKS
                 | Permission.ATTACH_FILES
             )
-        return perms
+        return perms & ~channel.implicitly_denied(perms)
 
     def to_wire(self) -> Json:
         """The guild object (REST form)."""
@@ -695,9 +731,9 @@ class Guild:
             "members": [member.to_wire() for member in members],
             "channels": [channel.to_wire() for channel in self.channels.values()],
             "threads": [thread.to_wire() for thread in self.threads.values()],
-            "voice_states": [],
+            "voice_states": [v.to_wire(with_guild=False) for v in self.voice_states.values()],
             "presences": [],
-            "stage_instances": [],
+            "stage_instances": [s.to_wire() for s in self.stage_instances.values()],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
         }

@@ -190,6 +190,8 @@ class RestApi:
         self._limiter = limiter
         self._interaction_timeout = interaction_timeout
         self._shard_count = shard_count
+        #: Routes served by other modules (voice_rest.py), set before ``install``.
+        self.extra_routes: list[tuple[str, str, Handler, bool]] = []
 
     # -- pipeline -------------------------------------------------------------------------
 
@@ -422,6 +424,7 @@ class RestApi:
             ("GET", webhook + "/messages/{message_id}", self.get_webhook_message, False),
             ("PATCH", webhook + "/messages/{message_id}", self.edit_webhook_message, False),
             ("DELETE", webhook + "/messages/{message_id}", self.delete_webhook_message, False),
+            *self.extra_routes,
         ]
 
     # -- lookups and permissions --------------------------------------------------------
