@@ -3,8 +3,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-# Battle tracks speak offline through espeak-ng unless TTS_BASE_URL names a speech endpoint.
-RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
+# Battle tracks speak offline through espeak-ng unless TTS_BASE_URL names a speech endpoint;
+# live battles in voice channels encode Opus through libopus0.
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng libopus0 \
     && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, from pyproject alone, so code changes don't reinstall them.

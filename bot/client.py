@@ -15,6 +15,9 @@ from bot.audio.tracks import track_desk
 from bot.errors import UserError
 from bot.llm import LLMClient
 from bot.models import ModelCatalog
+from bot.moderation.filters import content_filter
+from bot.ops.discord_requests import DiscordRequestMeter
+from bot.ops.metrics import Metrics, MetricsServer
 from bot.services.battles.arena import Arena
 from bot.services.battles.matchmaker import Matchmaker
 from bot.services.battles.standings import StandingsService
@@ -23,6 +26,7 @@ from bot.services.schedules.scheduler import Missing, Place, Schedules
 from bot.services.tournaments.sessions import Tournaments
 from bot.settings import Settings
 from bot.stages.discord import DiscordStageFactory, missing_permissions
+from bot.stages.voice import live_shows
 from bot.stages.webhooks import AvatarUrls
 from bot.store import WebStore, open_store
 
@@ -36,6 +40,8 @@ EXTENSIONS = (
     "cogs.stats",
     "cogs.tournament",
     "cogs.schedules",
+    "cogs.audit",
+    "cogs.server_events",
 )
 GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
 
@@ -115,6 +121,11 @@ class RapBattleBot(commands.AutoShardedBot):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True
+        # Voice connections and following a starter into voice need the members' voice states.
+        intents.voice_states = settings.max_voice_battles > 0
+        # Made before the HTTP session, which takes the request meter's trace at login.
+        metrics = Metrics()
+        request_meter = DiscordRequestMeter(metrics)
         super().__init__(
             command_prefix=commands.when_mentioned,  # Unused: every command is a slash command.
             intents=intents,
@@ -123,23 +134,30 @@ class RapBattleBot(commands.AutoShardedBot):
             help_command=None,
             shard_count=settings.shard_count,
             shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
+            http_trace=request_meter.trace,
             **client_options,
         )
         self.settings = settings
+        self.metrics = metrics
+        request_meter.attach(self.http)
         self.synced_commands = 0
         self.gateway_sessions = GatewaySessions(self.shard_of)
 
     async def setup_hook(self) -> None:
-        self.llm = LLMClient(self.settings)
+        self.llm = LLMClient(self.settings, observe=self.metrics)
         self.catalog = ModelCatalog(self.llm.list_models, self.settings.model_aliases)
         self.store = await open_store(self.settings.database_url)
         self.standings = StandingsService(self.store)
         self.matchmaker = Matchmaker(self.catalog, self.store, self.standings)
         self.tracks = track_desk(self.settings, self.store)
+        self.content_filter = content_filter(self.settings, self.metrics)
+        log.info("Verses are screened by %s", self.content_filter.engine)
         if self.settings.web_port is not None:  # the web arena in this process
             from bot.web.server import WebServer
 
-            self.web = WebServer(self.settings, self.store, self.standings, tracks=self.tracks)
+            self.web = WebServer(
+                self.settings, self.store, self.standings, tracks=self.tracks, metrics=self.metrics
+            )
             await self.web.start()
         stages = DiscordStageFactory(
             self, AvatarUrls(self.settings.model_avatar_url, self.settings.public_url)
@@ -152,10 +170,21 @@ class RapBattleBot(commands.AutoShardedBot):
             stages,
             self.owns_guild,
             self.gateway_sessions.epoch,
-            judges=PanelFactory(self.llm, self.catalog.resolve, self.settings.judge_models),
+            judges=PanelFactory(
+                self.llm, self.catalog.resolve, self.settings.judge_models, observe=self.metrics
+            ),
             prices=self.catalog.pricing,
             tracks=self.tracks,
+            observe=self.metrics,
+            live=live_shows(self, self.settings),  # battles performed in voice channels
+            content_filter=self.content_filter,  # every verse screened before it is shown
         )
+        self.metrics.watch(lambda: len(self.arena.battles), lambda: len(self.arena.votes))
+        if self.settings.metrics_port is not None:
+            self.metrics_server = MetricsServer(
+                self.metrics, self.settings.metrics_host, self.settings.metrics_port
+            )
+            await self.metrics_server.start()
         self.tournaments = Tournaments(
             self.arena, self.store, stages, may_use_webhooks=self.may_use_webhooks
         )
@@ -245,7 +274,11 @@ class RapBattleBot(commands.AutoShardedBot):
         await super().close()
         if hasattr(self, "llm"):
             await self.llm.close()
+        if hasattr(self, "content_filter"):
+            await self.content_filter.close()
         if hasattr(self, "web"):
             await self.web.stop()
+        if hasattr(self, "metrics_server"):
+            await self.metrics_server.stop()
         if hasattr(self, "store"):
             await self.store.close()

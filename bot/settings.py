@@ -22,10 +22,12 @@ DEFAULT_APP_URL = "https://github.com/rapbattle/rapbattle"
 DEFAULT_APP_TITLE = "rapbattle"
 DEFAULT_TTS_MODEL = "gpt-4o-mini-tts"
 DEFAULT_BEAT_BPM = 90.0
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 
 T = TypeVar("T")
 AUTO_PACE = Pace(None)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("TEXT", "JSON")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +54,14 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # "json": one JSON object a line (bot/ops/logs.py)
     model_avatar_url: str | None = None
     # The default judges' panel, as typed: each is resolved through the catalog when used.
     judge_models: tuple[str, ...] = DEFAULT_PANEL
     web_host: str = "127.0.0.1"  # the address the web arena listens on
     web_port: int | None = None  # serve the web arena from inside `rapbattle run`
+    metrics_host: str = "127.0.0.1"  # the address /metrics listens on (METRICS_PORT)
+    metrics_port: int | None = None  # serve /metrics from `rapbattle run` on this port
     public_url: str | None = None  # where people reach the web arena, for links to it
     # Battle tracks: an OpenAI-compatible speech endpoint, or (without TTS_BASE_URL) espeak-ng.
     tts_base_url: str | None = None
@@ -68,6 +73,13 @@ class Settings:
     beat: bool = True  # BEAT=off leaves the voices alone
     beat_bpm: float = DEFAULT_BEAT_BPM
     beat_file: Path | None = None  # a WAV or Ogg loop instead of the drum loop made in code
+    # The content filter: an OpenAI-compatible moderation endpoint, or (without
+    # MODERATION_BASE_URL) the offline word list alone.
+    moderation_base_url: str | None = None
+    moderation_api_key: str | None = None
+    moderation_model: str = DEFAULT_MODERATION_MODEL
+    # Battles performed live in voice channels at once by this process (0: none).
+    max_voice_battles: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,10 +113,13 @@ class Settings:
             database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
             **reader.shards("SHARD_COUNT", "SHARD_IDS"),
             log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+            log_format=reader.choice("LOG_FORMAT", "TEXT", LOG_FORMATS).lower(),
             model_avatar_url=reader.optional("MODEL_AVATAR_URL"),
             judge_models=reader.judges("JUDGE_MODELS"),
             web_host=reader.text("WEB_HOST", "127.0.0.1"),
             web_port=reader.number("WEB_PORT", None, int, 1, 65_535),
+            metrics_host=reader.text("METRICS_HOST", "127.0.0.1"),
+            metrics_port=reader.number("METRICS_PORT", None, int, 1, 65_535),
             public_url=(reader.optional("PUBLIC_URL") or "").rstrip("/") or None,
             tts_base_url=(reader.optional("TTS_BASE_URL") or "").rstrip("/") or None,
             tts_api_key=reader.optional("TTS_API_KEY"),
@@ -115,6 +130,10 @@ class Settings:
             beat=reader.switch("BEAT", True),
             beat_bpm=reader.number("BEAT_BPM", DEFAULT_BEAT_BPM, float, 40, 240),
             beat_file=Path(raw_beat) if (raw_beat := reader.optional("BEAT_FILE")) else None,
+            moderation_base_url=(reader.optional("MODERATION_BASE_URL") or "").rstrip("/") or None,
+            moderation_api_key=reader.optional("MODERATION_API_KEY"),
+            moderation_model=reader.text("MODERATION_MODEL", DEFAULT_MODERATION_MODEL),
+            max_voice_battles=reader.number("MAX_VOICE_BATTLES", 4, int, 0, 64),
         )
 
 

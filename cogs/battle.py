@@ -10,11 +10,12 @@ from discord.ext import commands
 
 from bot.engine.battle import MAX_ROUNDS, MAX_TOPIC_LENGTH, MIN_ROUNDS, Battle, normalize_topic
 from bot.engine.house_rules import clean_mode_applies
-from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS
+from bot.engine.server_settings import BLIND_DEFAULT, CLEAN, ROUNDS, THREADS, VOICE
 from bot.errors import UserError
 from bot.services.battles.arena import BattleRequest
 from bot.services.battles.matchmaker import MATCHED_LABEL
 from bot.stages.discord import missing_permissions
+from bot.stages.voice import Vocal, live_channel, missing_voice_permissions
 from cogs.shared import model_choices
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class BattleCog(commands.Cog):
         topic=f"What the battle is about, up to {MAX_TOPIC_LENGTH} characters",
         blind="Hide the models' names until voting ends (default: the server's setting)",
         judges="A panel of LLM judges gives a verdict after the vote (default: server setting)",
+        stage="A voice or Stage channel to perform the battle in, live, as it is posted",
     )
     async def battle(
         self,
@@ -44,6 +46,7 @@ class BattleCog(commands.Cog):
         topic: app_commands.Range[str, 1, MAX_TOPIC_LENGTH] | None = None,
         blind: bool | None = None,
         judges: bool | None = None,
+        stage: Vocal | None = None,
     ) -> None:
         """Start a rap battle in this channel; models left out are matched for the leaderboard."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -71,6 +74,7 @@ class BattleCog(commands.Cog):
             rules[BLIND_DEFAULT] if blind is None else blind,
             clean=clean_mode_applies(rules[CLEAN], age_restricted(interaction.channel)),
         )
+        voice = live_channel(interaction.user, stage, follow=rules[VOICE] == "follow")
         request = BattleRequest(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel.id,
@@ -83,6 +87,12 @@ class BattleCog(commands.Cog):
             judges=judges,
             label=MATCHED_LABEL if matched else None,
             pricing=catalog.pricing(battle.model_a, battle.model_b),
+            voice_channel_id=voice.id if voice else None,
+            missing_voice_permissions=missing_voice_permissions(
+                voice, voice.permissions_for(voice.guild.me)
+            )
+            if voice
+            else (),
         )
         session = await arena.start(request, battle)
         await interaction.followup.send(f"Battle #{session.stored.id} is on!", ephemeral=True)

@@ -6,12 +6,16 @@ and the server's spend today) and acts on the answer: the battle admitted, with 
 and what it holds while it starts, or the one refusal its starter is shown. The checks run in the
 order below, and the first that fails is the answer:
 
-1. the bot's permissions in the channel;
+1. the bot's permissions in the channel, then in the voice or Stage channel the battle is
+   performed in, if any;
 2. the models the server allows;
 3. one battle per channel (none when battles open threads of their own);
-4. the server's cap on battles running at once;
+4. the server's cap on battles running at once; then, for a battle performed live, one live
+   battle per server (a bot is in at most one voice channel of a server) and the process's cap
+   on live battles (``MAX_VOICE_BATTLES``);
 5. the starter's cooldown: one start at a time, then a wait (none for a scheduled battle, which
-   no one started: its schedule runs at most every 10 minutes);
+   no one started: its schedule runs at most every 10 minutes; nor for a tournament's own
+   matches, which the tournament starts one after another);
 6. the judges' panel, when the battle is judged;
 7. the daily budget, against the most the battle can cost.
 """
@@ -55,6 +59,13 @@ class Application:
     # Permissions the battle needs in the channel that the bot lacks, by their names.
     missing_permissions: tuple[str, ...] = ()
     scheduled: bool = False  # started by a schedule: no starter's cooldown applies
+    # A tournament's own match, started by the tournament as the one before it ends: the
+    # starter's cooldown is for battles a member starts, not for the matches they asked for.
+    tournament_match: bool = False
+    # The voice or Stage channel the battle is performed in (None: text only), and the
+    # permissions a performance needs there that the bot lacks, by their names.
+    voice_channel_id: int | None = None
+    missing_voice_permissions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,15 @@ class InPlay:
     place_id: int | None
     started_at: float | None  # None while it is still starting
     bound_usd: float | None  # the most it can cost, held against its server's budget
+    voice_channel_id: int | None = None  # where it is performed live, if it is
+
+
+@dataclass(frozen=True, slots=True)
+class OnStage:
+    """A voice or Stage channel a battle is performed in."""
+
+    guild_id: int
+    channel_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +130,8 @@ def admit(
     spent_today: float,
     max_tokens: int,
     now: float,
+    performing: Sequence[OnStage] = (),
+    max_voice_battles: int = 0,
 ) -> Admitted | Refused:
     """Admits the battle or gives the one refusal, checking in the module's order.
 
@@ -117,6 +139,8 @@ def admit(
     when the starter last started a battle on this server, as stored. ``jury``: the seated panel
     when the battle is judged, else None. ``spent_today``: the server's spend since midnight UTC
     (only read against a budget). ``max_tokens``: the longest verse. ``now``: Unix seconds.
+    ``performing``: where this process performs battles now (a live battle holds its voice
+    channel until its results, past its verses); ``max_voice_battles``: how many it may.
     """
     battle, channel_id = application.battle, application.channel_id
     # Battles still starting count as running: two starts at once cannot both take the last
@@ -125,6 +149,10 @@ def admit(
     if application.missing_permissions:
         missing = ", ".join(application.missing_permissions)
         return Refused(f"I need these permissions in this channel: {missing}.")
+    voice = application.voice_channel_id
+    if voice is not None and application.missing_voice_permissions:
+        missing = ", ".join(application.missing_voice_permissions)
+        return Refused(f"I need these permissions in <#{voice}> to perform there: {missing}.")
     if (refusal := _not_allowed(rules, battle)) is not None:
         return Refused(refusal)
     # In threads, every battle has a place of its own; otherwise one battle per channel.
@@ -135,8 +163,15 @@ def admit(
             f"This server already has {len(here)} battles running, the most it allows. "
             "Try again when one ends."
         )
+    if voice is not None:
+        taken = [
+            *performing,
+            *(OnStage(p.guild_id, p.voice_channel_id) for p in in_play if p.voice_channel_id),
+        ]
+        if refusal := _no_stage(application.guild_id, voice, taken, max_voice_battles):
+            return Refused(refusal)
     waiting = _cooldown(application.starter_id, rules, here, last_start, now)
-    if waiting is not None and not application.scheduled:
+    if waiting is not None and not (application.scheduled or application.tournament_match):
         return Refused(waiting)
     if jury is not None and jury.refusal is not None:
         return Refused(jury.refusal)
@@ -145,7 +180,12 @@ def admit(
         return Refused(refusal)
     place = None if rules[THREADS] else channel_id
     hold = InPlay(
-        application.guild_id, application.starter_id, place, None, estimate.upper_bound_usd
+        application.guild_id,
+        application.starter_id,
+        place,
+        None,
+        estimate.upper_bound_usd,
+        voice_channel_id=voice,
     )
     return Admitted(estimate, hold)
 
@@ -178,6 +218,27 @@ def _not_allowed(rules: ServerRules, battle: Battle) -> str | None:
             rules.check_allowed(model)
         except UserError as refusal:
             return str(refusal)
+    return None
+
+
+def _no_stage(guild_id: int, voice: int, taken: Sequence[OnStage], most: int) -> str | None:
+    """Why the battle cannot be performed in ``voice``: one live battle at a time per server (a
+    bot is in one voice channel of a server at most, and two battles would talk over each
+    other), and at most ``most`` live battles per process (each keeps a voice connection and an
+    audio thread busy)."""
+    if most <= 0:
+        return "This bot performs no battles live. Start the battle without a stage."
+    here = [seat.channel_id for seat in taken if seat.guild_id == guild_id]
+    if here:
+        return (
+            f"A battle is already being performed in <#{here[0]}>, and I can be in one voice "
+            "channel of a server at a time. Wait for it to end, or start this one without a stage."
+        )
+    if len(taken) >= most:
+        return (
+            f"I am already performing {len(taken)} battles live, the most I can. "
+            "Try again when one ends, or start this one without a stage."
+        )
     return None
 
 

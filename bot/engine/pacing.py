@@ -47,3 +47,12 @@ class Pace:
 
     def __str__(self) -> str:
         return AUTO if self.seconds is None else f"{self.seconds:g}"
+
+
+def performed_pause(reading_seconds: float, performing_seconds: float, gap_seconds: float) -> float:
+    """How long a posted turn stays up when the battle is also performed aloud: its reading time,
+    or as long as it is still being performed plus a gap, whichever is longer, so the next turn
+    never cuts a performance off. A turn left silent (``performing_seconds`` 0) is only read."""
+    if performing_seconds <= 0:
+        return reading_seconds
+    return max(reading_seconds, performing_seconds + max(0.0, gap_seconds))

@@ -101,6 +101,17 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def ended(store: Any, battle_id: int, timeout: float = 5.0) -> Any:
+    """The stored battle once its end is recorded: a battle says how it ended first (so that a
+    restart in between tells it no second time, see docs/reliability.md), then records it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (stored := await store.battle(battle_id)).state.value == "running":
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"battle {battle_id} never ended")
+        await asyncio.sleep(0.02)
+    return stored
+
+
 @contextlib.asynccontextmanager
 async def bot_process(env: dict[str, str], cwd: Path) -> AsyncIterator[list[str]]:
     """A running `rapbattle run`; yields its log lines as they come, stops it with Ctrl-C."""

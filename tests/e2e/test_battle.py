@@ -7,7 +7,7 @@ import asyncio
 from bot.engine.battle import FINAL_ROUND, Side
 from bot.engine.splitting import verse_header
 from bot.store import BattleState, open_store
-from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
+from tests.e2e.conftest import Arena, embed_text, ended, eventually, is_results, is_vote
 from tests.fakes.discord_double import BOT_DEFAULT_PERMISSIONS, Intent, Permission
 from tests.fakes.model_server import HttpError, Verse, default_verse
 
@@ -17,7 +17,9 @@ QWEN, LLAMA = "qwen/qwen-max", "meta-llama/llama-3-70b-instruct"
 async def test_battle_verses_votes_and_results(arena: Arena):
     bot = await arena.start_bot()
     [identify] = arena.double.identifies
-    assert identify["intents"] == Intent.GUILDS | Intent.GUILD_MESSAGE_REACTIONS
+    # Voice states: live battles connect to voice and can follow a starter into it.
+    wanted = Intent.GUILDS | Intent.GUILD_MESSAGE_REACTIONS | Intent.GUILD_VOICE_STATES
+    assert identify["intents"] == wanted
     assert {c["name"] for c in arena.double.commands()} >= {"battle", "battle-stop"}
 
     arena.models.latency = 0.2
@@ -111,7 +113,7 @@ async def test_a_model_failing_mid_battle_is_a_no_contest(arena: Arena):
     notice = await arena.wait_for(lambda m: "No contest" in embed_text(m))
     assert f"{LLAMA}: the provider is out of credits (402)" in embed_text(notice)
     assert not any(is_vote(m) for m in arena.bot_messages())
-    stored = await bot.store.battle(1)
+    stored = await ended(bot.store, 1)
     assert stored.state is BattleState.NO_CONTEST
     assert len(await bot.store.turns(1)) == 3
 
@@ -290,7 +292,7 @@ async def test_a_crash_mid_battle_is_marked_interrupted_on_the_next_start(arena:
     restarted = await arena.start_bot()
     notice = await arena.wait_for(lambda m: "interrupted" in embed_text(m))
     assert "Battle #1 was interrupted: the bot restarted mid-battle" in embed_text(notice)
-    stored = await restarted.store.battle(1)
+    stored = await ended(restarted.store, 1)
     assert stored.state is BattleState.INTERRUPTED
     assert len(await restarted.store.turns(1)) == 1
     # A new battle can start in the channel.

@@ -45,14 +45,21 @@ from bot.engine.spend import CostEstimate
 from bot.engine.verdicts import Verdict
 from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
+from bot.observe import NO_OBSERVER, Observer
 from bot.services.battles.outcome import BattleOutcome
+from bot.services.battles.recovery import INTERRUPTED_REASON as INTERRUPTED_REASON
+from bot.services.battles.recovery import recover_running
 from bot.services.battles.referee import VerseSource
-from bot.services.battles.sessions import BattleSession, VoteSession, quietly
+from bot.services.battles.sessions import BattleSession, VoteSession
 from bot.services.battles.standings import StandingsService
+from bot.services.battles.undelivered import UndeliveredResults
 from bot.services.judging.delivery import VerdictDesk
 from bot.services.judging.factory import PanelFactory
 from bot.services.judging.panel import JudgePanel
 from bot.services.links import absolute, battle_path, server_path
+from bot.services.live.shows import LiveShows
+from bot.services.live.stage import LiveStage
+from bot.services.moderation.screen import ContentFilter
 from bot.services.stage import StageFactory
 from bot.services.tracks.desk import TrackDesk
 from bot.settings import Settings
@@ -60,7 +67,6 @@ from bot.store import NewBattle, Store, StoredBattle
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED_REASON = "the bot restarted mid-battle"
 # How long a stopping bot lets battles finish the post under way and record how they ended.
 SHUTDOWN_GRACE_SECONDS = 10.0
 
@@ -99,6 +105,12 @@ class BattleRequest:
     pricing: Mapping[str, Pricing] = field(default_factory=dict)
     # Started by a schedule (bot/services/schedules/), and so marked in the battle's history.
     scheduled: bool = False
+    # A tournament's own match (bot/services/tournaments/): no starter's cooldown applies.
+    tournament_match: bool = False
+    # The voice or Stage channel the battle is performed in live (None: text only), and the
+    # permissions a performance needs there that the bot lacks, by their names.
+    voice_channel_id: int | None = None
+    missing_voice_permissions: tuple[str, ...] = ()
 
 
 class Arena:
@@ -119,8 +131,13 @@ class Arena:
         judges: PanelFactory | None = None,
         prices: Callable[..., Mapping[str, Pricing]] = lambda *model_ids: {},
         tracks: TrackDesk | None = None,
+        observe: Observer = NO_OBSERVER,
+        live: LiveShows | None = None,
+        content_filter: ContentFilter | None = None,
     ) -> None:
         self.defaults = default_rules(settings)
+        self.observe = observe  # told how battles go (the bot's metrics)
+        self.content_filter = content_filter  # screens each verse (None: shown as written)
         self.public_url = settings.public_url
         self.max_tokens = settings.llm_max_tokens
         # The catalog's known prices of some model ids (a model without one is left out).
@@ -130,6 +147,7 @@ class Arena:
         self.standings = standings
         self.stages = stages
         self.tracks = tracks  # battle tracks for servers with the audio setting on
+        self.live = live  # battles performed in voice channels; None: this process performs none
         self.owns_guild = owns_guild
         # How many gateway sessions a guild's shard has begun: while it stands still, reaction
         # events reached the arena without a gap (a resume replays what was missed).
@@ -148,8 +166,14 @@ class Arena:
         # Judged battles' verdicts (bot/services/judging/delivery.py); None when this process seats
         # no judges.
         self.verdicts = (
-            VerdictDesk(judges, store, stages, self.rules_for, prices) if judges else None
+            VerdictDesk(judges, store, stages, self.rules_for, prices, observe) if judges else None
         )
+        # Results a channel refused, posted once the bot may post there again.
+        self.undelivered = UndeliveredResults(
+            store, owns_guild, self.votes, self.in_background,
+            lambda stored: VoteSession(self, stored, self.stages.stage_for(stored.place_id)),
+            deliver_verdict=self.verdicts.deliver if self.verdicts else None,
+        )  # fmt: skip
 
     async def page_of(self, stored: StoredBattle) -> str | None:
         """The web arena's page for a battle when PUBLIC_URL is set: the battle's own page on a
@@ -209,6 +233,9 @@ class Arena:
                 pricing=request.pricing,
                 missing_permissions=request.missing_permissions,
                 scheduled=request.scheduled,
+                tournament_match=request.tournament_match,
+                voice_channel_id=request.voice_channel_id,
+                missing_voice_permissions=request.missing_voice_permissions,
             ),
             rules,
             [*(s.holds for s in self.battles.values()), *self._starting.values()],
@@ -217,6 +244,8 @@ class Arena:
             spent_today=spent_today,
             max_tokens=self.max_tokens,
             now=now,
+            performing=self.live.performing() if self.live else (),
+            max_voice_battles=self.live.most if self.live else 0,
         )
 
     async def _start(
@@ -239,11 +268,16 @@ class Arena:
             ),
             now=self.clock(),
         )
-        if jury is not None:
+        if jury is not None and self.verdicts is not None:
             await self.store.mark_judged(stored.id)
+            jury = self.verdicts.kept(jury, stored.id)  # each answer kept as it comes
         stage = self.stages.stage_for(
             request.channel_id, webhook=request.verses_by_webhook, thread=rules[THREADS]
         )
+        show = None
+        if self.live is not None and request.voice_channel_id is not None:
+            show = self.live.open(stored.id, request.guild_id, request.voice_channel_id, battle)
+            stage = LiveStage(stage, show)
         session = BattleSession(
             self,
             stored,
@@ -257,9 +291,11 @@ class Arena:
             label=request.label,
             pricing=request.pricing,
             estimate=estimate,
+            performer=show,
         )
         self.battles[stored.id] = session
         session.start()
+        self.observe.battle_started()
         return session
 
     async def _seating(
@@ -299,6 +335,8 @@ class Arena:
             return "Closing the vote now."
         assert session is not None
         session.stop(f"stopped by {by_name}")
+        if self.live is not None:
+            self.live.hush(session.stored.id)  # no post waits for speech any more
         return "Stopping the battle."
 
     def outcome(self, battle_id: int) -> asyncio.Future[BattleOutcome]:
@@ -314,6 +352,8 @@ class Arena:
         self, battle_id: int, tally: Tally | None = None, verdict: Verdict | None = None
     ) -> None:
         """Hands a battle's final record to whoever awaits its outcome."""
+        if self.live is not None:  # a battle ended without results leaves its voice channel
+            self.live.end(battle_id)
         future = self._outcomes.pop(battle_id, None)
         if future is None or future.done():
             return
@@ -342,19 +382,14 @@ class Arena:
         """After a restart: battles cut off mid-verse end, open votes close on time, and results
         that were never posted are posted. Each battle on its own: one channel's failure never
         keeps another's battle from being picked up."""
-        for stored in await self._own_battles(BattleState.RUNNING):
-            await _guarded(self._recover_running(stored), f"Recovering battle {stored.id}")
-        for stored in await self._own_battles(BattleState.VOTING):
+        # Read before any is recovered: a running battle whose verses were all shown is voted on.
+        running = await self._own_battles(BattleState.RUNNING)
+        voting = await self._own_battles(BattleState.VOTING)
+        for stored in running:
+            await _guarded(recover_running(self, stored), f"Recovering battle {stored.id}")
+        for stored in voting:
             self.open_vote(stored)
-        for stored in await self.store.unannounced_results():
-            if self._left_to_recover(stored):
-                stage = self.stages.stage_for(stored.place_id)
-                await _guarded(
-                    VoteSession(self, stored, stage).post_results(
-                        Tally(await self.store.ballots(stored.id))
-                    ),
-                    f"Posting the results of battle {stored.id}",
-                )
+        await self.undelivered.post(eligible=self._left_to_recover)
         if self.verdicts is not None:
             await self._recover_verdicts(self.verdicts)
 
@@ -372,14 +407,6 @@ class Arena:
                 )
             else:
                 await _guarded(verdicts.judge_again(stored), f"Judging battle {stored.id}")
-
-    async def _recover_running(self, stored: StoredBattle) -> None:
-        if await self.store.end_battle(stored.id, BattleState.INTERRUPTED, INTERRUPTED_REASON):
-            await quietly(
-                self.stages.stage_for(stored.place_id).post_notice(
-                    f"Battle #{stored.id} was interrupted: {INTERRUPTED_REASON}. No contest."
-                )
-            )
 
     async def _own_battles(self, state: BattleState) -> list[StoredBattle]:
         """Battles in ``state`` left to this process to recover."""
@@ -409,6 +436,8 @@ class Arena:
     def vote_closed(self, vote: VoteSession) -> None:
         if vote.stored.vote_message_id is not None:
             self.votes.pop(vote.stored.vote_message_id, None)
+        if self.live is not None:  # after its results, a live battle leaves its voice channel
+            self.live.end(vote.stored.id)
 
     def verdict_under_way(self, battle_id: int, verdict: asyncio.Task[Verdict]) -> None:
         if self.verdicts is not None:
@@ -449,6 +478,8 @@ class Arena:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.verdicts is not None:
             await self.verdicts.close()
+        if self.live is not None:
+            await self.live.close()
         for future in self._outcomes.values():
             future.cancel()
         self._outcomes.clear()
