@@ -20,11 +20,13 @@ from bot.services.battles.referee import Stage
 
 class StageError(Exception):
     """The stage refused or failed a post; ``lost_access`` when the bot may no longer post there
-    (a permission taken away, the channel deleted), so retrying is pointless."""
+    (a permission taken away, the channel deleted), so retrying now is pointless; ``gone`` when
+    the place itself is gone (deleted), so retrying ever is."""
 
-    def __init__(self, message: str, *, lost_access: bool = False) -> None:
+    def __init__(self, message: str, *, lost_access: bool = False, gone: bool = False) -> None:
         super().__init__(message)
-        self.lost_access = lost_access
+        self.lost_access = lost_access or gone
+        self.gone = gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +57,17 @@ class BattleStage(Stage, Protocol):
         ``label`` says where it stands, e.g. in a tournament."""
         ...
 
-    async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
-        """Posts the vote (with both reactions added) and returns its message id."""
+    async def post_vote(
+        self,
+        battle: Battle,
+        emoji: Mapping[Side, str],
+        closes_at: float,
+        *,
+        key: str | None = None,
+    ) -> int:
+        """Posts the vote (with both reactions added) and returns its message id. Posted again
+        under the same ``key`` (see ``post_key``), it is the first post that is shown and
+        returned, not a second one."""
         ...
 
     async def recount(
@@ -80,18 +91,30 @@ class BattleStage(Stage, Protocol):
         notes: Sequence[str] = (),
         link: str | None = None,
         attachment: Attachment | None = None,
+        key: str | None = None,
     ) -> int:
         """Posts the results and returns their message id. ``notes``: what the house rules did
         to this vote (not rated and why, votes set aside and why), one line each;
-        ``attachment``: the battle's track, when the server asks for one."""
+        ``attachment``: the battle's track, when the server asks for one; ``key``: as for
+        ``post_vote``."""
         ...
 
-    async def post_notice(self, text: str) -> None: ...
+    async def post_notice(self, text: str, *, key: str | None = None) -> None: ...
 
-    async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
+    async def post_verdict(
+        self, battle: Battle, verdict: Verdict, crowd: Tally | None, *, key: str | None = None
+    ) -> int:
         """Posts the judges' verdict (after the vote closed, beside the results) beside the
         crowd's count, and returns its message id."""
         ...
+
+
+def post_key(kind: str, record_id: int, created_at: float, what: str) -> str:
+    """The name of one post for good, such as a battle's results: a restart that posts it again
+    (it died between the post and the store's record of it) passes the same key, and the stage
+    shows the first post instead of a second. The record's start time keeps keys apart between
+    databases that reuse ids."""
+    return f"{kind}:{record_id}:{created_at:.0f}:{what}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +131,7 @@ class TournamentStage(Protocol):
     """What a tournament shows besides its battles: cards it edits as it goes, a thread of its
     own, notices. Failures raise StageError."""
 
-    async def post_card(self, card: Card) -> int:
+    async def post_card(self, card: Card, *, key: str | None = None) -> int:
         """Posts the card and returns its message id."""
         ...
 
@@ -118,7 +141,7 @@ class TournamentStage(Protocol):
         """Opens a public thread from one of this channel's messages; returns the thread's id."""
         ...
 
-    async def post_notice(self, text: str) -> None: ...
+    async def post_notice(self, text: str, *, key: str | None = None) -> None: ...
 
 
 class TournamentStageFactory(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import logging
 import time
@@ -34,6 +35,10 @@ from bot.stages.webhooks import AvatarUrls, ChannelWebhooks, WebhookUnavailable,
 log = logging.getLogger(__name__)
 
 THREAD_ARCHIVE_MINUTES = 1440
+# Discord's answer to a second thread from one message.
+THREAD_ALREADY_OPEN = 160004
+# Discord keeps a message nonce at most 25 characters long.
+NONCE_CHARS = 25
 # Typing shows only while a model really keeps the audience waiting: not for a wait shorter than
 # this (an indicator that flashes for a moment is noise, and each costs a request) ...
 TYPING_DELAY_SECONDS = 1.0
@@ -95,10 +100,17 @@ def _as_stage_errors() -> Iterator[None]:
     """Discord's refusals as the stage's own error type, which the arena understands."""
     try:
         yield
-    except (discord.Forbidden, discord.NotFound) as error:
+    except discord.NotFound as error:  # the channel (or thread) deleted
+        raise StageError(f"Discord refused: {error}", gone=True) from error
+    except discord.Forbidden as error:  # a permission taken away, perhaps for a while
         raise StageError(f"Discord refused: {error}", lost_access=True) from error
     except discord.HTTPException as error:
         raise StageError(f"Discord failed: {error}") from error
+
+
+def nonce_of(key: str) -> str:
+    """A post's key (``bot.services.stage.post_key``) as a message nonce Discord accepts."""
+    return hashlib.sha256(key.encode()).hexdigest()[:NONCE_CHARS]
 
 
 class DiscordStageFactory:
@@ -133,9 +145,18 @@ class DiscordStageFactory:
         if isinstance(channel, discord.Thread):
             return channel  # Threads don't nest: a battle in a tournament's thread stays there.
         assert isinstance(channel, discord.TextChannel)
-        return await channel.get_partial_message(message_id).create_thread(
-            name=name[:THREAD_NAME_CHARS], auto_archive_duration=THREAD_ARCHIVE_MINUTES
-        )
+        try:
+            return await channel.get_partial_message(message_id).create_thread(
+                name=name[:THREAD_NAME_CHARS], auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.HTTPException as error:
+            if error.code != THREAD_ALREADY_OPEN:
+                raise
+            # Opened before a restart that came before its record: it is the same thread, and a
+            # thread opened from a message has that message's id.
+            thread = await self._client.fetch_channel(message_id)
+            assert isinstance(thread, discord.Thread)
+            return thread
 
 
 class DiscordStage:
@@ -187,7 +208,12 @@ class DiscordStage:
     async def announce(self, battle: Battle, turn: Turn) -> None:
         await self._send(f"📣 **{turn.text}**")
 
-    async def _send(self, content: str | None = None, **options: object) -> discord.Message:
+    async def _send(
+        self, content: str | None = None, *, key: str | None = None, **options: object
+    ) -> discord.Message:
+        if key is not None:
+            # With a nonce Discord enforces, the same post sent again shows the first one.
+            options["nonce"] = nonce_of(key)
         with _as_stage_errors():
             return await self.channel.send(content, **options)  # type: ignore[call-overload]
 
@@ -234,8 +260,15 @@ class DiscordStage:
                 thread = await self._open_thread(message.channel.id, message.id, name)
             self.channel, self._thread_id = thread, thread.id
 
-    async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
-        message = await self._send(embed=vote_embed(battle, emoji, closes_at))
+    async def post_vote(
+        self,
+        battle: Battle,
+        emoji: Mapping[Side, str],
+        closes_at: float,
+        *,
+        key: str | None = None,
+    ) -> int:
+        message = await self._send(embed=vote_embed(battle, emoji, closes_at), key=key)
         with _as_stage_errors():
             for side in Side:
                 await message.add_reaction(emoji[side])
@@ -261,7 +294,9 @@ class DiscordStage:
             reactions: dict[Side, list[Voter]] = {Side.A: [], Side.B: []}
             for side, reaction in by_side.items():
                 async for user in reaction.users(limit=None):
-                    reactions[side].append(Voter(user.id, user.bot))
+                    # The vote message is the bot's own: its author is the bot reacting.
+                    is_self = user.id == message.author.id
+                    reactions[side].append(Voter(user.id, user.bot or is_self, is_self))
         return tally(reactions)
 
     async def post_results(
@@ -274,23 +309,26 @@ class DiscordStage:
         notes: Sequence[str] = (),
         link: str | None = None,
         attachment: Attachment | None = None,
+        key: str | None = None,
     ) -> int:
         embed = results_embed(battle, emoji, tally, changes, notes, link)
         if attachment is None:
-            return (await self._send(embed=embed)).id
+            return (await self._send(embed=embed, key=key)).id
         track = discord.File(io.BytesIO(attachment.data), filename=attachment.filename)
-        return (await self._send(embed=embed, file=track)).id
+        return (await self._send(embed=embed, file=track, key=key)).id
 
-    async def post_notice(self, text: str) -> None:
-        await self._send(embed=notice_embed(text))
+    async def post_notice(self, text: str, *, key: str | None = None) -> None:
+        await self._send(embed=notice_embed(text), key=key)
 
-    async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
-        return (await self._send(embed=verdict_embed(battle, verdict, crowd))).id
+    async def post_verdict(
+        self, battle: Battle, verdict: Verdict, crowd: Tally | None, *, key: str | None = None
+    ) -> int:
+        return (await self._send(embed=verdict_embed(battle, verdict, crowd), key=key)).id
 
     # Tournaments: cards edited as they go, and a thread of their own.
 
-    async def post_card(self, card: Card) -> int:
-        return (await self._send(embed=card_embed(card))).id
+    async def post_card(self, card: Card, *, key: str | None = None) -> int:
+        return (await self._send(embed=card_embed(card), key=key)).id
 
     async def edit_card(self, message_id: int, card: Card) -> None:
         partial = self.channel.get_partial_message(message_id)  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from typing import Any
 from bot.engine.battle import FINAL_ROUND
 from bot.engine.splitting import verse_header
 from bot.store import BattleState
-from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
+from tests.e2e.conftest import Arena, embed_text, ended, eventually, is_results, is_vote
 from tests.fakes.discord_double import Channel, Permission
 
 QWEN, GROK = "qwen/qwen-max", "x-ai/grok-2"
@@ -100,7 +100,7 @@ async def test_battle_stop_inside_the_thread_stops_the_verses(arena: Arena):
     assert (await stop.response())["data"]["content"] == "Stopping the battle."
     notice = await arena.wait_for(lambda m: "No contest" in embed_text(m), channel=thread)
     assert "stopped by alice" in embed_text(notice)
-    assert (await arena.bots[0].store.battle(1)).state is BattleState.STOPPED
+    assert (await ended(arena.bots[0].store, 1)).state is BattleState.STOPPED
 
 
 async def test_a_missing_thread_permission_is_named(arena: Arena):

@@ -117,6 +117,9 @@ class RecordingBattleStage:
         self._next_message_id = next_message_id
         self._failures: list[_Failure] = []
         self._changed = asyncio.Event()
+        # Posts made under a key (a Discord nonce), as Discord keeps them: the same key again
+        # shows the first post, not a second.
+        self.keyed: dict[str, int] = {}
 
     # Telling the stage what happens
 
@@ -190,8 +193,18 @@ class RecordingBattleStage:
         self._show(PostKind.WRITING, turn.speaker)
         yield
 
-    async def post_vote(self, battle: Battle, emoji: Mapping[Side, str], closes_at: float) -> int:
+    async def post_vote(
+        self,
+        battle: Battle,
+        emoji: Mapping[Side, str],
+        closes_at: float,
+        *,
+        key: str | None = None,
+    ) -> int:
+        if key in self.keyed:
+            return self.keyed[key]
         message_id = self._show(PostKind.VOTE, (dict(emoji), closes_at), has_message=True)
+        self._keep(key, message_id)
         reactions = self.next_vote_reactions
         if not reactions and self.crowd is not None:
             reactions = dict(self.crowd(battle))
@@ -225,23 +238,42 @@ class RecordingBattleStage:
         notes: Sequence[str] = (),
         link: str | None = None,
         attachment: Attachment | None = None,
+        key: str | None = None,
     ) -> int:
+        if key in self.keyed:
+            return self.keyed[key]
         message_id = self._show(PostKind.RESULTS, (tally, tuple(changes)), has_message=True)
+        self._keep(key, message_id)
         self.result_notes.append(tuple(notes))
         self.result_links.append(link)
         self.result_attachments.append(attachment)
         return message_id
 
-    async def post_notice(self, text: str) -> None:
-        self._show(PostKind.NOTICE, text)
+    async def post_notice(self, text: str, *, key: str | None = None) -> None:
+        if key not in self.keyed:
+            self._keep(key, self._show(PostKind.NOTICE, text))
 
-    async def post_verdict(self, battle: Battle, verdict: Verdict, crowd: Tally | None) -> int:
-        return self._show(PostKind.VERDICT, (verdict, crowd), has_message=True)
+    async def post_verdict(
+        self, battle: Battle, verdict: Verdict, crowd: Tally | None, *, key: str | None = None
+    ) -> int:
+        if key in self.keyed:
+            return self.keyed[key]
+        message_id = self._show(PostKind.VERDICT, (verdict, crowd), has_message=True)
+        self._keep(key, message_id)
+        return message_id
+
+    def _keep(self, key: str | None, message_id: int) -> None:
+        if key is not None:
+            self.keyed[key] = message_id
 
     # The TournamentStage protocol
 
-    async def post_card(self, card: Card) -> int:
-        return self._show(PostKind.CARD, card, has_message=True)
+    async def post_card(self, card: Card, *, key: str | None = None) -> int:
+        if key in self.keyed:
+            return self.keyed[key]
+        message_id = self._show(PostKind.CARD, card, has_message=True)
+        self._keep(key, message_id)
+        return message_id
 
     async def edit_card(self, message_id: int, card: Card) -> None:
         self._show(PostKind.CARD_EDIT, (message_id, card))

@@ -24,7 +24,13 @@ from bot.engine.tournament import RoundPlan, TournamentFormat
 from bot.errors import UserError
 from bot.services.battles.arena import Arena
 from bot.services.battles.sessions import LOST_CHANNEL_REASON
-from bot.services.stage import Card, StageError, TournamentStage, TournamentStageFactory
+from bot.services.stage import (
+    Card,
+    StageError,
+    TournamentStage,
+    TournamentStageFactory,
+    post_key,
+)
 from bot.services.tournaments.arena_player import ArenaMatchPlayer, TournamentEnded
 from bot.services.tournaments.bracket import (
     announcement_card,
@@ -316,6 +322,10 @@ class TournamentSession:
 
     # -- its task ------------------------------------------------------------------------------
 
+    def _key(self, what: str) -> str:
+        """Each card is posted once: a restart before its record posts it under the same key."""
+        return post_key("tournament", self.id, self.stored.created_at, what)
+
     def _stage(self, channel_id: int) -> TournamentStage:
         return self.tournaments.stages.stage_for(channel_id)
 
@@ -341,7 +351,9 @@ class TournamentSession:
         channel = self._stage(stored.channel_id)
         announcement = stored.announcement_message_id
         if announcement is None:
-            announcement = await channel.post_card(announcement_card(stored, self.starter_mention))
+            announcement = await channel.post_card(
+                announcement_card(stored, self.starter_mention), key=self._key("announcement")
+            )
             await self.store.set_tournament_announcement(self.id, announcement)
         if stored.threaded and stored.thread_id is None:
             try:
@@ -355,7 +367,9 @@ class TournamentSession:
                 await self.store.set_tournament_thread(self.id, thread_id)
         stored = await self.reload()
         if stored.bracket_message_id is None:
-            message_id = await self._place().post_card(bracket_card(stored))
+            message_id = await self._place().post_card(
+                bracket_card(stored), key=self._key("bracket")
+            )
             await self.store.set_bracket_message(self.id, message_id)
             await self.reload()
 
@@ -369,9 +383,10 @@ class TournamentSession:
     async def _announce_champion(self) -> None:
         stored = self.stored
         card = champion_card(stored)
-        await _quietly(self._place().post_card(card))
+        await _quietly(self._place().post_card(card, key=self._key("champion")))
         if stored.thread_id is not None:
-            await _quietly(self._stage(stored.channel_id).post_card(card))
+            channel = self._stage(stored.channel_id)
+            await _quietly(channel.post_card(card, key=self._key("champion")))
         await self.store.set_champion_announced(self.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
