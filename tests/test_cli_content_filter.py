@@ -146,7 +146,9 @@ def test_a_tournament_battle_with_a_withheld_verse_is_forfeited_by_its_mc(
     assert turns[-1].text == f"{m2}'s verse was withheld by the content filter (slur)."
     assert (
         out / "round0/0.yml"
-    ).read_text() == f"closing_statements: {{}}\nforfeit: {m2}\nscore: {{}}\n"
+    ).read_text() == f"closing_statements: {{}}\nforfeit: {m2}\nscore: {{}}\nwithheld: slur\n"
+    results = (out / "results.md").read_text(encoding="utf-8")
+    assert f"`{m2}` forfeits: its verse was withheld by the content filter (slur)." in results
     assert (out / "round1/contestants.txt").read_text() == f"{m0}\n{m1}\n"
     assert (m1, m2) not in judges.judged
     assert capsys.readouterr().err.splitlines()[-1].startswith("Champion: ")

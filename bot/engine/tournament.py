@@ -116,8 +116,14 @@ class Decision:
         return 1.0 if self.winner == self.pairing.side_a else 0.0
 
 
-def decide(pairing: Pairing, score: Mapping[str, int], forfeit: str | None = None) -> Decision:
-    """The model most judges chose wins; a tie goes to side A, the higher seed; a forfeit loses."""
+def decide(
+    pairing: Pairing,
+    score: Mapping[str, int],
+    forfeit: str | None = None,
+    withheld: str | None = None,
+) -> Decision:
+    """The model most judges chose wins; a tie goes to side A, the higher seed; a forfeit loses.
+    ``withheld``: why the content filter withheld the forfeiting model's verse, if it did."""
     a, b = pairing.side_a, pairing.side_b
     if a == b:
         raise ValueError(f"{a} cannot battle itself in a tournament.")
@@ -125,7 +131,12 @@ def decide(pairing: Pairing, score: Mapping[str, int], forfeit: str | None = Non
         if forfeit not in (a, b):
             raise ValueError(f"{forfeit} forfeited a battle it was not in ({a} v {b}).")
         winner = b if forfeit == a else a
-        note = f"`{forfeit}` forfeits: it delivered no verse after the retries."
+        why = (
+            "it delivered no verse after the retries"
+            if withheld is None
+            else f"its verse was withheld by the content filter ({withheld})"
+        )
+        note = f"`{forfeit}` forfeits: {why}."
         return Decision(pairing, winner, 0, 0, forfeit, note)
     unknown = set(score) - {a, b}
     if unknown:

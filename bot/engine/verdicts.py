@@ -41,6 +41,7 @@ STATEMENT_KEY = "closing_statement"
 STATEMENTS_KEY = "closing_statements"
 SCORE_KEY = "score"
 FORFEIT_KEY = "forfeit"
+WITHHELD_KEY = "withheld"
 BLIND_JUDGING_NAMES = ("MC A", "MC B")
 # z for a two-sided 95% interval.
 Z_95 = 1.959963984540054
@@ -318,12 +319,14 @@ class VerdictFile:
     """A verdict file's data: judge id -> statement, and model id -> judges who chose it.
 
     A tournament battle that a model forfeited (no verse after the retries) says so with a third
-    key, ``forfeit: MODEL_ID``, beside an empty score.
+    key, ``forfeit: MODEL_ID``, beside an empty score; when the content filter withheld its verse,
+    a fourth, ``withheld: CATEGORY``, says so (results.md then gives that reason).
     """
 
     closing_statements: Mapping[str, str]
     score: Mapping[str, int]
     forfeit: str | None = None
+    withheld: str | None = None
 
     @classmethod
     def of(cls, verdict: Verdict) -> VerdictFile:
@@ -345,6 +348,8 @@ class VerdictFile:
         }
         if self.forfeit is not None:
             data[FORFEIT_KEY] = self.forfeit
+        if self.withheld is not None:
+            data[WITHHELD_KEY] = self.withheld
         return yaml.safe_dump(data)
 
     @classmethod
@@ -354,14 +359,22 @@ class VerdictFile:
         except yaml.YAMLError as error:
             raise VerdictFormatError(f"Not YAML: {error}") from None
         keys = set(data) if isinstance(data, dict) else set()
-        if keys not in ({STATEMENTS_KEY, SCORE_KEY}, {STATEMENTS_KEY, SCORE_KEY, FORFEIT_KEY}):
+        allowed = (
+            {STATEMENTS_KEY, SCORE_KEY},
+            {STATEMENTS_KEY, SCORE_KEY, FORFEIT_KEY},
+            {STATEMENTS_KEY, SCORE_KEY, FORFEIT_KEY, WITHHELD_KEY},
+        )
+        if keys not in allowed:
             raise VerdictFormatError(
                 f"A verdict file has exactly two mappings: {STATEMENTS_KEY} and {SCORE_KEY}"
-                f" (and {FORFEIT_KEY} after a forfeit)."
+                f" (and {FORFEIT_KEY} after a forfeit, with {WITHHELD_KEY} when the content"
+                " filter withheld its verse)."
             )
-        forfeit = data.get(FORFEIT_KEY)
+        forfeit, withheld = data.get(FORFEIT_KEY), data.get(WITHHELD_KEY)
         if forfeit is not None and not isinstance(forfeit, str):
             raise VerdictFormatError(f"{FORFEIT_KEY} names the model id that forfeited.")
+        if withheld is not None and not isinstance(withheld, str):
+            raise VerdictFormatError(f"{WITHHELD_KEY} names why the content filter withheld it.")
         statements, score = data[STATEMENTS_KEY] or {}, data[SCORE_KEY] or {}
         if not isinstance(statements, dict) or not all(
             isinstance(key, str) and isinstance(value, str) for key, value in statements.items()
@@ -372,7 +385,7 @@ class VerdictFile:
             for key, value in score.items()
         ):
             raise VerdictFormatError(f"{SCORE_KEY} maps model ids to numbers of judges.")
-        return cls(statements, score, forfeit)
+        return cls(statements, score, forfeit, withheld)
 
 
 # -- agreement statistics -----------------------------------------------------------------------

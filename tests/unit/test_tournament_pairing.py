@@ -156,7 +156,10 @@ def test_decisions_majority_tie_abstentions_and_forfeit():
     assert nobody.winner == "m/a" and "No judge" in nobody.note
     forfeit = decide(pairing, {}, forfeit="m/a")
     assert (forfeit.winner, forfeit.loser, forfeit.score_a) == ("m/b", "m/a", 0.0)
-    assert "forfeits" in forfeit.note
+    assert forfeit.note == "`m/a` forfeits: it delivered no verse after the retries."
+    withheld = decide(pairing, {}, forfeit="m/b", withheld="slur")
+    assert (withheld.winner, withheld.forfeit) == ("m/a", "m/b")
+    assert withheld.note == "`m/b` forfeits: its verse was withheld by the content filter (slur)."
     with pytest.raises(ValueError):
         decide(pairing, {"m/c": 1})
     with pytest.raises(ValueError):
@@ -178,7 +181,17 @@ def test_verdict_files_round_trip_in_the_tournament_format():
     forfeit = VerdictFile({}, {}, "m/a").to_yaml()
     assert forfeit == "closing_statements: {}\nforfeit: m/a\nscore: {}\n"
     assert VerdictFile.from_yaml(forfeit).forfeit == "m/a"
-    for bad in ("- a\n", "score: {m/a: two}\n", "score: [\n"):
+    withheld = VerdictFile({}, {}, "m/a", "hate").to_yaml()
+    assert withheld == "closing_statements: {}\nforfeit: m/a\nscore: {}\nwithheld: hate\n"
+    assert VerdictFile.from_yaml(withheld) == VerdictFile({}, {}, "m/a", "hate")
+    bad_files = (
+        "- a\n",
+        "score: {m/a: two}\n",
+        "score: [\n",
+        "closing_statements: {}\nscore: {}\nwithheld: hate\n",  # withheld without a forfeit
+        "closing_statements: {}\nforfeit: m/a\nscore: {}\nwithheld: [hate]\n",
+    )
+    for bad in bad_files:
         with pytest.raises(ValueError):
             VerdictFile.from_yaml(bad)
 

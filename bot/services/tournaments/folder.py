@@ -171,7 +171,7 @@ class FolderTournament:
 def _decision(pairing: Pairing, verdict_text: str, where: Path) -> Decision:
     try:
         verdict = VerdictFile.from_yaml(verdict_text)
-        return decide(pairing, verdict.score, verdict.forfeit)
+        return decide(pairing, verdict.score, verdict.forfeit, verdict.withheld)
     except ValueError as error:
         battle = f"{pairing.side_a} v {pairing.side_b}"
         raise UserError(f"{where} is not a verdict of {battle}: {error}") from None

@@ -44,7 +44,10 @@ class MatchRecord:
     def of(cls, battle: Battle, transcript: str, verdict: VerdictFile, tokens: int) -> MatchRecord:
         """A record whose winner follows the tournament's rule, as a resumed run will read it."""
         decision = decide(
-            Pairing(0, battle.model_a, battle.model_b), verdict.score, verdict.forfeit
+            Pairing(0, battle.model_a, battle.model_b),
+            verdict.score,
+            verdict.forfeit,
+            verdict.withheld,
         )
         note = decision.note if decision.is_tie else None
         return cls(transcript, verdict.to_yaml(), decision.winner, note, verdict.forfeit, tokens)
@@ -105,7 +108,9 @@ class RefereePlayer:
         if result.withheld is not None:
             # A withheld verse is never shown, its line is in the transcript, and its MC forfeits.
             forfeit = battle.model(result.withheld.side)
-            return MatchRecord.of(battle, transcript, VerdictFile({}, {}, forfeit=forfeit), 0)
+            why = result.withheld.category.value
+            verdict = VerdictFile({}, {}, forfeit=forfeit, withheld=why)
+            return MatchRecord.of(battle, transcript, verdict, 0)
         if result.outcome is Outcome.NO_CONTEST:
             if models.fault is None or not is_the_models_fault(models.fault):
                 # Every battle would fail the same way: stop rather than forfeit the whole roster.
