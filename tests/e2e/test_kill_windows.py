@@ -6,6 +6,8 @@ record until the bot stops, so nothing of it is kept."""
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from typing import Any
 
 import pytest
@@ -80,6 +82,7 @@ async def test_a_vote_shown_just_before_a_kill_is_the_one_counted_after_it(
     await arena.stop_bot(bot)
     assert (await stored_battle(arena)).state is BattleState.RUNNING
     await arena.double.react(arena.bob, vote, "🅱️")  # cast while the bot is down
+    await asyncio.sleep(2.5)  # down long enough that a new vote window would end visibly later
 
     await arena.start_bot()
     for _ in range(100):
@@ -88,11 +91,44 @@ async def test_a_vote_shown_just_before_a_kill_is_the_one_counted_after_it(
         await asyncio.sleep(0.05)
     stored = await stored_battle(arena)
     assert (stored.state, stored.vote_message_id) == (BattleState.VOTING, int(vote["id"]))
+    # The vote closes when the message shown says it does, not a vote window after the restart.
+    assert abs(stored.vote_closes_at - shown_closing(vote)) < 1.5
     await arena.double.invoke_command(arena.alice, arena.channel, "battle-stop")
     results = await arena.wait_for(is_results)
     assert "x-ai/grok-2 wins, 1–0" in embed_text(results)
     assert sum(is_vote(m) for m in arena.bot_messages()) == 1
     assert not any("interrupted" in embed_text(m) for m in arena.bot_messages())
+
+
+async def test_a_vote_whose_shown_closing_time_passed_while_down_closes_at_the_restart(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+):
+    """Killed between showing the vote and recording it, and down past the closing time the
+    vote shows: the restart closes it at once, with the votes cast while it was down."""
+    monkeypatch.setattr(arena_module, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    bot = await arena.start_bot()
+    opened = hold(bot.store, "open_voting")
+    await arena.battle()
+    vote = await arena.wait_for(is_vote)
+    await asyncio.wait_for(opened.wait(), 5)
+    await arena.stop_bot(bot)
+    await arena.double.react(arena.bob, vote, "🅰️")
+    while time.time() < shown_closing(vote) + 1:  # the vote's window (10 s) passes while down
+        await asyncio.sleep(0.2)
+
+    await arena.start_bot()
+    # Nobody stops it, and it closes well before a new 10-second window would end.
+    results = await arena.wait_for(is_results, timeout=6)
+    assert "wins, 1–0" in embed_text(results)
+    assert sum(is_vote(m) for m in arena.bot_messages()) == 1
+    assert (await stored_battle(arena)).state is BattleState.CLOSED
+
+
+def shown_closing(vote: dict[str, Any]) -> int:
+    """The closing time a vote message shows (``Voting closes <t:SECONDS:R>.``)."""
+    found = re.search(r"<t:(\d+):R>", embed_text(vote))
+    assert found is not None, embed_text(vote)
+    return int(found.group(1))
 
 
 async def test_a_tournament_thread_opened_just_before_a_kill_is_the_one_used(arena: Arena):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.engine.battle import Turn
+from bot.engine.discord_limits import snowflake_time
 from bot.engine.house_rules import identity_leak_reason
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import VOTE_SECONDS, ServerRules
@@ -18,6 +19,8 @@ from bot.services.stage import BattleStage, StageError, StageFactory
 from bot.store import Store, StoredBattle
 
 INTERRUPTED_REASON = "the bot restarted mid-battle"
+# A vote message made this long before it was asked for again is the one posted before the death.
+EARLIER_POST_SECONDS = 1.0
 
 
 class RecoveryOwner(Protocol):
@@ -59,15 +62,30 @@ async def _vote_again(
     verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
     if (leak := identity_leak_reason(stored.battle, verses)) is not None:
         await owner.store.set_unrated(stored.id, leak)  # as its session would have
-    closes_at = owner.clock() + rules[VOTE_SECONDS]
+    asked_at = owner.clock()
+    closes_at = asked_at + rules[VOTE_SECONDS]
     try:
         message_id = await stage.post_vote(
             stored.battle, rules.emoji, closes_at, key=battle_post(stored, "vote")
         )
     except StageError:
         return False
+    closes_at = shown_closing_time(stored, message_id, asked_at, rules[VOTE_SECONDS]) or closes_at
+    closes_at = max(closes_at, owner.clock())  # a closing time already past closes it now
     if await owner.store.open_voting(stored.id, message_id, closes_at, rules.emoji):
         reopened = await owner.store.battle(stored.id)
         assert reopened is not None
         owner.open_vote(reopened)  # a vote picked up after a restart is always recounted
     return True
+
+
+def shown_closing_time(
+    stored: StoredBattle, message_id: int, asked_at: float, vote_seconds: float
+) -> float | None:
+    """The closing time a vote message posted before the death shows (it was posted then, with
+    the vote's length from that moment), or None for a message posted just now. The message's
+    id says when it was made; one from before the battle began is no Discord message at all."""
+    posted_at = snowflake_time(message_id)
+    if stored.created_at <= posted_at < asked_at - EARLIER_POST_SECONDS:
+        return posted_at + vote_seconds
+    return None
