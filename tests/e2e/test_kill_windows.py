@@ -67,12 +67,11 @@ async def test_results_posted_just_before_a_kill_are_not_posted_again(arena: Are
     assert "qwen/qwen-max wins, 1–0" in embed_text(results)
 
 
-async def test_a_vote_shown_just_before_a_kill_is_the_one_counted_after_it(
+async def killed_once_the_vote_is_shown(
     arena: Arena, monkeypatch: pytest.MonkeyPatch
-):
-    """Killed after its vote was shown and before the vote was recorded as open: the restart
-    opens the same vote (rather than calling the battle interrupted), and it counts the votes
-    cast on it while the bot was down."""
+) -> dict[str, Any]:
+    """A battle whose bot dies after showing its vote and before recording it as open; the vote
+    message shown."""
     monkeypatch.setattr(arena_module, "SHUTDOWN_GRACE_SECONDS", 0.2)
     bot = await arena.start_bot()
     opened = hold(bot.store, "open_voting")
@@ -80,6 +79,16 @@ async def test_a_vote_shown_just_before_a_kill_is_the_one_counted_after_it(
     vote = await arena.wait_for(is_vote)
     await asyncio.wait_for(opened.wait(), 5)
     await arena.stop_bot(bot)
+    return vote
+
+
+async def test_a_vote_shown_just_before_a_kill_is_the_one_counted_after_it(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+):
+    """Killed after its vote was shown and before the vote was recorded as open: the restart
+    opens the same vote (rather than calling the battle interrupted), and it counts the votes
+    cast on it while the bot was down."""
+    vote = await killed_once_the_vote_is_shown(arena, monkeypatch)
     assert (await stored_battle(arena)).state is BattleState.RUNNING
     await arena.double.react(arena.bob, vote, "🅱️")  # cast while the bot is down
     await asyncio.sleep(2.5)  # down long enough that a new vote window would end visibly later
@@ -105,13 +114,7 @@ async def test_a_vote_whose_shown_closing_time_passed_while_down_closes_at_the_r
 ):
     """Killed between showing the vote and recording it, and down past the closing time the
     vote shows: the restart closes it at once, with the votes cast while it was down."""
-    monkeypatch.setattr(arena_module, "SHUTDOWN_GRACE_SECONDS", 0.2)
-    bot = await arena.start_bot()
-    opened = hold(bot.store, "open_voting")
-    await arena.battle()
-    vote = await arena.wait_for(is_vote)
-    await asyncio.wait_for(opened.wait(), 5)
-    await arena.stop_bot(bot)
+    vote = await killed_once_the_vote_is_shown(arena, monkeypatch)
     await arena.double.react(arena.bob, vote, "🅰️")
     while time.time() < shown_closing(vote) + 1:  # the vote's window (10 s) passes while down
         await asyncio.sleep(0.2)
