@@ -16,13 +16,13 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
 from bot.engine.battle import FINAL_ROUND, Battle
 from bot.engine.transcript import render
+from tests.fakes.background_server import BackgroundServer
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "qwen/qwen-max",
@@ -213,8 +213,11 @@ class _Headers(dict[str, str]):
         return super().get(key.lower(), default)
 
 
-class ModelServer:
+class ModelServer(BackgroundServer):
     """An OpenRouter look-alike: ``with ModelServer() as server: ...`` then use ``base_url``."""
+
+    name = "model-server"
+    api_prefix = API_PREFIX
 
     def __init__(
         self,
@@ -227,7 +230,7 @@ class ModelServer:
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
-        self._bind_port = port  # 0: any free port
+        super().__init__(port)
         self.models: tuple[str, ...] = tuple(models)
         self.api_key = api_key
         self.latency = latency
@@ -242,79 +245,12 @@ class ModelServer:
         # lists it and the usage reports charge it. Other models cost PROMPT/COMPLETION_PRICE.
         self.prices: dict[str, tuple[float, float]] = {}
         self._usage_sent: list[tuple[str, dict[str, Any]]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._port: int | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> Self:
-        """Bind 127.0.0.1 on a free port and serve from a background thread."""
-        if self._loop is not None:
-            raise RuntimeError("ModelServer is already running")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="model-server", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; open streams (stalled ones included) are cut short at once."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-            self._loop = self._thread = self._runner = self._stopping = None
-            self._port = None
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("ModelServer is not running")
-        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
-
-    async def _serve(self) -> int:
-        self._stopping = asyncio.Event()
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[_json_errors])
         app.router.add_get(f"{API_PREFIX}/models", self._list_models)
         app.router.add_post(f"{API_PREFIX}/chat/completions", self._chat_completions)
-        # handler_cancellation: a handler stops as soon as its client goes away.
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._bind_port)
-        await site.start()
-        return int(self._runner.addresses[0][1])
-
-    async def _shutdown(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     # -- scripting and inspection (thread-safe) ----------------------------------------------
 

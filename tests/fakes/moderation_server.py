@@ -19,15 +19,15 @@ async tests (and subprocesses) reach it over real HTTP at ``server.base_url``:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.background_server import BackgroundServer
 
 API_PREFIX = "/v1"
 MODELS = ("omni-moderation-latest", "omni-moderation-2024-09-26", "text-moderation-latest")
@@ -48,79 +48,25 @@ CATEGORIES = (
 )
 
 
-class ModerationServer:
+class ModerationServer(BackgroundServer):
     """An OpenAI moderation look-alike: ``with ModerationServer() as server: ...``."""
 
+    name = "moderation-server"
+
     def __init__(self, *, api_key: str = "test-key", port: int = 0) -> None:
+        super().__init__(port)
         self.api_key = api_key
         self.down = False  # every request answers 500 while set
         self.malformed = False  # every request answers 200 with a body that is no moderation
-        self._bind_port = port
         self._lock = threading.Lock()
         self._flags: dict[str, frozenset[str]] = {}
         self._failures: deque[int] = deque()
         self._requests: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> Self:
-        """Bind 127.0.0.1 on a free port and serve from a background thread."""
-        if self._loop is not None:
-            raise RuntimeError("ModerationServer is already running")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="moderation-server", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            if self._runner is not None:
-                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(timeout=10)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-            self._loop = self._thread = self._runner = None
-            self._port = None
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("ModerationServer is not running")
-        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
-
-    async def _serve(self) -> int:
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[_json_errors])
         app.router.add_post(f"{API_PREFIX}/moderations", self._moderations)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._bind_port)
-        await site.start()
-        return int(self._runner.addresses[0][1])
+        return app
 
     # -- scripting and inspection (thread-safe) ----------------------------------------------
 

@@ -30,12 +30,13 @@ import wave
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import av
 import numpy as np
 from aiohttp import web
+
+from tests.fakes.background_server import BackgroundServer
 
 API_PREFIX = "/v1"
 MODELS = ("gpt-4o-mini-tts", "tts-1", "tts-1-hd")
@@ -143,8 +144,10 @@ class SpeechRequest:
     status: int = 200
 
 
-class SpeechServer:
+class SpeechServer(BackgroundServer):
     """An OpenAI speech look-alike: ``with SpeechServer() as server: ...`` then ``base_url``."""
+
+    name = "speech-server"
 
     def __init__(
         self,
@@ -161,82 +164,17 @@ class SpeechServer:
         self.voices = tuple(voices)
         self.latency = latency
         self.seconds_per_char = seconds_per_char
-        self._bind_port = port
+        super().__init__(port)
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
         self._requests: list[SpeechRequest] = []
         self._in_flight = 0
         self._most_in_flight = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._port: int | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> Self:
-        """Bind 127.0.0.1 on a free port and serve from a background thread."""
-        if self._loop is not None:
-            raise RuntimeError("SpeechServer is already running")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="speech-server", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-            self._loop = self._thread = self._runner = self._stopping = None
-            self._port = None
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("SpeechServer is not running")
-        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
-
-    async def _serve(self) -> int:
-        self._stopping = asyncio.Event()
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[_json_errors])
         app.router.add_post(f"{API_PREFIX}/audio/speech", self._speech)
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._bind_port)
-        await site.start()
-        return int(self._runner.addresses[0][1])
-
-    async def _shutdown(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     # -- scripting and inspection (thread-safe) ----------------------------------------------
 
