@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from benchmarks.chaos_messages import Kind, bot_posts, places, snowflake_time
+from benchmarks.chaos_messages import Kind, bot_posts, places
 from bot.engine.battle import Side
+from bot.engine.discord_limits import snowflake_time
 from bot.engine.votes import DEFAULT_EMOJI
 from tests.fakes.discord_double import Channel, DiscordDouble, Guild, Member, Permission
 

@@ -8,10 +8,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bot.engine.discord_limits import snowflake_time
 from tests.fakes.discord_double import DiscordDouble, MessageFlag, Thread
 from tests.fakes.discord_double.model import Channel, StoredMessage
 
-DISCORD_EPOCH_MS = 1_420_070_400_000
 VERSE = re.compile(r"I'm (?P<model>\S+), verse (?P<turn>\d+), hear me spit")
 NONCE = re.compile(r"#(v\d{7})")
 CLOSES = re.compile(r"<t:(\d+):R>")
@@ -29,11 +29,6 @@ class Kind(enum.Enum):
     TOURNAMENT = "tournament card"
     TOURNAMENT_NOTICE = "tournament notice"
     OTHER = "other"
-
-
-def snowflake_time(snowflake: int) -> float:
-    """Seconds since the Unix epoch at which a snowflake was made (the double uses wall time)."""
-    return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.engine.battle import FINAL_ROUND, Battle, Side
+from bot.engine.discord_limits import snowflake_time
 from bot.engine.prompts import CLEAN_MODE_LINE as CLEAN_MODE_LINE  # beside clean_mode_applies
 from bot.engine.prompts import FIRST_ROUND_MESSAGE, system_prompt
 from bot.engine.verdicts import JUDGE_ASKS
-from bot.engine.votes import Tally
 
 # -- identity leaks in blind battles ---------------------------------------------------------
 
@@ -126,45 +126,19 @@ def identity_leak_reason(battle: Battle, verses: Iterable[tuple[Side, str]]) -> 
 
 # -- fresh accounts --------------------------------------------------------------------------
 
-DISCORD_EPOCH_MS = 1_420_070_400_000
 SECONDS_PER_DAY = 86_400
 
 
-def account_created_at(snowflake: int) -> float:
-    """When a Discord id was made, in seconds since the Unix epoch (its top 42 bits are
-    milliseconds since Discord's epoch, 2015-01-01)."""
-    return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000
-
-
 def is_fresh(user_id: int, now: float, min_age_days: float) -> bool:
-    """Whether the account is younger than ``min_age_days`` at ``now`` (Unix seconds).
+    """Whether the account is younger than ``min_age_days`` at ``now`` (Unix seconds). Its
+    age comes from its id, so no lookup is needed and an account made for the occasion is
+    known at once.
 
     With ``min_age_days`` 0 (the default setting) no account is fresh.
     """
     if min_age_days <= 0:
         return False
-    return now - account_created_at(user_id) < min_age_days * SECONDS_PER_DAY
-
-
-@dataclass(frozen=True, slots=True)
-class CountedVotes:
-    """A vote after the fresh-account rule: the ballots that count, and how many were set
-    aside because their accounts were younger than the server's minimum age."""
-
-    tally: Tally
-    set_aside: int = 0
-
-
-def without_fresh_accounts(tally: Tally, now: float, min_age_days: float) -> CountedVotes:
-    """The vote with ballots from accounts younger than ``min_age_days`` at ``now`` set aside.
-
-    The account's age comes from its id (a snowflake), so no lookup is needed and a vote cast
-    from an account made for the occasion is known at once. With 0 days nothing is set aside.
-    """
-    kept = {
-        user: side for user, side in tally.ballots.items() if not is_fresh(user, now, min_age_days)
-    }
-    return CountedVotes(Tally(kept), tally.total - len(kept))
+    return now - snowflake_time(user_id) < min_age_days * SECONDS_PER_DAY
 
 
 def set_aside_line(set_aside: int, min_age_days: float | None = None) -> str:

@@ -84,4 +84,3 @@ class LooseEndQueries(SQLDatabase):
     async def server_name(self, guild_id: int) -> str | None:
         rows = await self._fetch("SELECT name FROM server_names WHERE guild_id = ?", (guild_id,))
         return rows[0][0] if rows else None
-

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.engine.house_rules import CLEAN_MODE_LINE, DISCORD_EPOCH_MS
+from bot.engine.discord_limits import DISCORD_EPOCH_MS
+from bot.engine.house_rules import CLEAN_MODE_LINE
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
 from tests.fakes.discord_double import Channel, User
 from tests.fakes.model_server import Verse

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine.house_rules import DISCORD_EPOCH_MS
+from bot.engine.discord_limits import DISCORD_EPOCH_MS
 from bot.engine.splitting import escape_markdown
 from tests.e2e.conftest import Arena, embed_text, eventually, is_results, is_vote
 from tests.fakes.discord_double import Member, Permission, User

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.engine.battle import Battle, Side
-from bot.engine.house_rules import DISCORD_EPOCH_MS
+from bot.engine.discord_limits import DISCORD_EPOCH_MS
 from bot.engine.pacing import Pace
 from bot.engine.server_settings import VOTE_SECONDS, ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally, Voter

@@ -5,15 +5,14 @@ import datetime
 import pytest
 
 from bot.engine.battle import Battle, Side
+from bot.engine.discord_limits import DISCORD_EPOCH_MS, snowflake_time
 from bot.engine.house_rules import (
     BILLED_VERSE_ATTEMPTS,
     CHARS_PER_TOKEN,
     CLEAN_MODE_LINE,
-    DISCORD_EPOCH_MS,
     MESSAGE_OVERHEAD_TOKENS,
     Pricing,
     PromptSizes,
-    account_created_at,
     battle_cost_upper_bound,
     check_daily_budget,
     clean_mode_applies,
@@ -28,10 +27,10 @@ from bot.engine.house_rules import (
     sides_that_leaked,
     spend_from_usage,
     verse_cost_upper_bound,
-    without_fresh_accounts,
 )
 from bot.engine.prompts import messages_for, system_prompt
 from bot.engine.verdicts import JUDGE_ASKS
+from bot.engine.vote_audit import VoteRules, audit_votes
 from bot.engine.votes import Tally
 
 # -- identity leaks ----------------------------------------------------------------------------
@@ -117,12 +116,12 @@ def test_a_model_id_without_vendor():
 # -- fresh accounts ----------------------------------------------------------------------------
 
 
-def test_account_created_at_from_a_snowflake():
+def test_when_a_snowflake_was_made():
     # Discord's documented example: 175928847299117063 was made at 2016-04-30 11:18:25.796 UTC.
-    created = account_created_at(175928847299117063)
+    created = snowflake_time(175928847299117063)
     expected = datetime.datetime(2016, 4, 30, 11, 18, 25, 796000, tzinfo=datetime.UTC)
     assert created == pytest.approx(expected.timestamp(), abs=1e-6)
-    assert account_created_at(0) == DISCORD_EPOCH_MS / 1000
+    assert snowflake_time(0) == DISCORD_EPOCH_MS / 1000
 
 
 def test_is_fresh_against_the_minimum_age():
@@ -160,11 +159,11 @@ def test_fresh_accounts_are_set_aside_from_a_tally():
         return (int((now - days_ago * 86_400) * 1000) - DISCORD_EPOCH_MS) << 22
 
     ballots = {made(1): Side.A, made(10): Side.A, made(30): Side.B, made(2.9): Side.B}
-    counted = without_fresh_accounts(Tally(ballots), now, 3)
+    counted = audit_votes(Tally(ballots), now, VoteRules(min_age_days=3), {})
     assert counted.tally == Tally({made(10): Side.A, made(30): Side.B})
     assert counted.set_aside == 2
-    assert without_fresh_accounts(Tally(ballots), now, 0).tally == Tally(ballots)
-    assert without_fresh_accounts(Tally(ballots), now, 0).set_aside == 0
+    assert audit_votes(Tally(ballots), now, VoteRules(min_age_days=0), {}).tally == Tally(ballots)
+    assert audit_votes(Tally(ballots), now, VoteRules(min_age_days=0), {}).set_aside == 0
     assert set_aside_line(1, 3) == (
         "1 vote was set aside: this server counts votes from accounts at least 3 days old."
     )

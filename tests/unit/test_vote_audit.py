@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from bot.engine.battle import Side
-from bot.engine.house_rules import DISCORD_EPOCH_MS
+from bot.engine.discord_limits import DISCORD_EPOCH_MS
 from bot.engine.vote_audit import (
     MIN_PICKS_FOR_OUTLIER_TEST,
     Agreement,
