@@ -22,7 +22,8 @@ from bot.engine.server_settings import VOTE_SECONDS, ServerSettings
 from bot.engine.votes import DEFAULT_EMOJI, Tally, Voter
 from bot.errors import UserError
 from bot.llm import ModelError
-from bot.services.battles.arena import INTERRUPTED_REASON, Arena, BattleRequest
+from bot.services.battles.arena import Arena, BattleRequest
+from bot.services.battles.recovery import INTERRUPTED_REASON
 from bot.services.battles.sessions import (
     ENDING,
     LOST_CHANNEL_REASON,

@@ -47,7 +47,6 @@ from bot.engine.votes import Tally, Voter
 from bot.errors import UserError
 from bot.observe import NO_OBSERVER, Observer
 from bot.services.battles.outcome import BattleOutcome
-from bot.services.battles.recovery import INTERRUPTED_REASON as INTERRUPTED_REASON
 from bot.services.battles.recovery import recover_running
 from bot.services.battles.referee import VerseSource
 from bot.services.battles.sessions import BattleSession, VoteSession

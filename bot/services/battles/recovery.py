@@ -14,7 +14,13 @@ from bot.engine.discord_limits import snowflake_time
 from bot.engine.house_rules import identity_leak_reason
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import VOTE_SECONDS, ServerRules
-from bot.services.battles.sessions import ENDING, VoteSession, battle_post, quietly
+from bot.services.battles.sessions import (
+    ENDING,
+    VoteSession,
+    battle_post,
+    interrupted_notice,
+    quietly,
+)
 from bot.services.stage import BattleStage, StageError, StageFactory
 from bot.store import Store, StoredBattle
 
@@ -47,7 +53,7 @@ async def recover_running(owner: RecoveryOwner, stored: StoredBattle) -> None:
     stage = owner.stages.stage_for(stored.place_id)
     if len(turns) == len(stored.battle.plan()) and await _vote_again(owner, stored, stage, turns):
         return
-    notice = f"Battle #{stored.id} was interrupted: {INTERRUPTED_REASON}. No contest."
+    notice = interrupted_notice(stored.id, INTERRUPTED_REASON)
     try:
         await quietly(stage.post_notice(notice, key=battle_post(stored, ENDING)))
     finally:  # even a bug while telling the channel ends the battle

@@ -229,7 +229,7 @@ class BattleSession:
             notice = f"⚠️ No contest, nothing is rated: {result.reason}"
             await self._end_saying(BattleState.NO_CONTEST, result.reason, notice)
         elif self._interrupted:
-            notice = f"Battle #{self.stored.id} was interrupted: {result.reason}. No contest."
+            notice = interrupted_notice(self.stored.id, result.reason)
             await self._end_saying(BattleState.INTERRUPTED, result.reason, notice)
         else:
             notice = f"⏹️ Battle {result.reason}. No contest."
@@ -479,6 +479,11 @@ def _ending(final: Tally) -> Ending:
     if final.total == 0:
         return Ending.NO_VOTES
     return Ending.DRAW if final.winner is None else Ending.WON
+
+
+def interrupted_notice(battle_id: int, reason: str | None) -> str:
+    """What a channel is told of a battle cut off (by a restart, at the shutdown or after it)."""
+    return f"Battle #{battle_id} was interrupted: {reason}. No contest."
 
 
 def battle_post(stored: StoredBattle, what: str) -> str:
