@@ -11,13 +11,13 @@ from typing import Protocol
 
 from bot.engine.battle import Turn
 from bot.engine.discord_limits import snowflake_time
-from bot.engine.house_rules import identity_leak_reason
 from bot.engine.lifecycle import BattleState
 from bot.engine.server_settings import VOTE_SECONDS, ServerRules
 from bot.services.battles.sessions import (
     ENDING,
     VoteSession,
     battle_post,
+    check_identity_leaks,
     interrupted_notice,
     quietly,
 )
@@ -65,9 +65,7 @@ async def _vote_again(
 ) -> bool:
     """Opens the vote of a battle whose verses were all shown; False if it cannot be posted."""
     rules = await owner.rules_for(stored.guild_id)
-    verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
-    if (leak := identity_leak_reason(stored.battle, verses)) is not None:
-        await owner.store.set_unrated(stored.id, leak)  # as its session would have
+    await check_identity_leaks(owner.store, stored, turns)  # as its session would have
     asked_at = owner.clock()
     closes_at = asked_at + rules[VOTE_SECONDS]
     try:

@@ -216,7 +216,7 @@ class BattleSession:
         if bouted.verdict is not None:
             self.owner.verdict_under_way(self.stored.id, bouted.verdict)
         if result.outcome is Outcome.COMPLETED:
-            await self._check_identity_leaks(result.turns)
+            await check_identity_leaks(self.owner.store, self.stored, result.turns)
             await self._open_vote()
         elif result.withheld is not None:
             # Its line is already posted in the verse's place; the verse is kept for the admins.
@@ -234,14 +234,6 @@ class BattleSession:
         else:
             notice = f"⏹️ Battle {result.reason}. No contest."
             await self._end_saying(BattleState.STOPPED, result.reason, notice)
-
-    async def _check_identity_leaks(self, turns: Sequence[Turn]) -> None:
-        """A blind battle whose verse named its own model or vendor is voted as usual, but its
-        votes are kept unrated (Arena's rule): the audience may have known who was who."""
-        verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
-        reason = identity_leak_reason(self.stored.battle, verses)
-        if reason is not None:
-            await self.owner.store.set_unrated(self.stored.id, reason)
 
     async def _open_vote(self) -> None:
         store = self.owner.store
@@ -479,6 +471,14 @@ def _ending(final: Tally) -> Ending:
     if final.total == 0:
         return Ending.NO_VOTES
     return Ending.DRAW if final.winner is None else Ending.WON
+
+
+async def check_identity_leaks(store: Store, stored: StoredBattle, turns: Sequence[Turn]) -> None:
+    """A blind battle whose verse named its own model or vendor is voted as usual, but its
+    votes are kept unrated (Arena's rule): the audience may have known who was who."""
+    verses = [(turn.side, turn.text) for turn in turns if turn.side is not None]
+    if (reason := identity_leak_reason(stored.battle, verses)) is not None:
+        await store.set_unrated(stored.id, reason)
 
 
 def interrupted_notice(battle_id: int, reason: str | None) -> str:
